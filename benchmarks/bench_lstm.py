@@ -1,0 +1,904 @@
+#!/usr/bin/env python
+"""Benchmark skseq's LSTM against PyTorch on the CPU, side by side.
+
+Run from the repository root::
+
+    python benchmarks/bench_lstm.py            # full run (a few minutes)
+    python benchmarks/bench_lstm.py --quick    # fewer repeats
+    python benchmarks/bench_lstm.py --coretype-sweep
+
+Both libraries run in the same process, float32, and their timed calls
+alternate within each repeat (skseq, PyTorch, skseq, PyTorch, ...), so slow
+drifts of the machine (frequency, noisy neighbours) hit both alike. Every
+figure is a median over repeats that follow warm-up calls. PyTorch is optional:
+without it only skseq's numbers are printed (and vice versa).
+
+Memory and the end-to-end "seed example" run in fresh subprocesses (this same
+file, re-invoked with a private ``--_child`` flag), so import costs and peak
+resident memory are not polluted by the other library.
+
+Only the standard library is imported at module level on purpose: the child
+processes time their own ``import numpy`` / ``import torch`` / ``import skseq``.
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from contextlib import contextmanager, nullcontext
+
+# (batch B, time steps T, features D, hidden units H)
+CONFIGS = {
+    "small": (32, 50, 8, 32),
+    "mid": (64, 100, 32, 128),
+    "large": (256, 100, 64, 256),
+    "one-seq": (1, 100, 8, 32),
+}
+
+# Keras figures quoted in the issue for the seed example (Keras is not installed
+# here; these are constants, not measurements).
+KERAS_IMPORT_S = 5.6
+KERAS_FIT_S = 12.4
+
+# Approximate floating-point operations of the LSTM cell's elementwise work per
+# hidden unit, per sequence, per time step, forward: 4 adds (recurrent GEMM into
+# the gates), 3 sigmoids and 2 tanh (~5 flops each), 3 for c_t, 1 for h_t.
+ELEMENTWISE_FWD_FLOPS = 18
+
+LIBS = ("skseq", "torch")
+LABEL = {"skseq": "skseq", "torch": "PyTorch"}
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+
+def n_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def lstm_flops(B, T, D, H):
+    """(forward flops, training-step flops) of one LSTM layer over a batch.
+
+    Forward GEMMs: the input projection (B*T x D) @ (D x 4H) plus the
+    recurrent product (B x H) @ (H x 4H) at each step, i.e. 2*B*T*4H*(D+H).
+    Backward costs about twice the forward GEMMs (data gradients and weight
+    gradients), so a training step is ~3x the forward GEMM flops. The
+    elementwise cell work is counted once forward and twice backward. The
+    output head (H -> 1) and the Adam update are negligible and not counted.
+    """
+    gemm = 2.0 * B * T * 4 * H * (D + H)
+    elem = float(ELEMENTWISE_FWD_FLOPS) * B * T * H
+    return gemm + elem, 3.0 * gemm + 3.0 * elem
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def iqr_rel(xs):
+    """Inter-quartile range relative to the median (a noise indicator)."""
+    if len(xs) < 4:
+        return float("nan")
+    q = statistics.quantiles(xs, n=4)
+    return (q[2] - q[0]) / statistics.median(xs)
+
+
+def fmt_ms(s):
+    if s is None or s != s:
+        return "-"
+    ms = s * 1e3
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    return f"{ms:.2f}"
+
+
+def fmt(x, spec=".2f", none="-"):
+    if x is None or x != x:
+        return none
+    return format(x, spec)
+
+
+def ratio(a, b):
+    if a is None or b is None or a != a or b != b or b == 0:
+        return float("nan")
+    return a / b
+
+
+def print_table(rows, header, aligns=None, out=sys.stdout):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    aligns = aligns or (["<"] + [">"] * (len(header) - 1))
+    line = "  ".join(f"{h:{a}{w}}" for h, a, w in zip(header, aligns, widths))
+    print(line, file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for r in rows:
+        print("  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(r, aligns, widths)), file=out)
+
+
+def read_status_kb(field):
+    """A ``VmXXX`` field of /proc/self/status in kB (None when unavailable)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss():
+    """Reset VmHWM to the current RSS (Linux >= 4.0). True on success."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def maxrss_kb():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024 if sys.platform == "darwin" else r  # bytes on macOS
+
+
+# --------------------------------------------------------------------------
+# library loading (lazy, optional)
+# --------------------------------------------------------------------------
+
+def try_import_torch():
+    try:
+        import torch
+    except Exception as exc:  # ImportError, or a broken install
+        return None, f"{type(exc).__name__}: {exc}"
+    return torch, None
+
+
+def try_import_skseq():
+    try:
+        import skseq
+        from skseq import LSTMRegressor  # noqa: F401
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return skseq, None
+
+
+def skseq_kwargs(cls, **wanted):
+    """Keep only the keyword arguments the estimator actually accepts."""
+    params = cls().get_params()
+    return {k: v for k, v in wanted.items() if k in params}
+
+
+# --------------------------------------------------------------------------
+# timing machinery
+# --------------------------------------------------------------------------
+
+@contextmanager
+def thread_limit(n, torch=None):
+    """Limit every library to ``n`` threads (None: leave the defaults).
+
+    threadpoolctl caps BLAS and every OpenMP runtime loaded in the process
+    (skseq's prange and its BLAS calls follow it); torch's intra-op pool is
+    set with ``torch.set_num_threads``.
+    """
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+    old = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(old)
+
+
+def alternate(funcs, budget, min_reps, max_reps, warmup):
+    """Time callables in alternation; return {name: [seconds, ...]}.
+
+    Each repeat calls every function once, in the given order. The number of
+    repeats is chosen from the cost of one round so a cell takes ~``budget``
+    seconds, clamped to [min_reps, max_reps].
+    """
+    names = list(funcs)
+    for _ in range(warmup):
+        for name in names:
+            funcs[name]()
+    t0 = time.perf_counter()
+    for name in names:
+        funcs[name]()
+    one_round = time.perf_counter() - t0
+    reps = int(budget / max(one_round, 1e-9))
+    reps = max(min_reps, min(max_reps, reps))
+    times = {name: [] for name in names}
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(reps):
+            for name in names:
+                f = funcs[name]
+                t = time.perf_counter()
+                f()
+                times[name].append(time.perf_counter() - t)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return times
+
+
+# --------------------------------------------------------------------------
+# sgemm peak
+# --------------------------------------------------------------------------
+
+def sgemm_peak(n=2048, reps=7, n_threads=None):
+    """Median GFLOP/s of an n x n float32 GEMM: numpy matmul and SciPy's sgemm.
+
+    skseq's core calls SciPy's BLAS (scipy.linalg.cython_blas), which may be a
+    different OpenBLAS build from numpy's, so both are measured.
+    """
+    import numpy as np
+    from scipy.linalg.blas import sgemm
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a_f, b_f = np.asfortranarray(a), np.asfortranarray(b)
+    flops = 2.0 * n ** 3
+    ctx = threadpool_limits(limits=n_threads) if n_threads else nullcontext()
+    out = {}
+    with ctx:
+        for name, f in (("numpy", lambda: a @ b),
+                        ("scipy", lambda: sgemm(1.0, a_f, b_f))):
+            f()
+            f()
+            ts = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t)
+            out[name] = flops / median(ts) / 1e9
+    return out
+
+
+def blas_description():
+    """OpenBLAS libraries loaded by numpy/scipy and the core type each picked."""
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_info
+    rows = []
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            rows.append(f"{os.path.basename(info['filepath'])} "
+                        f"{info.get('internal_api')} {info.get('version')} "
+                        f"core={info.get('architecture')} threads={info.get('num_threads')}")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# the two contestants
+# --------------------------------------------------------------------------
+
+def make_batch(B, T, D, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((B, T, D), dtype=np.float32)
+    y = (X[:, -5:, 0].mean(axis=1) + 0.1 * rng.standard_normal(B)).astype(np.float32)
+    return X, y
+
+
+class SkseqRunner:
+    """Estimator-level skseq: partial_fit on exactly one batch = one Adam step."""
+
+    def __init__(self, cfg, X, y):
+        from skseq import LSTMRegressor
+        B, T, D, H = cfg
+        kw = skseq_kwargs(LSTMRegressor, hidden_layer_sizes=(H,), batch_size=B,
+                          max_iter=1, solver="adam", random_state=0, shuffle=False)
+        self.est = LSTMRegressor(**kw)
+        self.X, self.y = X, y
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.est.partial_fit(X, y)  # initialises the weights and buffers
+
+    def train(self):
+        self.est.partial_fit(self.X, self.y)
+
+    def predict(self):
+        self.est.predict(self.X)
+
+
+class TorchRunner:
+    """nn.LSTM(batch_first) + nn.Linear on the last step + MSE + Adam."""
+
+    def __init__(self, cfg, X, y, torch):
+        B, T, D, H = cfg
+        nn = torch.nn
+        torch.manual_seed(0)
+        self.torch = torch
+        self.lstm = nn.LSTM(D, H, batch_first=True)
+        self.head = nn.Linear(H, 1)
+        self.params = list(self.lstm.parameters()) + list(self.head.parameters())
+        self.opt = torch.optim.Adam(self.params, lr=1e-3)
+        self.loss = nn.MSELoss()
+        self.X = torch.from_numpy(X)
+        self.y = torch.from_numpy(y)
+
+    def train(self):
+        self.opt.zero_grad(set_to_none=True)
+        out, _ = self.lstm(self.X)
+        pred = self.head(out[:, -1]).squeeze(-1)
+        loss = self.loss(pred, self.y)
+        loss.backward()
+        self.opt.step()
+
+    def predict(self):
+        with self.torch.inference_mode():
+            out, _ = self.lstm(self.X)
+            self.head(out[:, -1]).squeeze(-1).numpy()
+
+
+# --------------------------------------------------------------------------
+# subprocess children
+# --------------------------------------------------------------------------
+
+def run_child(args_list, env=None, timeout=600):
+    cmd = [sys.executable, os.path.abspath(__file__)] + args_list
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+        return {"error": f"exit {p.returncode}: " + " | ".join(tail)}, wall
+    for line in reversed(p.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line), wall
+    return {"error": "no JSON from child: " + p.stdout[-200:]}, wall
+
+
+def child_mem(lib, config, epochs=2, n_batches=4):
+    """Peak RSS growth during a fit, above the state after imports + data."""
+    B, T, D, H = CONFIGS[config]
+    import numpy as np
+    if lib == "torch":
+        import torch
+    else:
+        from skseq import LSTMRegressor
+    rng = np.random.default_rng(0)
+    n = B * n_batches
+    X = rng.standard_normal((n, T, D), dtype=np.float32)
+    y = rng.standard_normal(n).astype(np.float32)
+    gc.collect()
+    if reset_peak_rss():
+        method = "VmHWM after clear_refs"
+        base = read_status_kb("VmRSS")
+    else:
+        method = "ru_maxrss"
+        base = maxrss_kb()
+    if lib == "torch":
+        torch.manual_seed(0)
+        lstm = torch.nn.LSTM(D, H, batch_first=True)
+        head = torch.nn.Linear(H, 1)
+        opt = torch.optim.Adam(list(lstm.parameters()) + list(head.parameters()), lr=1e-3)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        for _ in range(epochs):
+            for s in range(0, n, B):
+                opt.zero_grad(set_to_none=True)
+                out, _ = lstm(Xt[s:s + B])
+                loss = torch.nn.functional.mse_loss(head(out[:, -1]).squeeze(-1), yt[s:s + B])
+                loss.backward()
+                opt.step()
+    else:
+        kw = skseq_kwargs(LSTMRegressor, hidden_layer_sizes=(H,), batch_size=B,
+                          max_iter=epochs, solver="adam", random_state=0,
+                          n_iter_no_change=epochs + 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            LSTMRegressor(**kw).fit(X, y)
+    peak = read_status_kb("VmHWM") if method.startswith("VmHWM") else maxrss_kb()
+    return {"base_mb": base / 1024, "peak_mb": peak / 1024,
+            "delta_mb": (peak - base) / 1024, "method": method,
+            "data_mb": X.nbytes / 2 ** 20}
+
+
+def child_seed(lib, epochs=200):
+    """The issue's seed example end to end: import, fit 200 epochs, predict."""
+    t0 = time.perf_counter()
+    import numpy as np
+    if lib == "torch":
+        import torch
+    else:
+        from skseq import LSTMRegressor
+    t_import = time.perf_counter() - t0
+
+    X = np.array([[1, 2, 3], [2, 3, 4], [3, 4, 5]], dtype=np.float32).reshape(3, 3, 1)
+    y = np.array([4, 5, 6], dtype=np.float32)
+    X_new = np.array([4, 5, 6], dtype=np.float32).reshape(1, 3, 1)
+    info = {}
+
+    if lib == "torch":
+        nn = torch.nn
+        torch.manual_seed(0)
+        H = 50
+
+        class HandLSTM(nn.Module):
+            """Keras LSTM(50, activation='relu') by hand: relu for g and c."""
+
+            def __init__(self, n_in, H):
+                super().__init__()
+                self.Wx = nn.Parameter(torch.empty(n_in, 4 * H))
+                self.Wh = nn.Parameter(torch.empty(H, 4 * H))
+                self.b = nn.Parameter(torch.zeros(4 * H))
+                nn.init.xavier_uniform_(self.Wx)
+                nn.init.orthogonal_(self.Wh)
+                with torch.no_grad():
+                    self.b[H:2 * H] = 1.0  # unit forget bias
+                self.head = nn.Linear(H, 1)
+                self.H = H
+
+            def forward(self, x):
+                Bn, T, _ = x.shape
+                h = x.new_zeros(Bn, self.H)
+                c = x.new_zeros(Bn, self.H)
+                xp = x @ self.Wx + self.b
+                for t in range(T):
+                    z = xp[:, t] + h @ self.Wh
+                    i, f, g, o = z.chunk(4, dim=1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.relu(g)
+                    h = torch.sigmoid(o) * torch.relu(c)
+                return self.head(h).squeeze(-1)
+
+        model = HandLSTM(1, H)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        t = time.perf_counter()
+        for _ in range(epochs):
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(model(Xt), yt)
+            loss.backward()
+            opt.step()
+        t_fit = time.perf_counter() - t
+        t = time.perf_counter()
+        with torch.inference_mode():
+            pred = model(torch.from_numpy(X_new)).numpy()
+        t_pred = time.perf_counter() - t
+        info["epochs"] = epochs
+    else:
+        wanted = dict(hidden_layer_sizes=(50,), activation="relu", solver="adam",
+                      batch_size=3, max_iter=epochs, random_state=0,
+                      n_iter_no_change=epochs + 1, early_stopping=False)
+        kw = skseq_kwargs(LSTMRegressor, **wanted)
+        info["ignored_params"] = sorted(set(wanted) - set(kw))
+        est = LSTMRegressor(**kw)
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+        t_fit = time.perf_counter() - t
+        t = time.perf_counter()
+        pred = est.predict(X_new)
+        t_pred = time.perf_counter() - t
+        info["epochs"] = getattr(est, "n_iter_", None)
+    info.update(import_s=t_import, fit_s=t_fit, predict_s=t_pred,
+                total_s=time.perf_counter() - t0, prediction=float(np.ravel(pred)[0]))
+    return info
+
+
+def child_sgemm(reps):
+    out = {"all": sgemm_peak(reps=reps), "one": sgemm_peak(reps=reps, n_threads=1),
+           "blas": blas_description(),
+           "coretype": os.environ.get("OPENBLAS_CORETYPE", "(default)")}
+    return out
+
+
+# --------------------------------------------------------------------------
+# the benchmark sections
+# --------------------------------------------------------------------------
+
+def bench_config(name, cfg, libs, torch, opts, peak):
+    B, T, D, H = cfg
+    X, y = make_batch(B, T, D)
+    runners = {}
+    if "skseq" in libs:
+        runners["skseq"] = SkseqRunner(cfg, X, y)
+    if "torch" in libs:
+        runners["torch"] = TorchRunner(cfg, X, y, torch)
+    res = {"config": name, "B": B, "T": T, "D": D, "H": H}
+    fwd_flops, train_flops = lstm_flops(B, T, D, H)
+    res["flops"] = {"predict": fwd_flops, "train": train_flops}
+    threads_all = n_cpus()
+    phases = [("all", None)]
+    if not opts.skip_threads and threads_all > 1:
+        phases.append(("one", 1))
+    for phase, n in phases:
+        with thread_limit(n, torch):
+            for kind in ("train", "predict"):
+                funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
+                times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps,
+                                  opts.warmup)
+                for lib, ts in times.items():
+                    res.setdefault(lib, {})[f"{kind}_{phase}"] = {
+                        "median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+    return res
+
+
+def print_config(res, libs, peak, mem, threads_all):
+    B, T, D, H = res["B"], res["T"], res["D"], res["H"]
+    fl = res["flops"]
+    print(f"\n== {res['config']}: B={B} T={T} D={D} H={H}   "
+          f"(train step ~{fl['train'] / 1e9:.3g} GFLOP, predict ~{fl['predict'] / 1e9:.3g} GFLOP)")
+    cols = [LABEL[lib] for lib in libs]
+    both = len(libs) == 2
+    header = ["metric"] + cols + (["skseq/PyTorch"] if both else [])
+    rows = []
+
+    def get(lib, key):
+        return res.get(lib, {}).get(key, {}).get("median")
+
+    def row(label, values, r=None, f=lambda v: fmt_ms(v)):
+        cells = [f(v) for v in values]
+        rows.append([label] + cells + ([fmt(r, ".2f") + "x"] if both else []))
+
+    for kind, lab in (("train", "train step, ms"), ("predict", "predict, ms")):
+        vals = [get(lib, f"{kind}_all") for lib in libs]
+        row(f"{lab} (median, {threads_all} thr)", vals, ratio(*vals) if both else None)
+        gfs = [fl[kind] / v / 1e9 if v else float("nan") for v in vals]
+        row("  GFLOP/s", gfs, None, lambda v: fmt(v, ".1f"))
+        rows[-1][-1] = "" if both else rows[-1][-1]
+        pct = [g / peak * 100 if peak else float("nan") for g in gfs]
+        row("  % of sgemm peak", pct, None, lambda v: fmt(v, ".1f") + "%")
+        rows[-1][-1] = "" if both else rows[-1][-1]
+        noise = [res.get(lib, {}).get(f"{kind}_all", {}) for lib in libs]
+        rows.append(["  iqr / n"] + [f"{fmt(d.get('iqr_rel', float('nan')) * 100, '.0f')}% / {d.get('n', 0)}"
+                                     for d in noise] + ([""] if both else []))
+        one = [get(lib, f"{kind}_one") for lib in libs]
+        if any(v is not None for v in one):
+            row(f"{lab.split(',')[0]}, 1 thread, ms", one, ratio(*one) if both else None)
+            sp = [ratio(o, a) for o, a in zip(one, vals)]
+            row(f"  speed-up 1 -> {threads_all} threads", sp, None,
+                lambda v: fmt(v, ".2f") + "x")
+            rows[-1][-1] = "" if both else rows[-1][-1]
+    if mem:
+        vals = [mem.get(lib, {}).get("delta_mb") for lib in libs]
+        row("fit peak memory, MB", vals, ratio(*vals) if both else None,
+            lambda v: fmt(v, ".1f"))
+    print_table(rows, header)
+    for lib in libs:
+        if mem and "error" in mem.get(lib, {}):
+            print(f"  ({LABEL[lib]} memory child failed: {mem[lib]['error']})")
+
+
+def bench_memory(libs, configs):
+    out = {}
+    for name in configs:
+        out[name] = {}
+        for lib in libs:
+            r, _ = run_child(["--_child", "mem", "--lib", lib, "--config", name])
+            out[name][lib] = r
+    return out
+
+
+def bench_seed(libs, n_runs):
+    runs = {lib: [] for lib in libs}
+    for _ in range(n_runs):
+        for lib in libs:  # alternate fresh processes
+            r, wall = run_child(["--_child", "seed", "--lib", lib])
+            r["process_wall_s"] = wall
+            runs[lib].append(r)
+    return runs
+
+
+def print_seed(runs, libs):
+    keras_total = KERAS_IMPORT_S + KERAS_FIT_S
+    print(f"\n== seed example end to end (fresh processes, median of "
+          f"{max(len(v) for v in runs.values())} runs): LSTM(50, relu) on X=[[1,2,3],[2,3,4],[3,4,5]] "
+          f"(3,3,1), y=[4,5,6], 200 epochs full-batch Adam")
+    header = ["", "import s", "fit s", "predict ms", "import+fit s", "process wall s",
+              "vs Keras import", "vs Keras fit", "vs Keras total", "pred(4,5,6)"]
+    rows = [["Keras (issue)", fmt(KERAS_IMPORT_S, ".1f"), fmt(KERAS_FIT_S, ".1f"), "-",
+             fmt(keras_total, ".1f"), "-", "1", "1", "1", "-"]]
+    notes = []
+    for lib in libs:
+        ok = [r for r in runs[lib] if "error" not in r]
+        if not ok:
+            rows.append([LABEL[lib]] + ["failed"] + [""] * (len(header) - 2))
+            notes.append(f"{LABEL[lib]}: {runs[lib][0]['error']}")
+            continue
+        imp = median([r["import_s"] for r in ok])
+        fit = median([r["fit_s"] for r in ok])
+        pred = median([r["predict_s"] for r in ok])
+        wall = median([r["process_wall_s"] for r in ok])
+        rows.append([LABEL[lib], fmt(imp, ".2f"), fmt(fit, ".3f"), fmt(pred * 1e3, ".2f"),
+                     fmt(imp + fit, ".2f"), fmt(wall, ".2f"),
+                     fmt(imp / KERAS_IMPORT_S, ".3f"), fmt(fit / KERAS_FIT_S, ".4f"),
+                     fmt((imp + fit) / keras_total, ".3f"), fmt(ok[0]["prediction"], ".2f")])
+        if ok[0].get("ignored_params"):
+            notes.append(f"{LABEL[lib]} ignored unsupported params: {ok[0]['ignored_params']}")
+        if ok[0].get("epochs") not in (None, 200):
+            notes.append(f"{LABEL[lib]} ran {ok[0]['epochs']} epochs (n_iter_)")
+    print_table(rows, header)
+    print("  ratios are library / Keras (below 1 = faster than the issue's Keras figures);"
+          " Keras not installed, its figures are constants from the issue")
+    for n in notes:
+        print("  note:", n)
+
+
+def bench_oversubscription(libs, torch, opts, baseline):
+    B, T, D, H = CONFIGS["mid"]
+    X, y = make_batch(B, T, D)
+    runners = {}
+    if "skseq" in libs:
+        runners["skseq"] = SkseqRunner(CONFIGS["mid"], X, y)
+    if "torch" in libs:
+        runners["torch"] = TorchRunner(CONFIGS["mid"], X, y, torch)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        times = alternate({lib: r.train for lib, r in runners.items()}, opts.budget,
+                          opts.min_reps, opts.max_reps, opts.warmup)
+    finally:
+        busy.kill()
+        busy.wait()
+    out = {}
+    for lib in libs:
+        m = median(times[lib])
+        out[lib] = {"median": m, "iqr_rel": iqr_rel(times[lib]), "n": len(times[lib]),
+                    "unloaded": baseline.get(lib), "slowdown": ratio(m, baseline.get(lib))}
+    return out
+
+
+def print_oversub(out, libs):
+    print(f"\n== oversubscription: mid train step while one other process busy-loops on one core "
+          f"({n_cpus()} usable cores, default thread counts)")
+    header = ["", "unloaded ms", "loaded ms", "slowdown", "iqr / n"]
+    rows = []
+    for lib in libs:
+        o = out[lib]
+        rows.append([LABEL[lib], fmt_ms(o["unloaded"]), fmt_ms(o["median"]),
+                     fmt(o["slowdown"], ".2f") + "x",
+                     f"{fmt(o['iqr_rel'] * 100, '.0f')}% / {o['n']}"])
+    if len(libs) == 2:
+        rows.append(["skseq/PyTorch", fmt(ratio(out['skseq']['unloaded'], out['torch']['unloaded']), ".2f") + "x",
+                     fmt(ratio(out['skseq']['median'], out['torch']['median']), ".2f") + "x", "", ""])
+    print_table(rows, header)
+
+
+def print_summary(results, libs, peak, mem, threads_all):
+    both = len(libs) == 2
+    print("\n== summary (medians, ms; ratio = skseq/PyTorch, below 1 = skseq faster)")
+    header = ["config"]
+    for kind in ("train", "predict"):
+        header += [f"{kind} {LABEL[lib]}" for lib in libs] + ([f"{kind} ratio"] if both else [])
+    if "skseq" in libs:
+        header += ["skseq train GFLOP/s (%peak)"]
+    header += [f"{LABEL[lib]} 1->{threads_all}thr train" for lib in libs]
+    if mem:
+        header += [f"{LABEL[lib]} fit MB" for lib in libs]
+    rows = []
+    for res in results:
+        r = [res["config"]]
+        for kind in ("train", "predict"):
+            vals = [res.get(lib, {}).get(f"{kind}_all", {}).get("median") for lib in libs]
+            r += [fmt_ms(v) for v in vals] + ([fmt(ratio(*vals), ".2f")] if both else [])
+        if "skseq" in libs:
+            t = res["skseq"]["train_all"]["median"]
+            g = res["flops"]["train"] / t / 1e9
+            r.append(f"{g:.1f} ({g / peak * 100:.0f}%)" if peak else f"{g:.1f}")
+        for lib in libs:
+            d = res.get(lib, {})
+            r.append(fmt(ratio(d.get("train_one", {}).get("median"),
+                               d.get("train_all", {}).get("median")), ".2f") + "x")
+        if mem:
+            for lib in libs:
+                r.append(fmt(mem.get(res["config"], {}).get(lib, {}).get("delta_mb"), ".1f"))
+        rows.append(r)
+    print_table(rows, header)
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="fewer repeats and subprocess runs (about a minute or two)")
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help=f"comma-separated subset of {','.join(CONFIGS)}")
+    p.add_argument("--libs", default="skseq,torch",
+                   help="comma-separated subset of skseq,torch (missing ones are skipped)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds per timed cell, both libraries together (default 6, quick 1.5)")
+    p.add_argument("--min-reps", type=int, default=None, help="default 9, quick 4")
+    p.add_argument("--max-reps", type=int, default=None, help="default 300, quick 60")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up calls per library (default 3, quick 2)")
+    p.add_argument("--seed-runs", type=int, default=None,
+                   help="fresh processes per library for the seed example (default 3, quick 1)")
+    p.add_argument("--coretype-sweep", action="store_true",
+                   help="re-measure the sgemm peak in subprocesses with OPENBLAS_CORETYPE set")
+    p.add_argument("--coretypes", default="SkylakeX,Haswell",
+                   help="core types for --coretype-sweep (default SkylakeX,Haswell)")
+    p.add_argument("--skip-threads", action="store_true", help="skip the 1-thread runs")
+    p.add_argument("--skip-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--skip-seed", action="store_true", help="skip the seed example")
+    p.add_argument("--skip-oversub", action="store_true", help="skip the oversubscription run")
+    p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
+    # private: used when this file re-invokes itself in a fresh process
+    p.add_argument("--_child", choices=["mem", "seed", "sgemm"], help=argparse.SUPPRESS)
+    p.add_argument("--lib", help=argparse.SUPPRESS)
+    p.add_argument("--config", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    q = a.quick
+    a.budget = a.budget if a.budget is not None else (1.5 if q else 6.0)
+    a.min_reps = a.min_reps if a.min_reps is not None else (4 if q else 9)
+    a.max_reps = a.max_reps if a.max_reps is not None else (60 if q else 300)
+    a.warmup = a.warmup if a.warmup is not None else (2 if q else 3)
+    a.seed_runs = a.seed_runs if a.seed_runs is not None else (1 if q else 3)
+    a.sgemm_reps = 5 if q else 9
+    return a
+
+
+def main(argv=None):
+    opts = parse_args(argv)
+    if opts._child:
+        if opts._child == "mem":
+            out = child_mem(opts.lib, opts.config)
+        elif opts._child == "seed":
+            out = child_seed(opts.lib)
+        else:
+            out = child_sgemm(opts.sgemm_reps)
+        print(json.dumps(out))
+        return 0
+
+    t_start = time.perf_counter()
+    import numpy as np  # noqa: F401
+    wanted = [s.strip() for s in opts.libs.split(",") if s.strip()]
+    configs = [s.strip() for s in opts.configs.split(",") if s.strip()]
+    for c in configs:
+        if c not in CONFIGS:
+            raise SystemExit(f"unknown config {c!r}; choose from {list(CONFIGS)}")
+
+    libs, torch = [], None
+    print("skseq vs PyTorch LSTM benchmark (float32, CPU)")
+    print(f"python {platform.python_version()} | {platform.machine()} | "
+          f"{n_cpus()} usable CPUs | {cpu_model()}")
+    if "skseq" in wanted:
+        skseq, err = try_import_skseq()
+        if skseq is None:
+            print(f"skseq: NOT AVAILABLE ({err}) -> PyTorch-only numbers")
+        else:
+            libs.append("skseq")
+            extra = ""
+            try:
+                from skseq import _lstm_core
+                extra = (f" | core OpenMP={_lstm_core.openmp_enabled()}"
+                         f" max_threads={_lstm_core.openmp_max_threads()}")
+            except Exception:
+                pass
+            print(f"skseq {getattr(skseq, '__version__', '?')} from "
+                  f"{os.path.dirname(skseq.__file__)}{extra}")
+    if "torch" in wanted:
+        torch, err = try_import_torch()
+        if torch is None:
+            print(f"torch: NOT AVAILABLE ({err}) -> skseq-only numbers")
+        else:
+            libs.append("torch")
+            print(f"torch {torch.__version__} | threads={torch.get_num_threads()} | "
+                  f"mkl={torch.backends.mkl.is_available()} "
+                  f"mkldnn={torch.backends.mkldnn.is_available()}")
+    libs = [lib for lib in LIBS if lib in libs]  # fixed order: skseq first
+    if not libs:
+        print("nothing to benchmark")
+        return 1
+    for line in blas_description():
+        print("BLAS:", line)
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        print("OPENBLAS_CORETYPE =", os.environ["OPENBLAS_CORETYPE"])
+    threads_all = n_cpus()
+
+    # sgemm peak in this very process (the reference for "% of peak")
+    pk_all = sgemm_peak(reps=opts.sgemm_reps)
+    pk_one = sgemm_peak(reps=opts.sgemm_reps, n_threads=1)
+    peak = pk_all["numpy"]
+    print(f"\nsgemm peak, 2048x2048 float32, median (default OpenBLAS core type): "
+          f"numpy {pk_all['numpy']:.1f} GFLOP/s on {threads_all} threads, "
+          f"{pk_one['numpy']:.1f} on 1 | scipy BLAS (what skseq calls) "
+          f"{pk_all['scipy']:.1f} / {pk_one['scipy']:.1f}")
+    print(f"timing: median of >= {opts.min_reps} alternating repeats, ~{opts.budget:g} s per cell, "
+          f"{opts.warmup} warm-up calls each")
+    report = {"libs": libs, "threads": threads_all, "sgemm_peak": {"all": pk_all, "one": pk_one},
+              "configs": [], "opts": {k: v for k, v in vars(opts).items() if not k.startswith("_")}}
+
+    mem = {}
+    if not opts.skip_memory:
+        mem = bench_memory(libs, configs)
+        report["memory"] = mem
+
+    results = []
+    for name in configs:
+        res = bench_config(name, CONFIGS[name], libs, torch, opts, peak)
+        results.append(res)
+        print_config(res, libs, peak, mem.get(name), threads_all)
+        sys.stdout.flush()
+    report["configs"] = results
+
+    if not opts.skip_oversub:
+        base = {}
+        for res in results:
+            if res["config"] == "mid":
+                base = {lib: res[lib]["train_all"]["median"] for lib in libs}
+        if not base:  # mid not among the configs: measure it unloaded first
+            r = bench_config("mid", CONFIGS["mid"], libs, torch,
+                             argparse.Namespace(**{**vars(opts), "skip_threads": True}), peak)
+            base = {lib: r[lib]["train_all"]["median"] for lib in libs}
+        over = bench_oversubscription(libs, torch, opts, base)
+        report["oversubscription"] = over
+        print_oversub(over, libs)
+
+    if not opts.skip_seed:
+        seed = bench_seed(libs, opts.seed_runs)
+        report["seed"] = seed
+        print_seed(seed, libs)
+
+    if opts.coretype_sweep:
+        print("\n== sgemm peak by OpenBLAS core type (fresh subprocesses, 2048x2048 float32, GFLOP/s)")
+        header = ["OPENBLAS_CORETYPE", f"numpy {threads_all}thr", "numpy 1thr",
+                  f"scipy {threads_all}thr", "scipy 1thr", "core types reported"]
+        rows, sweep = [], {}
+        for ct in ["(default)"] + [c.strip() for c in opts.coretypes.split(",") if c.strip()]:
+            env = dict(os.environ)
+            env.pop("OPENBLAS_CORETYPE", None)
+            if ct != "(default)":
+                env["OPENBLAS_CORETYPE"] = ct
+            r, _ = run_child(["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env)
+            sweep[ct] = r
+            if "error" in r:
+                rows.append([ct, "failed", "", "", "", r["error"][:60]])
+                continue
+            cores = sorted({line.split("core=")[1].split()[0] for line in r["blas"]})
+            rows.append([ct, fmt(r["all"]["numpy"], ".1f"), fmt(r["one"]["numpy"], ".1f"),
+                         fmt(r["all"]["scipy"], ".1f"), fmt(r["one"]["scipy"], ".1f"),
+                         ",".join(cores)])
+        print_table(rows, header)
+        report["coretype_sweep"] = sweep
+
+    if len(results) > 1 or True:
+        print_summary(results, libs, peak, mem, threads_all)
+    print(f"\ntotal benchmark time {time.perf_counter() - t_start:.0f} s")
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+        print("raw results written to", opts.json)
+    return 0
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Build the compiled core, with OpenMP when the compiler supports it.
+
+Set ``SKSEQ_NO_OPENMP=1`` to force a serial build. The probe compiles and links
+a tiny OpenMP program with the very compiler that ``build_ext`` will use, so a
+compiler without OpenMP support (e.g. Apple clang without libomp) gives a
+working serial build instead of a failed one.
+"""
+
+import os
+import sys
+import tempfile
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = """
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 ? 0 : 1;
+}
+"""
+
+
+def openmp_flags(compiler):
+    """Return (compile_args, link_args) enabling OpenMP, or None if unusable."""
+    if os.environ.get("SKSEQ_NO_OPENMP", "").strip() not in ("", "0"):
+        return None
+    if compiler.compiler_type == "msvc":
+        candidates = [(["/openmp"], [])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"]),
+                      (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe_openmp.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_PROBE)
+        for compile_args, link_args in candidates:
+            try:
+                objects = compiler.compile([source], output_dir=tmp,
+                                           extra_postargs=compile_args)
+                compiler.link_executable(objects, os.path.join(tmp, "probe"),
+                                         extra_postargs=link_args)
+            except Exception:  # any compile or link failure means "not this way"
+                continue
+            return compile_args, link_args
+    return None
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        flags = openmp_flags(self.compiler)
+        if flags is None:
+            print("skseq: building the core without OpenMP (serial).", file=sys.stderr)
+        for ext in self.extensions:
+            if self.compiler.compiler_type != "msvc":
+                ext.extra_compile_args += ["-O3"]
+            if flags is not None:
+                ext.extra_compile_args += flags[0]
+                ext.extra_link_args += flags[1]
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        "skseq._lstm_core",
+        ["skseq/_lstm_core.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, language_level=3),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,531 @@
+"""The estimator machinery shared by LSTMRegressor and LSTMClassifier.
+
+Validation, weight initialisation, the epoch loop (shuffle indices, batches,
+optimizer steps, loss curve, stopping rules), prediction in blocks, and the
+loss functions. The arithmetic of one batch lives in ``_network``; this module
+never touches a pointer.
+"""
+
+import os
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import cpu_count
+from scipy.special import expit, xlogy
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import ThreadpoolController
+
+from . import _lstm_core
+from ._network import LSTMNetwork
+from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._validation import check_sample_weight_array, check_sequences
+
+# -------------------------------------------------------------- output & loss
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "logistic": expit, "softmax": _softmax}
+
+
+def _squared_loss(y_true, y_pred, sample_weight):
+    """Half the mean squared error, averaged over outputs (as MLPRegressor)."""
+    per_sample = 0.5 * np.mean((y_true - y_pred) ** 2, axis=1)
+    return np.average(per_sample, weights=sample_weight)
+
+
+def _log_loss(y_true, y_prob, sample_weight):
+    """Categorical cross-entropy of a softmax output."""
+    eps = np.finfo(y_prob.dtype).eps
+    per_sample = -xlogy(y_true, np.clip(y_prob, eps, 1)).sum(axis=1)
+    return np.average(per_sample, weights=sample_weight)
+
+
+def _binary_log_loss(y_true, y_prob, sample_weight):
+    """Logistic loss summed over independent outputs (binary, multilabel)."""
+    eps = np.finfo(y_prob.dtype).eps
+    y_prob = np.clip(y_prob, eps, 1 - eps)
+    per_sample = -(xlogy(y_true, y_prob) + xlogy(1 - y_true, 1 - y_prob)).sum(axis=1)
+    return np.average(per_sample, weights=sample_weight)
+
+
+# Each output activation is paired with its canonical loss, for which the
+# gradient with respect to the raw output is (prediction - target) per sample.
+LOSSES = {"identity": _squared_loss, "softmax": _log_loss, "logistic": _binary_log_loss}
+
+
+# ------------------------------------------------------------------- threads
+
+_THREADPOOL_CONTROLLER = None
+
+
+def _threadpool_controller():
+    global _THREADPOOL_CONTROLLER
+    if _THREADPOOL_CONTROLLER is None:
+        _THREADPOOL_CONTROLLER = ThreadpoolController()
+    return _THREADPOOL_CONTROLLER
+
+
+def effective_n_threads():
+    """Threads for the compiled core, following scikit-learn's OpenMP rule.
+
+    All usable cores by default (cgroup quotas and CPU affinity respected via
+    joblib), bounded by ``OMP_NUM_THREADS`` and by threadpoolctl limits on
+    the OpenMP runtime (joblib's workers set these to one thread each).
+    """
+    n_threads = _lstm_core.openmp_max_threads()
+    if os.environ.get("OMP_NUM_THREADS") is None:
+        n_threads = min(n_threads, cpu_count())
+    return max(1, n_threads)
+
+
+# ----------------------------------------------------------------- estimator
+
+
+class BaseLSTM(BaseEstimator):
+    """Base class for LSTM estimators. Use LSTMRegressor or LSTMClassifier."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"tanh", "relu"})],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "forget_bias": [Interval(Real, None, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_grad_norm,
+        forget_bias,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_grad_norm = max_grad_norm
+        self.forget_bias = forget_bias
+
+    # ------------------------------------------------------------ weights
+    @property
+    def _network(self):
+        n_features, hidden_layer_sizes, n_outputs, activation = self._network_config
+        return LSTMNetwork(n_features, hidden_layer_sizes, n_outputs, activation)
+
+    @property
+    def lstm_weights_(self):
+        """Per layer, a dict of views ``kernel`` (n_in, 4H), ``recurrent_kernel``
+        (H, 4H) and ``bias`` (4H,), gate blocks in the order i, f, g, o."""
+        check_is_fitted(self)
+        layers, _, _ = self._network.unpack(self.weights_)
+        return [
+            {
+                "kernel": layer.kernel,
+                "recurrent_kernel": layer.recurrent_kernel,
+                "bias": layer.bias,
+            }
+            for layer in layers
+        ]
+
+    @property
+    def head_coef_(self):
+        """Weights of the output layer, shape (H_last, n_outputs)."""
+        check_is_fitted(self)
+        return self._network.unpack(self.weights_)[1]
+
+    @property
+    def head_intercept_(self):
+        """Bias of the output layer, shape (n_outputs,)."""
+        check_is_fitted(self)
+        return self._network.unpack(self.weights_)[2]
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        if len(sizes) == 0 or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive integer or a non-empty "
+                f"sequence of positive integers; got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    # ------------------------------------------------------------ fitting
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        hidden_sizes = self._hidden_sizes()
+        first_call = not (
+            (self.warm_start or incremental) and hasattr(self, "weights_")
+        )
+        sequences = check_sequences(self, X, reset=first_call)
+        dtype = sequences.data.dtype if first_call else self.weights_.dtype
+        if sequences.data.dtype != dtype:
+            sequences.data = sequences.data.astype(dtype)
+        y, class_sample_weight = self._validate_targets(
+            y, len(sequences), incremental, first_call, classes
+        )
+        y = np.ascontiguousarray(y, dtype=dtype)
+        sample_weight = check_sample_weight_array(sample_weight, len(sequences), dtype)
+        if class_sample_weight is not None:
+            class_sample_weight = class_sample_weight.astype(dtype)
+            sample_weight = (
+                class_sample_weight
+                if sample_weight is None
+                else sample_weight * class_sample_weight
+            )
+
+        if first_call:
+            self._random_state = check_random_state(self.random_state)
+            self.n_outputs_ = y.shape[1]
+            self._network_config = (
+                sequences.n_features, hidden_sizes, self.n_outputs_, self.activation
+            )
+            self.weights_ = self._network.initialize(
+                self._random_state, dtype, self.forget_bias
+            )
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self._solver_state = None
+            if self.early_stopping and not incremental:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+                self.best_loss_ = np.inf
+        else:
+            config = (sequences.n_features, hidden_sizes, y.shape[1], self.activation)
+            if config != self._network_config:
+                raise ValueError(
+                    "warm_start or partial_fit cannot change the network: it was "
+                    f"built as (n_features, hidden_layer_sizes, n_outputs, "
+                    f"activation) = {self._network_config}, now {config}. Refit "
+                    "from scratch (warm_start=False)."
+                )
+            if not incremental:
+                # A warm-started fit is a new run of epochs from the current
+                # weights: its stopping rule starts afresh.
+                self._no_improvement_count = 0
+                if self.early_stopping:
+                    self.validation_scores_ = []
+                    self.best_validation_score_ = -np.inf
+                    self.best_loss_ = None
+                elif self.best_loss_ is None:
+                    self.best_loss_ = np.inf
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True.")
+
+        controller = _threadpool_controller()
+        with controller.limit(limits=1, user_api="blas"):
+            self._fit_stochastic(sequences, y, sample_weight, incremental)
+        return self
+
+    def _make_optimizer(self, weights):
+        if self.solver == "adam":
+            return AdamOptimizer(
+                weights, self.learning_rate_init, beta_1=self.beta_1,
+                beta_2=self.beta_2, epsilon=self.epsilon, state=self._solver_state,
+            )  # fmt: skip
+        return SGDOptimizer(
+            weights, self.learning_rate_init, learning_rate=self.learning_rate,
+            momentum=self.momentum, nesterov=self.nesterovs_momentum,
+            power_t=self.power_t, state=self._solver_state,
+        )  # fmt: skip
+
+    def _fit_stochastic(self, sequences, y, sample_weight, incremental):
+        early_stopping = self.early_stopping and not incremental
+        n_samples = len(sequences)
+        if early_stopping:
+            train_idx, val_idx = self._validation_split(y, n_samples)
+            val_sequences, y_val = sequences.take(val_idx), y[val_idx]
+            sw_val = None if sample_weight is None else sample_weight[val_idx]
+            sequences, y = sequences.take(train_idx), y[train_idx]
+            if sample_weight is not None:
+                sample_weight = sample_weight[train_idx]
+            n_samples = len(sequences)
+
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples and not incremental:
+                warnings.warn(
+                    f"Got batch_size={self.batch_size} larger than the number of "
+                    f"samples ({n_samples}); it is clipped to {n_samples}.",
+                    UserWarning,
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        network = self._network
+        weights = self.weights_
+        grad = np.empty_like(weights)
+        optimizer = self._make_optimizer(weights)
+        workspace = network.allocate(
+            batch_size, sequences.data.shape[1], weights.dtype, training=True
+        )
+        n_threads = effective_n_threads()
+        sample_idx = np.arange(n_samples)
+        best_weights = None
+
+        for _epoch in range(self.max_iter):
+            start_time = time.perf_counter()
+            if self.shuffle:
+                self._random_state.shuffle(sample_idx)
+            accumulated_loss = 0.0
+            for batch in gen_batches(n_samples, batch_size):
+                batch_idx = sample_idx[batch]
+                batch_loss = self._train_batch(
+                    network, weights, grad, workspace, optimizer, sequences, y,
+                    sample_weight, batch_idx, n_threads,
+                )  # fmt: skip
+                accumulated_loss += batch_loss * len(batch_idx)
+            self.n_iter_ += 1
+            self.t_ += n_samples
+            self.loss_ = float(accumulated_loss / n_samples)
+            self.loss_curve_.append(self.loss_)
+            self._solver_state = optimizer.state()
+
+            if early_stopping:
+                score = self._score_sequences(val_sequences, y_val, sw_val)
+                self.validation_scores_.append(score)
+                if score < self.best_validation_score_ + self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best_weights = weights.copy()
+            else:
+                if self.loss_ > self.best_loss_ - self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                self.best_loss_ = min(self.best_loss_, self.loss_)
+
+            if self.verbose:
+                message = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+                if early_stopping:
+                    message += f", validation score = {score:.6f}"
+                print(message + f", {time.perf_counter() - start_time:.3f} s")
+
+            optimizer.iteration_ends(self.t_)
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if early_stopping else "Training loss"
+                message = (
+                    f"{what} did not improve more than tol={self.tol:f} for "
+                    f"{self.n_iter_no_change} consecutive epochs."
+                )
+                if optimizer.trigger_stopping(message, self.verbose):
+                    break
+                self._no_improvement_count = 0
+                self._solver_state = optimizer.state()
+            if incremental:
+                break
+        else:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        if early_stopping and best_weights is not None:
+            weights[...] = best_weights
+
+    def _validation_split(self, y, n_samples):
+        stratify = None
+        if self._is_classifier_single_output():
+            stratify = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
+        train_idx, val_idx = train_test_split(
+            np.arange(n_samples), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify,
+        )  # fmt: skip
+        if len(val_idx) < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        return train_idx, val_idx
+
+    def _is_classifier_single_output(self):
+        return False
+
+    def _train_batch(self, network, weights, grad, workspace, optimizer, sequences,
+                     y, sample_weight, batch_idx, n_threads):
+        """One optimizer step on one batch; returns the batch loss."""
+        inputs, lengths, batch_idx = _fill_inputs(workspace, sequences, batch_idx)
+        raw = network.forward(weights, inputs, lengths, workspace, n_threads)
+        output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+        y_batch = y[batch_idx]
+        sw = None if sample_weight is None else sample_weight[batch_idx]
+        loss = LOSSES[self.out_activation_](y_batch, output, sw)
+
+        # d loss / d raw output: (prediction - target), weighted, averaged.
+        delta = output - y_batch
+        total_weight = len(batch_idx) if sw is None else float(sw.sum())
+        if total_weight <= 0:
+            return 0.0
+        if sw is not None:
+            delta *= sw[:, None]
+        if self.out_activation_ == "identity":
+            delta /= delta.shape[1]
+        delta /= total_weight
+        network.backward(weights, inputs, lengths, delta, workspace, grad, n_threads)
+
+        penalised = weights[: network.n_penalised]
+        if self.alpha > 0:
+            loss += 0.5 * self.alpha * float(penalised @ penalised) / total_weight
+            grad[: network.n_penalised] += (self.alpha / total_weight) * penalised
+
+        grad_norm = float(np.sqrt(grad @ grad))
+        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+            raise ValueError(
+                f"The training loss became non-finite (loss={loss}) at iteration "
+                f"{self.n_iter_ + 1}. The weights were left at their last finite "
+                "values. Likely causes: a learning rate too large "
+                f"(learning_rate_init={self.learning_rate_init}), unscaled targets "
+                "or features (try a StandardScaler), or activation='relu' without "
+                "gradient clipping."
+            )
+        if self.max_grad_norm is not None and grad_norm > self.max_grad_norm:
+            grad *= self.max_grad_norm / grad_norm
+        optimizer.update(grad)
+        return float(loss)
+
+    # --------------------------------------------------------- prediction
+    def _forward_raw(self, sequences):
+        """Raw outputs for validated sequences, in blocks of bounded memory."""
+        network = self._network
+        weights = self.weights_
+        n_samples = len(sequences)
+        n_slots = sequences.data.shape[1] + 1
+        widest = max(network.hidden_layer_sizes)
+        itemsize = weights.dtype.itemsize
+        per_row = n_slots * (6 * widest + network.n_features) * itemsize
+        block = int(np.clip((64 << 20) // max(per_row, 1), 1, 4096))
+        block = min(block, n_samples)
+        workspace = network.allocate(
+            block, sequences.data.shape[1], weights.dtype, training=False
+        )
+        n_threads = effective_n_threads()
+        raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
+        controller = _threadpool_controller()
+        with controller.limit(limits=1, user_api="blas"):
+            for batch in gen_batches(n_samples, block):
+                batch_idx = np.arange(batch.start, batch.stop)
+                inputs, lengths, batch_idx = _fill_inputs(
+                    workspace, sequences, batch_idx
+                )
+                raw[batch_idx] = network.forward(
+                    weights, inputs, lengths, workspace, n_threads
+                )
+        return raw
+
+    def _predict_output(self, X):
+        check_is_fitted(self)
+        sequences = check_sequences(self, X, reset=False)
+        if sequences.data.dtype != self.weights_.dtype:
+            sequences.data = sequences.data.astype(self.weights_.dtype)
+        raw = self._forward_raw(sequences)
+        return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+
+
+def _fill_inputs(workspace, sequences, batch_idx):
+    """Copy a batch into the workspace's padded input buffer.
+
+    Ragged batches are reordered by decreasing length, as the core requires;
+    the returned ``batch_idx`` is in the order of the rows.
+    """
+    lengths = sequences.lengths[batch_idx]
+    if sequences.ragged:
+        order = np.argsort(-lengths, kind="stable")
+        batch_idx, lengths = batch_idx[order], lengths[order]
+        n_steps = int(lengths[0])
+    else:
+        n_steps = sequences.data.shape[1]
+    inputs = workspace.inputs(len(batch_idx), n_steps + 1)
+    inputs[:, 0] = 0
+    np.take(sequences.data[:, :n_steps], batch_idx, axis=0, out=inputs[:, 1:],
+            mode="clip")
+    return inputs, np.ascontiguousarray(lengths, dtype=np.intp), batch_idx
+

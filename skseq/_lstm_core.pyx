@@ -1,0 +1,406 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, nonecheck=False
+"""Forward and backward-through-time of ONE LSTM layer over a batch.
+
+This module knows nothing of estimators, random numbers or Python objects
+beyond the arrays it is handed; the caller (``skseq._network``) allocates every
+buffer once and validates every shape.
+
+Layout ("padded time"): a per-step quantity of width W for a batch of B
+sequences of at most T steps is a C-contiguous array (B, T + 1, W). Slot 0 of
+each sequence holds the initial state (zeros) and slot t in 1..T holds step t.
+The extra slot makes every whole-sequence product a single GEMM: the rows of
+``hidden`` shifted by one row are exactly h_{t-1} next to step t's gradient,
+because the shift across a sequence boundary meets a zero slot.
+
+Gate blocks are in the order i, f, g, o (Keras layout); the kernel is
+(n_in, 4H), the recurrent kernel (H, 4H), the bias (4H,).
+
+Sequences may end before T: ``lengths[j]`` in 1..T. Inside each chunk of
+``chunk_size`` consecutive rows the lengths must not increase, so that the rows
+still running at step t are a prefix of the chunk and each step's GEMM covers
+exactly them (no work past a sequence's end). Past its end a sequence's hidden
+and cell slots are written as zeros and its gate gradients as zeros.
+
+Threads: the batch is cut into chunks of ``chunk_size`` rows; each chunk runs
+its own time loop with single-threaded BLAS (the caller limits BLAS threads)
+and writes its own rows only. Weight gradients are formed per chunk and then
+summed in chunk order, so the result depends on ``chunk_size`` but never on
+``n_threads`` or on thread timing.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, tanh, tanhf
+from libc.string cimport memset
+
+from ._blas cimport gemm
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int skseq_openmp_max_threads(void) { return omp_get_max_threads(); }
+    static int skseq_openmp_enabled(void) { return 1; }
+    #else
+    static int skseq_openmp_max_threads(void) { return 1; }
+    static int skseq_openmp_enabled(void) { return 0; }
+    #endif
+    """
+    int skseq_openmp_max_threads() noexcept nogil
+    int skseq_openmp_enabled() noexcept nogil
+
+
+ACTIVATION_TANH = 0
+ACTIVATION_RELU = 1
+
+
+def openmp_enabled():
+    """Whether this build of the core was compiled with OpenMP."""
+    return bool(skseq_openmp_enabled())
+
+
+def openmp_max_threads():
+    """The OpenMP runtime's current thread budget (1 for a serial build)."""
+    return skseq_openmp_max_threads()
+
+
+def n_chunks(Py_ssize_t n_rows, Py_ssize_t chunk_size):
+    """Number of chunks the batch is cut into."""
+    return (n_rows + chunk_size - 1) // chunk_size
+
+
+def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,
+                            Py_ssize_t n_hidden, Py_ssize_t chunk_size):
+    """Length of the ``work`` array that :func:`lstm_backward` needs."""
+    cdef Py_ssize_t chunks = (n_rows + chunk_size - 1) // chunk_size
+    return chunks * (n_in + n_hidden + 1) * 4 * n_hidden + 2 * n_rows * n_hidden
+
+
+# --------------------------------------------------------------------------
+# Scalar activations. Both branches of the sigmoid only ever exponentiate a
+# non-positive number, so nothing overflows whatever the pre-activation.
+
+cdef inline floating _sigmoid(floating z) noexcept nogil:
+    cdef floating e
+    if floating is float:
+        if z >= 0:
+            return 1.0 / (1.0 + expf(-z))
+        e = expf(z)
+        return e / (1.0 + e)
+    else:
+        if z >= 0:
+            return 1.0 / (1.0 + exp(-z))
+        e = exp(z)
+        return e / (1.0 + e)
+
+
+cdef inline floating _activate(floating z, int activation) noexcept nogil:
+    if activation == 1:
+        return z if z > 0 else 0
+    if floating is float:
+        return tanhf(z)
+    else:
+        return tanh(z)
+
+
+cdef inline floating _activation_slope(floating activated, int activation) noexcept nogil:
+    """Derivative of the activation, written in terms of its output."""
+    if activation == 1:
+        return 1 if activated > 0 else 0
+    return 1 - activated * activated
+
+
+# --------------------------------------------------------------------------
+# One chunk, forward.
+
+cdef void _forward_chunk(
+    const floating *inputs,            # IN  (m, T1, n_in) of this chunk
+    const floating *kernel,            # IN  (n_in, G)
+    const floating *recurrent_kernel,  # IN  (H, G)
+    const floating *bias,              # IN  (G,)
+    const Py_ssize_t *lengths,         # IN  (m,), non-increasing
+    floating *gates,                   # OUT (m, T1, G)
+    floating *cells,                   # OUT (m, n_cell_slots, H)
+    floating *hidden,                  # OUT (m, T1, H)
+    Py_ssize_t m, Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
+    Py_ssize_t n_cell_slots, int activation,
+) noexcept nogil:
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t j, k, t, n_active, slot, prev_slot
+    cdef Py_ssize_t last_step = lengths[0]
+    cdef floating *z
+    cdef floating *c_prev
+    cdef floating *c_now
+    cdef floating *h_now
+    cdef floating i_gate, f_gate, g_gate, o_gate, c
+
+    # Input projection of every slot of the chunk at once.
+    gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
+         inputs, <int> n_in, kernel, <int> G, <floating> 0.0, gates, <int> G)
+
+    for j in range(m):
+        memset(hidden + j * T1 * H, 0, H * sizeof(floating))
+        memset(cells + j * n_cell_slots * H, 0, H * sizeof(floating))
+
+    n_active = m
+    for t in range(1, last_step + 1):
+        while lengths[n_active - 1] < t:
+            n_active -= 1
+        # Recurrent contribution, added into this step's gate rows.
+        gemm(False, False, <int> n_active, <int> G, <int> H, <floating> 1.0,
+             hidden + (t - 1) * H, <int> (T1 * H), recurrent_kernel, <int> G,
+             <floating> 1.0, gates + t * G, <int> (T1 * G))
+        if n_cell_slots == T1:
+            slot = t
+            prev_slot = t - 1
+        else:
+            slot = t & 1
+            prev_slot = 1 - slot
+        for j in range(n_active):
+            z = gates + (j * T1 + t) * G
+            c_prev = cells + (j * n_cell_slots + prev_slot) * H
+            c_now = cells + (j * n_cell_slots + slot) * H
+            h_now = hidden + (j * T1 + t) * H
+            for k in range(H):
+                i_gate = _sigmoid(z[k] + bias[k])
+                f_gate = _sigmoid(z[H + k] + bias[H + k])
+                g_gate = _activate(z[2 * H + k] + bias[2 * H + k], activation)
+                o_gate = _sigmoid(z[3 * H + k] + bias[3 * H + k])
+                z[k] = i_gate
+                z[H + k] = f_gate
+                z[2 * H + k] = g_gate
+                z[3 * H + k] = o_gate
+                c = f_gate * c_prev[k] + i_gate * g_gate
+                c_now[k] = c
+                h_now[k] = o_gate * _activate(c, activation)
+        for j in range(n_active, m):
+            memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
+            if n_cell_slots == T1:
+                memset(cells + (j * T1 + t) * H, 0, H * sizeof(floating))
+    # Slots past the longest sequence of the chunk.
+    for j in range(m):
+        for t in range(last_step + 1, T1):
+            memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
+            if n_cell_slots == T1:
+                memset(cells + (j * T1 + t) * H, 0, H * sizeof(floating))
+
+
+def lstm_forward(
+    const floating[:, :, ::1] inputs,
+    const floating[:, ::1] kernel,
+    const floating[:, ::1] recurrent_kernel,
+    const floating[::1] bias,
+    const Py_ssize_t[::1] lengths,
+    floating[:, :, ::1] gates,
+    floating[:, :, ::1] cells,
+    floating[:, :, ::1] hidden,
+    int activation,
+    Py_ssize_t chunk_size,
+    int n_threads,
+):
+    """Run one LSTM layer forward over a batch.
+
+    Parameters
+    ----------
+    inputs : (B, T + 1, n_in) array, slot 0 zeros. IN
+    kernel, recurrent_kernel, bias : (n_in, 4H), (H, 4H), (4H,) arrays. IN
+    lengths : (B,) intp array, 1 <= lengths <= T, non-increasing per chunk. IN
+    gates : (B, T + 1, 4H) array. OUT: activated gates i, f, g, o at slot t.
+    cells : (B, T + 1, H) array, OUT: c_t at slot t; or (B, 2, H) for
+        inference, used as two alternating slots (only the carry is kept).
+    hidden : (B, T + 1, H) array. OUT: h_t at slot t, zeros at slot 0.
+    activation : 0 for tanh, 1 for relu (candidate and cell output).
+    chunk_size : rows per chunk (>= 1).
+    n_threads : OpenMP threads (>= 1).
+    """
+    cdef Py_ssize_t B = inputs.shape[0]
+    cdef Py_ssize_t T1 = inputs.shape[1]
+    cdef Py_ssize_t n_in = inputs.shape[2]
+    cdef Py_ssize_t H = recurrent_kernel.shape[0]
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t n_cell_slots = cells.shape[1]
+    cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t chunk, start, m
+    if B == 0:
+        return
+    with nogil:
+        for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+            start = chunk * chunk_size
+            m = min(chunk_size, B - start)
+            _forward_chunk(
+                &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
+                &bias[0], &lengths[start], &gates[start, 0, 0],
+                &cells[start, 0, 0], &hidden[start, 0, 0],
+                m, T1, n_in, H, n_cell_slots, activation,
+            )
+
+
+# --------------------------------------------------------------------------
+# One chunk, backward.
+
+cdef void _backward_chunk(
+    const floating *inputs,            # IN  (m, T1, n_in)
+    const floating *kernel,            # IN  (n_in, G)
+    const floating *recurrent_kernel,  # IN  (H, G)
+    const Py_ssize_t *lengths,         # IN  (m,)
+    const floating *gates,             # IN  (m, T1, G) activated gates
+    const floating *cells,             # IN  (m, T1, H)
+    const floating *hidden,            # IN  (m, T1, H)
+    const floating *dhidden,           # IN  (m, T1, H) dL/dh_t from outside
+    floating *dgates,                  # OUT (m, T1, G) dL/dz_t
+    floating *dinputs,                 # OUT (m, T1, n_in) or NULL
+    floating *partial,                 # OUT (n_in + H + 1, G) this chunk's sums
+    floating *dh_carry,                # WORK (m, H) dL/dh_t through h_t's successor
+    floating *dc_carry,                # WORK (m, H) dL/dc_t through c_{t+1}
+    Py_ssize_t m, Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
+    int activation,
+) noexcept nogil:
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t j, k, t, n_active, r
+    cdef Py_ssize_t last_step = lengths[0]
+    cdef const floating *a
+    cdef const floating *c_now
+    cdef const floating *c_prev
+    cdef const floating *dh_in
+    cdef floating *dz
+    cdef floating *dh_rec
+    cdef floating *dc
+    cdef floating i_gate, f_gate, g_gate, o_gate, c_act, dh, dc_total
+    cdef floating *grad_bias_part = partial + (n_in + H) * G
+
+    memset(dh_carry, 0, m * H * sizeof(floating))
+    memset(dc_carry, 0, m * H * sizeof(floating))
+    # Slots that no step writes take part in the whole-chunk GEMMs below.
+    for j in range(m):
+        memset(dgates + j * T1 * G, 0, G * sizeof(floating))
+        if lengths[j] + 1 < T1:
+            memset(dgates + (j * T1 + lengths[j] + 1) * G, 0,
+                   (T1 - 1 - lengths[j]) * G * sizeof(floating))
+
+    n_active = 0
+    for t in range(last_step, 0, -1):
+        while n_active < m and lengths[n_active] >= t:
+            n_active += 1
+        for j in range(n_active):
+            a = gates + (j * T1 + t) * G
+            c_now = cells + (j * T1 + t) * H
+            c_prev = cells + (j * T1 + t - 1) * H
+            dh_in = dhidden + (j * T1 + t) * H
+            dz = dgates + (j * T1 + t) * G
+            dh_rec = dh_carry + j * H
+            dc = dc_carry + j * H
+            for k in range(H):
+                i_gate = a[k]
+                f_gate = a[H + k]
+                g_gate = a[2 * H + k]
+                o_gate = a[3 * H + k]
+                c_act = _activate(c_now[k], activation)
+                dh = dh_in[k] + dh_rec[k]
+                dc_total = dc[k] + dh * o_gate * _activation_slope(c_act, activation)
+                dz[k] = dc_total * g_gate * i_gate * (1 - i_gate)
+                dz[H + k] = dc_total * c_prev[k] * f_gate * (1 - f_gate)
+                dz[2 * H + k] = dc_total * i_gate * _activation_slope(g_gate, activation)
+                dz[3 * H + k] = dh * c_act * o_gate * (1 - o_gate)
+                dc[k] = dc_total * f_gate
+        # dL/dh_{t-1} through the recurrence, for the rows still running.
+        gemm(False, True, <int> n_active, <int> H, <int> G, <floating> 1.0,
+             dgates + t * G, <int> (T1 * G), recurrent_kernel, <int> G,
+             <floating> 0.0, dh_carry, <int> H)
+
+    # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by one
+    # row pairs h_{t-1} with dz_t, and meets zero slots at sequence boundaries.
+    gemm(True, False, <int> n_in, <int> G, <int> (m * T1), <floating> 1.0,
+         inputs, <int> n_in, dgates, <int> G, <floating> 0.0, partial, <int> G)
+    gemm(True, False, <int> H, <int> G, <int> (m * T1 - 1), <floating> 1.0,
+         hidden, <int> H, dgates + G, <int> G, <floating> 0.0,
+         partial + n_in * G, <int> G)
+    memset(grad_bias_part, 0, G * sizeof(floating))
+    for r in range(m * T1):
+        dz = dgates + r * G
+        for k in range(G):
+            grad_bias_part[k] += dz[k]
+    if dinputs != NULL:
+        gemm(False, True, <int> (m * T1), <int> n_in, <int> G, <floating> 1.0,
+             dgates, <int> G, kernel, <int> G, <floating> 0.0, dinputs, <int> n_in)
+
+
+def lstm_backward(
+    const floating[:, :, ::1] inputs,
+    const floating[:, ::1] kernel,
+    const floating[:, ::1] recurrent_kernel,
+    const Py_ssize_t[::1] lengths,
+    const floating[:, :, ::1] gates,
+    const floating[:, :, ::1] cells,
+    const floating[:, :, ::1] hidden,
+    const floating[:, :, ::1] dhidden,
+    floating[:, :, ::1] dgates,
+    floating[:, :, ::1] dinputs,
+    floating[:, ::1] grad_kernel,
+    floating[:, ::1] grad_recurrent_kernel,
+    floating[::1] grad_bias,
+    floating[::1] work,
+    int activation,
+    Py_ssize_t chunk_size,
+    int n_threads,
+):
+    """Back-propagate through time for one LSTM layer over a batch.
+
+    Parameters
+    ----------
+    inputs, kernel, recurrent_kernel, lengths : as given to the forward. IN
+    gates, cells, hidden : the forward's outputs (full cells). IN
+    dhidden : (B, T + 1, H) array, dL/dh_t at slot t from outside. IN
+    dgates : (B, T + 1, 4H) array. OUT: dL/dz_t (gate pre-activations).
+    dinputs : (B, T + 1, n_in) array or None. OUT: dL/dx_t.
+    grad_kernel, grad_recurrent_kernel, grad_bias : OUT, overwritten with the
+        gradients summed over the batch.
+    work : 1-D array of ``backward_workspace_size(...)`` elements. WORK
+    activation, chunk_size, n_threads : as for the forward.
+    """
+    cdef Py_ssize_t B = inputs.shape[0]
+    cdef Py_ssize_t T1 = inputs.shape[1]
+    cdef Py_ssize_t n_in = inputs.shape[2]
+    cdef Py_ssize_t H = recurrent_kernel.shape[0]
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t partial_size = (n_in + H + 1) * G
+    cdef Py_ssize_t chunk, start, m, e
+    cdef floating *partials = &work[0]
+    cdef floating *carries = &work[0] + chunks * partial_size
+    cdef floating *dinputs_ptr = NULL
+    cdef floating *grad_kernel_ptr = &grad_kernel[0, 0]
+    cdef floating *grad_recurrent_ptr = &grad_recurrent_kernel[0, 0]
+    cdef floating total
+
+    if B == 0:
+        return
+    with nogil:
+        for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+            start = chunk * chunk_size
+            m = min(chunk_size, B - start)
+            if dinputs is None:
+                dinputs_ptr = NULL
+            else:
+                dinputs_ptr = &dinputs[start, 0, 0]
+            _backward_chunk(
+                &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
+                &lengths[start], &gates[start, 0, 0], &cells[start, 0, 0],
+                &hidden[start, 0, 0], &dhidden[start, 0, 0],
+                &dgates[start, 0, 0], dinputs_ptr,
+                partials + chunk * partial_size,
+                carries + start * H, carries + (B + start) * H,
+                m, T1, n_in, H, activation,
+            )
+        # Sum the per-chunk partials in chunk order: each output element is
+        # owned by one thread, and its sum order is fixed.
+        for e in prange(partial_size, schedule="static", num_threads=n_threads):
+            total = 0
+            for chunk in range(chunks):
+                total = total + partials[chunk * partial_size + e]
+            if e < n_in * G:
+                grad_kernel_ptr[e] = total
+            elif e < (n_in + H) * G:
+                grad_recurrent_ptr[e - n_in * G] = total
+            else:
+                grad_bias[e - (n_in + H) * G] = total

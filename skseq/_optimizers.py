@@ -1,0 +1,129 @@
+"""Stochastic optimizers updating one flat weight array in place.
+
+Each optimizer keeps its state in plain NumPy arrays and numbers, returned by
+``state()`` and accepted back by the constructor, so an estimator can store it
+as ordinary fitted data (joblib, skops and dask carry it without trusting any
+class) and resume training with ``warm_start`` or ``partial_fit``.
+Updates use preallocated scratch arrays: nothing is allocated per step.
+"""
+
+import numpy as np
+
+
+class SGDOptimizer:
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    ``learning_rate`` schedules follow scikit-learn's MLP: "constant",
+    "invscaling" (``learning_rate_init / t**power_t``, t counting samples seen)
+    and "adaptive" (divide by 5 when the loss stalls).
+    """
+
+    def __init__(self, weights, learning_rate_init, *, learning_rate="constant",
+                 momentum=0.9, nesterov=True, power_t=0.5, state=None):
+        self.weights = weights
+        self.learning_rate_init = learning_rate_init
+        self.schedule = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        if state is None:
+            self.velocity = np.zeros_like(weights)
+            self.learning_rate = float(learning_rate_init)
+        else:
+            self.velocity = state["velocity"].astype(weights.dtype, copy=True)
+            self.learning_rate = float(state["learning_rate"])
+        self._scaled_grad = np.empty_like(weights)
+        self._step = np.empty_like(weights)
+
+    def state(self):
+        return {"velocity": self.velocity.copy(), "learning_rate": self.learning_rate}
+
+    def update(self, grad):
+        lr, mu = self.learning_rate, self.momentum
+        # v <- mu v - lr g ; w <- w + v  (Nesterov: w <- w + mu v - lr g)
+        self.velocity *= mu
+        np.multiply(grad, lr, out=self._scaled_grad)
+        self.velocity -= self._scaled_grad
+        if self.nesterov:
+            np.multiply(self.velocity, mu, out=self._step)
+            self._step -= self._scaled_grad
+            self.weights += self._step
+        else:
+            self.weights += self.velocity
+
+    def iteration_ends(self, n_samples_seen):
+        if self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (
+                (n_samples_seen + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, message, verbose):
+        """Return True to stop; with "adaptive", first shrink the step."""
+        if self.schedule != "adaptive":
+            if verbose:
+                print(message + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(message + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(message + f" Setting learning rate to {self.learning_rate:f}")
+        return False
+
+
+class AdamOptimizer:
+    """Adam (Kingma & Ba, 2015), bias-corrected, updating weights in place."""
+
+    def __init__(self, weights, learning_rate_init, *, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, state=None):
+        self.weights = weights
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        if state is None:
+            self.t = 0
+            self.first_moment = np.zeros_like(weights)
+            self.second_moment = np.zeros_like(weights)
+        else:
+            self.t = int(state["t"])
+            self.first_moment = state["first_moment"].astype(weights.dtype, copy=True)
+            self.second_moment = state["second_moment"].astype(weights.dtype, copy=True)
+        self._scratch = np.empty_like(weights)
+
+    def state(self):
+        return {
+            "t": self.t,
+            "first_moment": self.first_moment.copy(),
+            "second_moment": self.second_moment.copy(),
+        }
+
+    def update(self, grad):
+        self.t += 1
+        scratch = self._scratch
+        self.first_moment *= self.beta_1
+        np.multiply(grad, 1.0 - self.beta_1, out=scratch)
+        self.first_moment += scratch
+        self.second_moment *= self.beta_2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.beta_2
+        self.second_moment += scratch
+        step = (
+            self.learning_rate
+            * np.sqrt(1.0 - self.beta_2**self.t)
+            / (1.0 - self.beta_1**self.t)
+        )
+        np.sqrt(self.second_moment, out=scratch)
+        scratch += self.epsilon
+        np.divide(self.first_moment, scratch, out=scratch)
+        scratch *= step
+        self.weights -= scratch
+
+    def iteration_ends(self, n_samples_seen):
+        pass
+
+    def trigger_stopping(self, message, verbose):
+        if verbose:
+            print(message + " Stopping.")
+        return True

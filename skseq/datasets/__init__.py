@@ -1,0 +1,21 @@
+"""Synthetic sequence tasks and small real datasets.
+
+The generators reproduce the long-time-lag benchmarks of Hochreiter &
+Schmidhuber (1997); the loaders return small real series bundled with skseq.
+"""
+
+from ._base import load_airline_passengers
+from ._generators import (
+    make_adding_problem,
+    make_embedded_reber,
+    make_multiplication_problem,
+    make_temporal_order,
+)
+
+__all__ = [
+    "load_airline_passengers",
+    "make_adding_problem",
+    "make_embedded_reber",
+    "make_multiplication_problem",
+    "make_temporal_order",
+]

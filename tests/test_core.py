@@ -1,0 +1,818 @@
+"""Tests of the compiled LSTM core against the NumPy reference in ``_reference``.
+
+Error measures used throughout:
+
+- ``relative_error(a, b) = max|a - b| / max(max|a|, max|b|)`` over a whole array
+  (a norm-wise measure: entries much smaller than the array's largest are judged
+  on an absolute scale, which is what finite differences and reordered sums can
+  promise);
+- elementwise comparisons use ``assert_allclose`` with the stated ``rtol`` and an
+  ``atol`` far below the array's scale, for entries that are near zero.
+
+Buffers given to the core are in its "padded time" layout ``(B, T + 1, width)``,
+slot 0 holding the initial state and slot ``t`` step ``t``. Output buffers are
+filled with NaN before each call, so a value the core fails to write shows up.
+Every run prints its measured errors (``pytest -s`` shows them).
+"""
+
+import ctypes
+import ctypes.util
+import importlib
+import platform
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from ._reference import (
+    loss,
+    loss_and_grad,
+    reference_backward,
+    reference_forward,
+    reference_preactivations,
+    stack_forward,
+    step_mask,
+)
+
+ACTIVATION_CODES = {"tanh": 0, "relu": 1}
+PARAMETER_NAMES = ("kernel", "recurrent_kernel", "bias")
+FD_STEP = 1e-6
+N_SAMPLES, N_TIMESTEPS, N_IN = 7, 5, 3
+# Hidden sizes of the layers of a stack; different sizes catch mixed-up shapes.
+STACK_SIZES = {1: (4,), 2: (4, 3)}
+# Pre-activations of relu (candidate z_g and cell c) stay at least this far from
+# the kink, so that a finite-difference step never crosses it.
+RELU_MARGIN = 1e-3
+
+
+@pytest.fixture(scope="module")
+def core():
+    # Imported here rather than at module level so that the reference's own
+    # tests still run while the extension is not built.
+    return importlib.import_module("skseq._lstm_core")
+
+
+def relative_error(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
+    if scale == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b)) / scale)
+
+
+def report(label, errors):
+    """Print the measured errors of one test case and return the largest."""
+    text = ", ".join(f"{name} {err:.1e}" for name, err in errors.items())
+    print(f"\n[{label}] {text}")
+    return max(errors.values())
+
+
+def finite_difference(f, array, step=FD_STEP):
+    """Central differences of the scalar ``f()`` with respect to ``array``.
+
+    ``array`` is perturbed in place, one entry at a time, and restored.
+    """
+    grad = np.zeros(array.shape)
+    flat = array.reshape(-1)
+    assert np.shares_memory(flat, array)
+    for index in range(flat.size):
+        saved = flat[index]
+        flat[index] = saved + step
+        up = f()
+        flat[index] = saved - step
+        down = f()
+        flat[index] = saved
+        grad.flat[index] = (up - down) / (2 * step)
+    return grad
+
+
+# --------------------------------------------------------------------------
+# Test problems
+
+
+def _lengths(rng, kind, n_samples, n_timesteps):
+    if kind == "dense":
+        return np.full(n_samples, n_timesteps, dtype=np.intp)
+    # Ragged, longest first, so the rows of any chunk have non-increasing
+    # lengths; both extremes (1 and T) always occur.
+    lengths = np.sort(rng.integers(1, n_timesteps + 1, size=n_samples))[::-1]
+    lengths[0] = n_timesteps
+    lengths[-1] = 1
+    return np.ascontiguousarray(lengths, dtype=np.intp)
+
+
+def _relu_margin(X, lengths, layers):
+    """Smallest |z_g| and |c| over the valid steps of every layer of the stack.
+
+    A cell state that is exactly 0 is left out: it is 0 because c_{t-1} = 0 and
+    g_t = relu(z_g) = 0 with z_g already checked to be clear of the kink, so it
+    stays exactly 0 under a small perturbation.
+    """
+    mask = step_mask(lengths, X.shape[1])
+    margin = np.inf
+    inputs = X
+    for W_x, W_h, b in layers:
+        n_hidden = W_h.shape[0]
+        z = reference_preactivations(inputs, lengths, W_x, W_h, b, "relu")
+        _, cells, hidden = reference_forward(inputs, lengths, W_x, W_h, b, "relu")
+        z_g = z[:, :, 2 * n_hidden : 3 * n_hidden]
+        cells = cells[mask]
+        margin = min(
+            margin, np.min(np.abs(z_g[mask])), np.min(np.abs(cells[cells != 0]))
+        )
+        inputs = hidden
+    return margin
+
+
+def make_problem(
+    seed,
+    activation="tanh",
+    lengths_kind="ragged",
+    n_layers=1,
+    n_samples=N_SAMPLES,
+    n_timesteps=N_TIMESTEPS,
+    n_in=N_IN,
+    sizes=None,
+):
+    """Float64 inputs ``X`` (zero past lengths), lengths, layers and loss weights ``R``.
+
+    For relu the first seed from ``seed`` on whose pre-activations keep
+    ``RELU_MARGIN`` away from the kink is used (deterministic).
+    """
+    sizes = STACK_SIZES[n_layers] if sizes is None else sizes
+    for attempt in range(1000):
+        rng = np.random.default_rng(seed + attempt)
+        lengths = _lengths(rng, lengths_kind, n_samples, n_timesteps)
+        mask = step_mask(lengths, n_timesteps)
+        X = rng.normal(size=(n_samples, n_timesteps, n_in)) * mask[:, :, np.newaxis]
+        layers = []
+        n_prev = n_in
+        for n_hidden in sizes:
+            kernel = rng.normal(scale=0.6, size=(n_prev, 4 * n_hidden))
+            recurrent_kernel = rng.normal(scale=0.6, size=(n_hidden, 4 * n_hidden))
+            bias = rng.normal(scale=0.5, size=4 * n_hidden)
+            layers.append((kernel, recurrent_kernel, bias))
+            n_prev = n_hidden
+        R = rng.normal(size=(n_samples, n_timesteps, sizes[-1])) * mask[:, :, None]
+        if activation != "relu" or _relu_margin(X, lengths, layers) > RELU_MARGIN:
+            return X, lengths, layers, R
+    raise RuntimeError("no seed keeps relu pre-activations away from 0")
+
+
+# --------------------------------------------------------------------------
+# Calling the core
+
+
+def pad(array, dtype=np.float64):
+    """(B, T, n) -> (B, T + 1, n) with a zero slot 0."""
+    n_samples, n_timesteps, width = array.shape
+    padded = np.zeros((n_samples, n_timesteps + 1, width), dtype=dtype)
+    padded[:, 1:] = array
+    return padded
+
+
+def cast_layers(layers, dtype):
+    return [
+        tuple(np.ascontiguousarray(w, dtype=dtype) for w in layer) for layer in layers
+    ]
+
+
+def core_forward(core, inputs, layer, lengths, activation, chunk_size, n_threads):
+    kernel, recurrent_kernel, bias = layer
+    n_samples, n_slots, _ = inputs.shape
+    n_hidden = recurrent_kernel.shape[0]
+    dtype = inputs.dtype
+    gates = np.full((n_samples, n_slots, 4 * n_hidden), np.nan, dtype=dtype)
+    cells = np.full((n_samples, n_slots, n_hidden), np.nan, dtype=dtype)
+    hidden = np.full((n_samples, n_slots, n_hidden), np.nan, dtype=dtype)
+    core.lstm_forward(
+        inputs,
+        kernel,
+        recurrent_kernel,
+        bias,
+        lengths,
+        gates,
+        cells,
+        hidden,
+        ACTIVATION_CODES[activation],
+        chunk_size,
+        n_threads,
+    )
+    return gates, cells, hidden
+
+
+def core_backward(
+    core,
+    inputs,
+    layer,
+    lengths,
+    state,
+    dhidden,
+    activation,
+    chunk_size,
+    n_threads,
+    with_dinputs=True,
+):
+    """Returns a dict like the reference's, every array in the padded layout."""
+    kernel, recurrent_kernel, _ = layer
+    gates, cells, hidden = state
+    n_samples, n_slots, n_in = inputs.shape
+    n_hidden = recurrent_kernel.shape[0]
+    dtype = inputs.dtype
+    grads = {
+        "kernel": np.full(kernel.shape, np.nan, dtype=dtype),
+        "recurrent_kernel": np.full(recurrent_kernel.shape, np.nan, dtype=dtype),
+        "bias": np.full(4 * n_hidden, np.nan, dtype=dtype),
+        "inputs": (
+            np.full((n_samples, n_slots, n_in), np.nan, dtype=dtype)
+            if with_dinputs
+            else None
+        ),
+        "dgates": np.full((n_samples, n_slots, 4 * n_hidden), np.nan, dtype=dtype),
+    }
+    work_size = core.backward_workspace_size(n_samples, n_in, n_hidden, chunk_size)
+    work = np.full(work_size, np.nan, dtype=dtype)
+    core.lstm_backward(
+        inputs,
+        kernel,
+        recurrent_kernel,
+        lengths,
+        gates,
+        cells,
+        hidden,
+        dhidden,
+        grads["dgates"],
+        grads["inputs"],
+        grads["kernel"],
+        grads["recurrent_kernel"],
+        grads["bias"],
+        work,
+        ACTIVATION_CODES[activation],
+        chunk_size,
+        n_threads,
+    )
+    return grads
+
+
+def core_stack_forward(core, X, lengths, layers, activation, chunk_size, n_threads):
+    """Per layer: (padded inputs, (gates, cells, hidden)). ``layers`` already cast."""
+    dtype = layers[0][0].dtype
+    inputs = pad(X, dtype)
+    trace = []
+    for layer in layers:
+        state = core_forward(
+            core, inputs, layer, lengths, activation, chunk_size, n_threads
+        )
+        trace.append((inputs, state))
+        inputs = state[2]
+    return trace
+
+
+def core_loss(core, X, lengths, layers, R, activation, chunk_size, n_threads):
+    trace = core_stack_forward(
+        core, X, lengths, layers, activation, chunk_size, n_threads
+    )
+    top_hidden = trace[-1][1][2][:, 1:]
+    mask = step_mask(lengths, X.shape[1])
+    return float(np.sum(R[mask] * top_hidden[mask]))
+
+
+def core_loss_and_grad(core, X, lengths, layers, R, activation, chunk_size, n_threads):
+    """The test loss through the core: (layer grads, dL/dX (B, T, n_in), trace)."""
+    dtype = layers[0][0].dtype
+    trace = core_stack_forward(
+        core, X, lengths, layers, activation, chunk_size, n_threads
+    )
+    dhidden = pad(R, dtype)
+    layer_grads = [None] * len(layers)
+    for k in reversed(range(len(layers))):
+        inputs, state = trace[k]
+        layer_grads[k] = core_backward(
+            core,
+            inputs,
+            layers[k],
+            lengths,
+            state,
+            dhidden,
+            activation,
+            chunk_size,
+            n_threads,
+        )
+        # dL/dx of this layer is dL/dh of the layer below (its slot 0 ignored).
+        dhidden = layer_grads[k]["inputs"]
+    return layer_grads, dhidden[:, 1:], trace
+
+
+def assert_zero_past_lengths(array, lengths):
+    """``array`` in the padded layout is exactly zero at slots past each length."""
+    for j, n in enumerate(lengths):
+        assert_array_equal(array[j, n + 1 :], 0)
+
+
+# --------------------------------------------------------------------------
+# The reference against finite differences
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_reference_gradients_match_finite_differences(activation, n_layers):
+    X, lengths, layers, R = make_problem(0, activation, "ragged", n_layers)
+    layers = [tuple(np.array(w) for w in layer) for layer in layers]
+
+    def f():
+        return loss(X, lengths, layers, R, activation)
+
+    _, layer_grads, dX = loss_and_grad(X, lengths, layers, R, activation)
+    errors = {}
+    for k, (layer, grads) in enumerate(zip(layers, layer_grads, strict=True)):
+        for name, weights in zip(PARAMETER_NAMES, layer, strict=True):
+            errors[f"L{k + 1}.{name}"] = relative_error(
+                grads[name], finite_difference(f, weights)
+            )
+    errors["inputs"] = relative_error(dX, finite_difference(f, X))
+    worst = report(f"reference vs FD, {activation}, {n_layers} layer(s)", errors)
+    assert worst <= 1e-6
+
+
+def test_reference_ignores_steps_past_lengths():
+    X, lengths, layers, R = make_problem(1, "tanh", "ragged", 2)
+    rng = np.random.default_rng(11)
+    mask = step_mask(lengths, X.shape[1])
+    X_noisy = np.where(mask[:, :, None], X, rng.normal(scale=5, size=X.shape))
+    R_noisy = np.where(mask[:, :, None], R, rng.normal(size=R.shape))
+
+    value, layer_grads, dX = loss_and_grad(X, lengths, layers, R, "tanh")
+    value_noisy, layer_grads_noisy, dX_noisy = loss_and_grad(
+        X_noisy, lengths, layers, R_noisy, "tanh"
+    )
+    assert value == value_noisy
+    for grads, grads_noisy in zip(layer_grads, layer_grads_noisy, strict=True):
+        for name in PARAMETER_NAMES + ("inputs", "dgates"):
+            assert_array_equal(grads[name], grads_noisy[name])
+    assert_array_equal(dX, dX_noisy)
+    assert_array_equal(dX[~mask], 0)
+    for hidden in stack_forward(X_noisy, lengths, layers, "tanh"):
+        assert_array_equal(hidden[~mask], 0)
+
+
+# --------------------------------------------------------------------------
+# The core against the reference
+
+
+def test_backward_workspace_size(core):
+    for n_samples, n_in, n_hidden, chunk_size in [
+        (7, 3, 4, 3),
+        (7, 3, 4, 7),
+        (1, 1, 1, 5),
+    ]:
+        n_chunks = -(-n_samples // chunk_size)
+        expected = (
+            n_chunks * (n_in + n_hidden + 1) * 4 * n_hidden + 2 * n_samples * n_hidden
+        )
+        assert (
+            core.backward_workspace_size(n_samples, n_in, n_hidden, chunk_size)
+            == expected
+        )
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("chunk_size", [1, 3, N_SAMPLES])
+@pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_matches_reference(
+    core, dtype, activation, lengths_kind, chunk_size, n_threads
+):
+    X, lengths, layers, _ = make_problem(2, activation, lengths_kind)
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    gates, cells, hidden = core_forward(
+        core, inputs, layer, lengths, activation, chunk_size, n_threads
+    )
+    # Reference in float64 on exactly the values the core saw.
+    ref_gates, ref_cells, ref_hidden = reference_forward(
+        inputs[:, 1:], lengths, *layer, activation
+    )
+    mask = step_mask(lengths, X.shape[1])
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-6)
+
+    assert_array_equal(hidden[:, 0], 0)
+    assert_array_equal(cells[:, 0], 0)
+    assert_zero_past_lengths(hidden, lengths)
+    assert_zero_past_lengths(cells, lengths)
+    assert_allclose(hidden[:, 1:], ref_hidden, rtol=rtol, atol=atol)
+    assert_allclose(cells[:, 1:], ref_cells, rtol=rtol, atol=atol)
+    # Gates past a sequence's length carry no meaning.
+    assert_allclose(gates[:, 1:][mask], ref_gates[mask], rtol=rtol, atol=atol)
+    report(
+        f"forward vs reference, {np.dtype(dtype).name}, {activation}, {lengths_kind}, "
+        f"chunk {chunk_size}, {n_threads} thread(s)",
+        {
+            "gates": relative_error(gates[:, 1:][mask], ref_gates[mask]),
+            "cells": relative_error(cells[:, 1:], ref_cells),
+            "hidden": relative_error(hidden[:, 1:], ref_hidden),
+        },
+    )
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("chunk_size", [1, 3, N_SAMPLES])
+@pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backward_matches_reference(
+    core, dtype, activation, lengths_kind, chunk_size, n_threads
+):
+    X, lengths, layers, R = make_problem(3, activation, lengths_kind)
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    dhidden = pad(R, dtype)
+    state = core_forward(
+        core, inputs, layer, lengths, activation, chunk_size, n_threads
+    )
+    grads = core_backward(
+        core, inputs, layer, lengths, state, dhidden, activation, chunk_size, n_threads
+    )
+    ref = reference_backward(inputs[:, 1:], lengths, *layer, dhidden[:, 1:], activation)
+    mask = step_mask(lengths, X.shape[1])
+
+    errors = {name: relative_error(grads[name], ref[name]) for name in PARAMETER_NAMES}
+    errors["inputs"] = relative_error(grads["inputs"][:, 1:], ref["inputs"])
+    errors["dgates"] = relative_error(grads["dgates"][:, 1:][mask], ref["dgates"][mask])
+    worst = report(
+        f"backward vs reference, {np.dtype(dtype).name}, {activation}, "
+        f"{lengths_kind}, chunk {chunk_size}, {n_threads} thread(s)",
+        errors,
+    )
+    assert worst <= (1e-10 if dtype == np.float64 else 1e-5)
+    assert np.all(np.isfinite(grads["inputs"][:, 0]))
+    # Past its length a sequence's inputs have no influence on the loss.
+    assert_zero_past_lengths(grads["inputs"], lengths)
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_core_gradients_match_finite_differences(core, activation, n_layers):
+    """Gradients of the core checked against differences of the core's own loss,
+    and against the reference, through a stack of layers."""
+    X, lengths, layers, R = make_problem(4, activation, "ragged", n_layers)
+    layers = cast_layers(layers, np.float64)
+    X = np.ascontiguousarray(X)
+    # One thread: results do not depend on it (tested below), and an OpenMP team
+    # per call for ~1500 calls is slow on a loaded machine.
+    chunk_size, n_threads = 3, 1
+
+    def f():
+        return core_loss(core, X, lengths, layers, R, activation, chunk_size, n_threads)
+
+    layer_grads, dX, _ = core_loss_and_grad(
+        core, X, lengths, layers, R, activation, chunk_size, n_threads
+    )
+    _, ref_layer_grads, ref_dX = loss_and_grad(X, lengths, layers, R, activation)
+
+    fd_errors, ref_errors = {}, {}
+    for k, layer in enumerate(layers):
+        for name, weights in zip(PARAMETER_NAMES, layer, strict=True):
+            label = f"L{k + 1}.{name}"
+            fd_errors[label] = relative_error(
+                layer_grads[k][name], finite_difference(f, weights)
+            )
+            ref_errors[label] = relative_error(
+                layer_grads[k][name], ref_layer_grads[k][name]
+            )
+    fd_errors["inputs"] = relative_error(dX, finite_difference(f, X))
+    ref_errors["inputs"] = relative_error(dX, ref_dX)
+    case = f"{activation}, {n_layers} layer(s)"
+    assert report(f"core vs FD, {case}", fd_errors) <= 1e-6
+    assert report(f"core vs reference (stack), {case}", ref_errors) <= 1e-10
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, N_SAMPLES + 3])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_chunked_matches_single_chunk(core, activation, chunk_size):
+    X, lengths, layers, R = make_problem(5, activation, "ragged", 2)
+    layers = cast_layers(layers, np.float64)
+
+    def run(chunk):
+        grads, dX, trace = core_loss_and_grad(
+            core, X, lengths, layers, R, activation, chunk, 1
+        )
+        hidden = [state[2] for _, state in trace]
+        cells = [state[1] for _, state in trace]
+        return grads, dX, hidden, cells
+
+    grads, dX, hidden, cells = run(chunk_size)
+    one_grads, one_dX, one_hidden, one_cells = run(N_SAMPLES)
+
+    def check(actual, desired):
+        # rtol 1e-12 elementwise; entries 100x below the array's largest are
+        # judged on the absolute scale 1e-14 * max|desired|.
+        assert_allclose(
+            actual, desired, rtol=1e-12, atol=1e-14 * np.max(np.abs(desired))
+        )
+        return relative_error(actual, desired)
+
+    errors = {"inputs": check(dX, one_dX)}
+    for k in range(len(layers)):
+        errors[f"L{k + 1}.hidden"] = check(hidden[k], one_hidden[k])
+        errors[f"L{k + 1}.cells"] = check(cells[k], one_cells[k])
+        for name in PARAMETER_NAMES:
+            errors[f"L{k + 1}.{name}"] = check(grads[k][name], one_grads[k][name])
+    report(f"chunk {chunk_size} vs one chunk, {activation}", errors)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thread_count_does_not_change_results(core, dtype, chunk_size):
+    X, lengths, layers, R = make_problem(6, "tanh", "ragged", 2)
+    layers = cast_layers(layers, dtype)
+    mask = step_mask(lengths, X.shape[1])
+
+    def run(n_threads):
+        return core_loss_and_grad(
+            core, X, lengths, layers, R, "tanh", chunk_size, n_threads
+        )
+
+    grads_1, dX_1, trace_1 = run(1)
+    for n_threads in (2, 4):
+        grads_n, dX_n, trace_n = run(n_threads)
+        assert_array_equal(dX_n, dX_1)
+        for k in range(len(layers)):
+            (_, (gates_1, cells_1, hidden_1)) = trace_1[k]
+            (_, (gates_n, cells_n, hidden_n)) = trace_n[k]
+            assert np.array_equal(hidden_n, hidden_1)
+            assert np.array_equal(cells_n, cells_1)
+            assert np.array_equal(gates_n[:, 1:][mask], gates_1[:, 1:][mask])
+            for name in PARAMETER_NAMES:
+                assert np.array_equal(grads_n[k][name], grads_1[k][name])
+            assert np.array_equal(
+                grads_n[k]["inputs"][:, 1:], grads_1[k]["inputs"][:, 1:]
+            )
+            assert np.array_equal(
+                grads_n[k]["dgates"][:, 1:][mask], grads_1[k]["dgates"][:, 1:][mask]
+            )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_read_only_arrays(core, dtype):
+    X, lengths, layers, R = make_problem(7, "tanh", "ragged")
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    dhidden = pad(R, dtype)
+    chunk_size, n_threads = 3, 2
+
+    state = core_forward(core, inputs, layer, lengths, "tanh", chunk_size, n_threads)
+    grads = core_backward(
+        core, inputs, layer, lengths, state, dhidden, "tanh", chunk_size, n_threads
+    )
+
+    def frozen(array):
+        array = array.copy()
+        array.setflags(write=False)
+        return array
+
+    ro_inputs, ro_lengths, ro_dhidden = frozen(inputs), frozen(lengths), frozen(dhidden)
+    ro_layer = tuple(frozen(w) for w in layer)
+    ro_state = core_forward(
+        core, ro_inputs, ro_layer, ro_lengths, "tanh", chunk_size, n_threads
+    )
+    ro_grads = core_backward(
+        core,
+        ro_inputs,
+        ro_layer,
+        ro_lengths,
+        tuple(frozen(a) for a in ro_state),
+        ro_dhidden,
+        "tanh",
+        chunk_size,
+        n_threads,
+    )
+    for a, b in zip(ro_state[1:], state[1:], strict=True):
+        assert_array_equal(a, b)
+    for name in PARAMETER_NAMES:
+        assert_array_equal(ro_grads[name], grads[name])
+    assert_array_equal(ro_grads["inputs"][:, 1:], grads["inputs"][:, 1:])
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_preactivations_stay_finite(core, dtype, activation):
+    X, lengths, layers, R = make_problem(8, activation, "ragged")
+    (layer,) = cast_layers([[100 * w for w in layers[0]]], dtype)
+    inputs = pad(X, dtype)
+    dhidden = pad(R, dtype)
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = core_forward(core, inputs, layer, lengths, activation, 3, 2)
+        grads = core_backward(
+            core, inputs, layer, lengths, state, dhidden, activation, 3, 2
+        )
+    gates, cells, hidden = state
+    mask = step_mask(lengths, X.shape[1])
+    z = reference_preactivations(inputs[:, 1:], lengths, *layer, activation)
+    print(
+        f"\n[large weights, {np.dtype(dtype).name}, {activation}] "
+        f"max |z| {np.max(np.abs(z)):.1e}"
+    )
+    assert np.max(np.abs(z)) > 100  # the sigmoids really are saturated
+    assert np.all(np.isfinite(gates[:, 1:][mask]))
+    assert np.all(np.isfinite(cells)) and np.all(np.isfinite(hidden))
+    if activation == "tanh":
+        assert np.max(np.abs(hidden)) <= 1
+    for name in PARAMETER_NAMES + ("dgates",):
+        assert np.all(np.isfinite(grads[name])), name
+    assert np.all(np.isfinite(grads["inputs"]))
+
+
+def _floating_point_flags():
+    """(clear, test) functions for the C floating-point exception flags, or None."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    name = ctypes.util.find_library("m")
+    if name is None:
+        return None
+    libm = ctypes.CDLL(name)
+    fe_invalid, fe_divbyzero, fe_overflow, fe_all = 0x01, 0x04, 0x08, 0x3D
+    return (
+        lambda: libm.feclearexcept(fe_all),
+        lambda: libm.fetestexcept(fe_invalid | fe_divbyzero | fe_overflow),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_preactivations_raise_no_floating_point_exceptions(core, dtype):
+    """The core promises that its sigmoid never overflows. NumPy's errstate
+    cannot see inside compiled code, so read the C exception flags directly
+    (x86-64 glibc only; one thread, because the flags are per thread)."""
+    flags = _floating_point_flags()
+    if flags is None:
+        pytest.skip("floating-point flags are only read on x86-64 Linux")
+    clear, test = flags
+    X, lengths, layers, R = make_problem(8, "tanh", "ragged")
+    (layer,) = cast_layers([[100 * w for w in layers[0]]], dtype)
+    inputs = pad(X, dtype)
+    dhidden = pad(R, dtype)
+    gates, cells, hidden = core_forward(core, inputs, layer, lengths, "tanh", 1, 1)
+
+    clear()
+    core.lstm_forward(inputs, *layer, lengths, gates, cells, hidden, 0, 1, 1)
+    forward_flags = test()
+    n_samples, _, n_in = inputs.shape
+    n_hidden = layer[1].shape[0]
+    outputs = [
+        np.zeros_like(gates),
+        np.zeros_like(inputs),
+        np.zeros_like(layer[0]),
+        np.zeros_like(layer[1]),
+        np.zeros_like(layer[2]),
+        np.zeros(core.backward_workspace_size(n_samples, n_in, n_hidden, 1), dtype),
+    ]
+    clear()
+    core.lstm_backward(
+        inputs,
+        layer[0],
+        layer[1],
+        lengths,
+        gates,
+        cells,
+        hidden,
+        dhidden,
+        *outputs,
+        0,
+        1,
+        1,
+    )
+    backward_flags = test()
+    assert (forward_flags, backward_flags) == (0, 0)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_steps_past_lengths_are_ignored(core, dtype, activation):
+    """Whatever the inputs and dL/dh hold past a sequence's end changes nothing."""
+    X, lengths, layers, R = make_problem(9, activation, "ragged")
+    (layer,) = cast_layers(layers, dtype)
+    mask = step_mask(lengths, X.shape[1])
+    rng = np.random.default_rng(99)
+    inputs = pad(X, dtype)
+    dhidden = pad(R, dtype)
+    noisy_inputs = pad(
+        np.where(mask[:, :, None], X, rng.normal(scale=3, size=X.shape)), dtype
+    )
+    noisy_dhidden = pad(np.where(mask[:, :, None], R, rng.normal(size=R.shape)), dtype)
+    noisy_dhidden[:, 0] = rng.normal(
+        size=noisy_dhidden[:, 0].shape
+    )  # slot 0 is ignored
+
+    for chunk_size in (1, 3, N_SAMPLES):
+        state = core_forward(core, inputs, layer, lengths, activation, chunk_size, 2)
+        grads = core_backward(
+            core, inputs, layer, lengths, state, dhidden, activation, chunk_size, 2
+        )
+        noisy_state = core_forward(
+            core, noisy_inputs, layer, lengths, activation, chunk_size, 2
+        )
+        noisy_grads = core_backward(
+            core,
+            noisy_inputs,
+            layer,
+            lengths,
+            noisy_state,
+            noisy_dhidden,
+            activation,
+            chunk_size,
+            2,
+        )
+        for array in noisy_state[1:] + (noisy_grads["inputs"],):
+            assert_zero_past_lengths(array, lengths)
+        assert_array_equal(noisy_state[1], state[1])
+        assert_array_equal(noisy_state[2], state[2])
+        for name in PARAMETER_NAMES:
+            assert_array_equal(noisy_grads[name], grads[name])
+        assert_array_equal(noisy_grads["inputs"][:, 1:], grads["inputs"][:, 1:])
+
+
+def test_lengths_sorted_only_within_chunks(core):
+    """The contract asks for non-increasing lengths inside each chunk only."""
+    X, _, layers, R = make_problem(10, "tanh", "dense")
+    lengths = np.array([5, 4, 2, 5, 3, 1, 4], dtype=np.intp)
+    mask = step_mask(lengths, X.shape[1])
+    X = X * mask[:, :, None]
+    R = R * mask[:, :, None]
+    (layer,) = cast_layers(layers, np.float64)
+    inputs = pad(X)
+    state = core_forward(core, inputs, layer, lengths, "tanh", 3, 2)
+    grads = core_backward(core, inputs, layer, lengths, state, pad(R), "tanh", 3, 2)
+    _, ref_cells, ref_hidden = reference_forward(X, lengths, *layer, "tanh")
+    ref = reference_backward(X, lengths, *layer, R, "tanh")
+    assert_allclose(state[1][:, 1:], ref_cells, rtol=1e-12, atol=1e-14)
+    assert_allclose(state[2][:, 1:], ref_hidden, rtol=1e-12, atol=1e-14)
+    errors = {name: relative_error(grads[name], ref[name]) for name in PARAMETER_NAMES}
+    errors["inputs"] = relative_error(grads["inputs"][:, 1:], ref["inputs"])
+    assert report("lengths sorted per chunk of 3", errors) <= 1e-10
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_timesteps, n_in, n_hidden, chunk_size",
+    [(1, 1, 1, 1, 1), (2, 1, 3, 2, 1), (5, 6, 1, 1, 2), (3, 4, 5, 6, 8)],
+)
+def test_other_shapes(core, n_samples, n_timesteps, n_in, n_hidden, chunk_size):
+    X, lengths, layers, R = make_problem(
+        12,
+        "tanh",
+        "ragged" if n_samples > 1 else "dense",
+        n_samples=n_samples,
+        n_timesteps=n_timesteps,
+        n_in=n_in,
+        sizes=(n_hidden,),
+    )
+    (layer,) = cast_layers(layers, np.float64)
+    inputs = pad(X)
+    state = core_forward(core, inputs, layer, lengths, "tanh", chunk_size, 2)
+    grads = core_backward(
+        core, inputs, layer, lengths, state, pad(R), "tanh", chunk_size, 2
+    )
+    _, ref_cells, ref_hidden = reference_forward(X, lengths, *layer, "tanh")
+    ref = reference_backward(X, lengths, *layer, R, "tanh")
+    assert_allclose(state[2][:, 1:], ref_hidden, rtol=1e-12, atol=1e-14)
+    assert_allclose(state[1][:, 1:], ref_cells, rtol=1e-12, atol=1e-14)
+    errors = {name: relative_error(grads[name], ref[name]) for name in PARAMETER_NAMES}
+    errors["inputs"] = relative_error(grads["inputs"][:, 1:], ref["inputs"])
+    assert max(errors.values()) <= 1e-10, errors
+
+
+def test_backward_without_dinputs(core):
+    X, lengths, layers, R = make_problem(13, "tanh", "ragged")
+    (layer,) = cast_layers(layers, np.float64)
+    inputs = pad(X)
+    state = core_forward(core, inputs, layer, lengths, "tanh", 3, 2)
+    grads = core_backward(core, inputs, layer, lengths, state, pad(R), "tanh", 3, 2)
+    without = core_backward(
+        core, inputs, layer, lengths, state, pad(R), "tanh", 3, 2, with_dinputs=False
+    )
+    for name in PARAMETER_NAMES:
+        assert_array_equal(without[name], grads[name])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_with_two_cell_slots(core, dtype):
+    """Inference mode documented by the core: cells of shape (B, 2, H) are two
+    alternating slots; hidden states are unchanged and each sequence's last
+    cell state sits in slot ``length % 2``."""
+    X, lengths, layers, _ = make_problem(14, "tanh", "ragged")
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    gates, cells, hidden = core_forward(core, inputs, layer, lengths, "tanh", 3, 2)
+    n_samples, n_slots, _ = inputs.shape
+    n_hidden = layer[1].shape[0]
+    two_gates = np.full_like(gates, np.nan)
+    two_cells = np.full((n_samples, 2, n_hidden), np.nan, dtype=dtype)
+    two_hidden = np.full_like(hidden, np.nan)
+    core.lstm_forward(
+        inputs, *layer, lengths, two_gates, two_cells, two_hidden, 0, 3, 2
+    )
+    assert_array_equal(two_hidden, hidden)
+    rows = np.arange(n_samples)
+    assert_array_equal(two_cells[rows, lengths % 2], cells[rows, lengths])

@@ -1,0 +1,303 @@
+"""Tests for skseq.datasets: the definitions of the tasks are the spec."""
+
+import re
+from itertools import product
+
+import numpy as np
+import pytest
+
+from skseq.datasets import (
+    load_airline_passengers,
+    make_adding_problem,
+    make_embedded_reber,
+    make_multiplication_problem,
+    make_temporal_order,
+)
+
+TEMPORAL_ORDER_SYMBOLS = "abcdBEXY"
+REBER_SYMBOLS = "BTPSXVE"
+
+# The inner Reber grammar written as a regular expression, independently of
+# the state graph used by the generator. From state 3 the string can loop
+# through 3 -> 5 -> 4 -> 3 ("T*VPX") before leaving via "T*VV" or "T*VPS".
+_FROM_STATE_3 = r"(?:T*VPX)*T*V(?:V|PS)"
+REBER = rf"B(?:TS*X(?:S|X{_FROM_STATE_3})|P{_FROM_STATE_3})E"
+EMBEDDED_REBER = re.compile(rf"B([TP]){REBER}\1E")
+
+
+def decode(one_hot, alphabet):
+    assert np.all((one_hot == 0) | (one_hot == 1))
+    assert np.all(one_hot.sum(axis=1) == 1)
+    return "".join(alphabet[i] for i in one_hot.argmax(axis=1))
+
+
+# --------------------------------------------------------------------------
+# adding and multiplication problems
+
+
+@pytest.mark.parametrize("n_timesteps", [2, 7, 50])
+def test_adding_modern_definition(n_timesteps):
+    X, y = make_adding_problem(n_samples=300, n_timesteps=n_timesteps, random_state=0)
+    assert X.shape == (300, n_timesteps, 2)
+    assert y.shape == (300,)
+    assert X.dtype == np.float64 and y.dtype == np.float64
+
+    values, mask = X[..., 0], X[..., 1]
+    assert values.min() >= 0.0 and values.max() <= 1.0
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    half = n_timesteps // 2
+    # Exactly one mark in each half, hence exactly two in all.
+    np.testing.assert_array_equal(mask[:, :half].sum(axis=1), 1)
+    np.testing.assert_array_equal(mask[:, half:].sum(axis=1), 1)
+    np.testing.assert_allclose(y, (values * mask).sum(axis=1))
+
+
+def test_adding_modern_mean_predictor_error():
+    # The docstring quotes Var(U1 + U2) = 1/6 as the error of the mean.
+    _, y = make_adding_problem(n_samples=20000, n_timesteps=10, random_state=0)
+    assert abs(np.mean((y - 1.0) ** 2) - 1 / 6) < 0.01
+
+
+def check_hochreiter_layout(X, n_timesteps, low, high, first_pair_value):
+    """Assert the 1997 marking rules; return the two marked values per row."""
+    marked_values = []
+    saw_first_pair_marked = False
+    for sequence in X:
+        assert sequence.ndim == 2 and sequence.shape[1] == 2
+        assert sequence.dtype == np.float64
+        length = sequence.shape[0]
+        assert n_timesteps <= length <= n_timesteps + n_timesteps // 10
+
+        values, markers = sequence[:, 0], sequence[:, 1]
+        assert values.min() >= low and values.max() <= high
+        assert set(np.unique(markers)) <= {-1.0, 0.0, 1.0}
+        marked = np.flatnonzero(markers == 1.0)
+        assert marked.size == 2
+        # One mark among the first ten pairs, both among the first T/2.
+        assert marked.min() < 10
+        assert marked.max() < n_timesteps // 2
+
+        expected_markers = np.zeros(length)
+        expected_markers[[0, -1]] = -1.0
+        expected_markers[marked] = 1.0
+        np.testing.assert_array_equal(markers, expected_markers)
+
+        if marked[0] == 0:
+            saw_first_pair_marked = True
+            assert values[0] == first_pair_value
+        marked_values.append(values[marked])
+    # With a few hundred sequences the 1-in-10 case must have come up.
+    assert saw_first_pair_marked
+    return np.array(marked_values)
+
+
+@pytest.mark.parametrize("n_timesteps", [20, 100])
+def test_adding_hochreiter1997_definition(n_timesteps):
+    X, y = make_adding_problem(
+        n_samples=300,
+        n_timesteps=n_timesteps,
+        variant="hochreiter1997",
+        random_state=1,
+    )
+    assert isinstance(X, list) and len(X) == 300
+    assert y.shape == (300,) and y.dtype == np.float64
+    marked = check_hochreiter_layout(X, n_timesteps, -1.0, 1.0, 0.0)
+    np.testing.assert_allclose(y, 0.5 + marked.sum(axis=1) / 4)
+    assert y.min() >= 0.0 and y.max() <= 1.0
+    lengths = {len(sequence) for sequence in X}
+    assert min(lengths) == n_timesteps
+    assert max(lengths) == n_timesteps + n_timesteps // 10
+
+
+def test_multiplication_hochreiter1997_definition():
+    X, y = make_multiplication_problem(
+        n_samples=300, n_timesteps=60, variant="hochreiter1997", random_state=2
+    )
+    assert isinstance(X, list) and len(X) == 300
+    marked = check_hochreiter_layout(X, 60, 0.0, 1.0, 1.0)
+    np.testing.assert_allclose(y, marked.prod(axis=1))
+
+
+def test_multiplication_modern_definition():
+    X, y = make_multiplication_problem(n_samples=200, n_timesteps=12, random_state=3)
+    assert X.shape == (200, 12, 2)
+    values, mask = X[..., 0], X[..., 1]
+    np.testing.assert_array_equal(mask.sum(axis=1), 2)
+    marked = values[mask == 1.0].reshape(200, 2)
+    np.testing.assert_allclose(y, marked.prod(axis=1))
+
+
+@pytest.mark.parametrize(
+    "generator", [make_adding_problem, make_multiplication_problem]
+)
+@pytest.mark.parametrize("variant", ["modern", "hochreiter1997"])
+def test_marked_pair_generators_are_reproducible(generator, variant):
+    X_a, y_a = generator(20, 30, variant=variant, random_state=7)
+    X_b, y_b = generator(20, 30, variant=variant, random_state=7)
+    X_c, y_c = generator(20, 30, variant=variant, random_state=8)
+    np.testing.assert_array_equal(y_a, y_b)
+    for sequence_a, sequence_b in zip(X_a, X_b, strict=True):
+        np.testing.assert_array_equal(sequence_a, sequence_b)
+    assert not np.array_equal(y_a, y_c)
+
+    rng = np.random.RandomState(7)
+    _, y_from_rng = generator(20, 30, variant=variant, random_state=rng)
+    np.testing.assert_array_equal(y_a, y_from_rng)
+
+
+@pytest.mark.parametrize(
+    "generator", [make_adding_problem, make_multiplication_problem]
+)
+def test_marked_pair_generators_reject_bad_parameters(generator):
+    with pytest.raises(ValueError, match="variant"):
+        generator(10, 30, variant="1997")
+    with pytest.raises(ValueError, match="n_timesteps"):
+        generator(10, 19, variant="hochreiter1997")
+    with pytest.raises(ValueError, match="n_timesteps"):
+        generator(10, 1)
+    with pytest.raises(ValueError, match="n_samples"):
+        generator(0, 30)
+    with pytest.raises(TypeError, match="n_timesteps"):
+        generator(10, 30.0)
+
+
+# --------------------------------------------------------------------------
+# temporal order
+
+
+@pytest.mark.parametrize(
+    "n_classes, slots",
+    [
+        (4, [(10, 20), (50, 60)]),
+        (8, [(10, 20), (33, 43), (66, 76)]),
+    ],
+)
+def test_temporal_order_definition(n_classes, slots):
+    X, y = make_temporal_order(n_samples=400, n_classes=n_classes, random_state=0)
+    assert isinstance(X, list) and len(X) == 400
+    assert y.shape == (400,)
+
+    for sequence, label in zip(X, y, strict=True):
+        assert sequence.dtype == np.float64 and sequence.shape[1] == 8
+        assert 100 <= sequence.shape[0] <= 110
+        text = decode(sequence, TEMPORAL_ORDER_SYMBOLS)
+        assert text[0] == "E" and text[-1] == "B"
+
+        relevant = [i for i, symbol in enumerate(text) if symbol in "XY"]
+        assert len(relevant) == len(slots)
+        for position, (earliest, latest) in zip(relevant, slots, strict=True):
+            assert earliest <= position <= latest
+        assert label == "".join(text[i] for i in relevant)
+        # Everything else is noise from a..d.
+        noise = set(text[1:-1]) - {"X", "Y"}
+        assert noise <= set("abcd")
+
+    all_orders = {"".join(order) for order in product("XY", repeat=len(slots))}
+    assert len(all_orders) == n_classes
+    assert set(y.tolist()) == all_orders
+    lengths = {len(sequence) for sequence in X}
+    assert min(lengths) == 100 and max(lengths) == 110
+
+
+def test_temporal_order_reproducible_and_validated():
+    X_a, y_a = make_temporal_order(30, random_state=5)
+    X_b, y_b = make_temporal_order(30, random_state=5)
+    np.testing.assert_array_equal(y_a, y_b)
+    for sequence_a, sequence_b in zip(X_a, X_b, strict=True):
+        np.testing.assert_array_equal(sequence_a, sequence_b)
+    with pytest.raises(ValueError, match="n_classes"):
+        make_temporal_order(10, n_classes=6)
+    with pytest.raises(ValueError, match="n_samples"):
+        make_temporal_order(-1)
+
+
+# --------------------------------------------------------------------------
+# embedded Reber grammar
+
+
+@pytest.mark.parametrize(
+    "string, accepted",
+    [
+        ("BTBTXSETE", True),
+        ("BPBPVVEPE", True),
+        ("BTBTSSXXTVVETE", True),
+        ("BPBPTVPSEPE", True),
+        ("BTBTXXVPXVVETE", True),
+        ("BTBTXSEPE", False),  # outer symbols differ
+        ("BTBTXVETE", False),  # no V edge out of state 4
+        ("BTBPVSETE", False),  # no S edge out of state 5
+        ("BTBTSXSETE", True),
+        ("BPBTSSXSEPE", True),
+        ("BPBPVPSEPE", True),
+    ],
+)
+def test_reference_grammar_regex(string, accepted):
+    # Guards the test oracle itself against typos.
+    assert bool(EMBEDDED_REBER.fullmatch(string)) is accepted
+
+
+def test_embedded_reber_definition():
+    X, y = make_embedded_reber(n_samples=500, random_state=0)
+    assert isinstance(X, list) and len(X) == 500
+    assert y.shape == (500,)
+    assert set(y.tolist()) == {"T", "P"}
+
+    for sequence, label in zip(X, y, strict=True):
+        assert sequence.dtype == np.float64 and sequence.shape[1] == 7
+        assert sequence.shape[0] >= 7
+        text = decode(sequence, REBER_SYMBOLS)
+        # The input stops right after the inner string's E; the label is the
+        # symbol before last of the full embedded string.
+        assert text.endswith("E") and text.count("E") == 1
+        assert label == text[1]
+        assert EMBEDDED_REBER.fullmatch(text + label + "E")
+
+    # Each edge of the inner graph is taken somewhere in 500 strings.
+    inner_strings = [decode(sequence, REBER_SYMBOLS)[2:] for sequence in X]
+    for fragment in ["BT", "BP", "SS", "XX", "TT", "VP", "XS", "VV", "PS"]:
+        assert any(fragment in inner for inner in inner_strings)
+
+
+def test_embedded_reber_reproducible():
+    X_a, y_a = make_embedded_reber(40, random_state=3)
+    X_b, y_b = make_embedded_reber(40, random_state=3)
+    np.testing.assert_array_equal(y_a, y_b)
+    for sequence_a, sequence_b in zip(X_a, X_b, strict=True):
+        np.testing.assert_array_equal(sequence_a, sequence_b)
+    with pytest.raises(ValueError, match="n_samples"):
+        make_embedded_reber(0)
+
+
+# --------------------------------------------------------------------------
+# airline passengers
+
+
+def test_load_airline_passengers():
+    airline = load_airline_passengers()
+    assert airline.data.shape == (144,)
+    assert airline.data.dtype == np.float64
+    np.testing.assert_array_equal(airline.data[:3], [112.0, 118.0, 132.0])
+    assert airline.data[-1] == 432.0
+    # Published summary of the series: total, extremes, and the 1960 peak.
+    assert airline.data.sum() == 40363.0
+    assert airline.data.min() == 104.0 and airline.data.max() == 622.0
+    assert airline.data[-6] == 622.0
+
+    assert airline.dates.dtype == np.dtype("datetime64[M]")
+    expected_dates = np.arange("1949-01", "1961-01", dtype="datetime64[M]")
+    np.testing.assert_array_equal(airline.dates, expected_dates)
+
+    assert airline.frame is None
+    assert "Box" in airline.DESCR and "public domain" in airline.DESCR
+
+
+def test_load_airline_passengers_as_frame():
+    pd = pytest.importorskip("pandas")
+    airline = load_airline_passengers(as_frame=True)
+    frame = airline.frame
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["month", "passengers"]
+    assert frame.shape == (144, 2)
+    np.testing.assert_array_equal(frame["passengers"].to_numpy(), airline.data)
+    assert frame["month"].iloc[0] == pd.Timestamp("1949-01-01")
+    assert frame["month"].iloc[-1] == pd.Timestamp("1960-12-01")
