@@ -185,6 +185,45 @@ def skseq_kwargs(cls, **wanted):
 # timing machinery
 # --------------------------------------------------------------------------
 
+class ForeignLoad:
+    """CPU used by *other* processes while the block runs, as a fraction of
+    the machine (0.5 = one of two cores busy elsewhere). Steal time counts as
+    foreign. NaN without psutil. Used to flag timings taken on a busy machine.
+    """
+
+    def __enter__(self):
+        try:
+            import psutil
+        except ImportError:
+            self.psutil = None
+            return self
+        self.psutil = psutil
+        self.proc = psutil.Process()
+        self.t = time.perf_counter()
+        self.sys0 = psutil.cpu_times()
+        self.me0 = self._own()
+        return self
+
+    def _own(self):
+        c = self.proc.cpu_times()
+        return c.user + c.system
+
+    @staticmethod
+    def _busy(ct):
+        return sum(ct) - ct.idle - getattr(ct, "iowait", 0.0) - getattr(ct, "guest", 0.0) \
+            - getattr(ct, "guest_nice", 0.0)
+
+    def __exit__(self, *exc):
+        self.value = float("nan")
+        if self.psutil is None:
+            return False
+        wall = time.perf_counter() - self.t
+        busy = self._busy(self.psutil.cpu_times()) - self._busy(self.sys0)
+        own = self._own() - self.me0
+        self.value = max(0.0, (busy - own) / (wall * n_cpus())) if wall > 0 else float("nan")
+        return False
+
+
 @contextmanager
 def thread_limit(n, torch=None):
     """Limit every library to ``n`` threads (None: leave the defaults).
@@ -310,7 +349,7 @@ class SkseqRunner:
         from skseq import LSTMRegressor
         B, T, D, H = cfg
         kw = skseq_kwargs(LSTMRegressor, hidden_layer_sizes=(H,), batch_size=B,
-                          max_iter=1, solver="adam", random_state=0, shuffle=False)
+                          max_iter=1, solver="adam", random_state=0)
         self.est = LSTMRegressor(**kw)
         self.X, self.y = X, y
         with warnings.catch_warnings():
@@ -526,15 +565,17 @@ def bench_config(name, cfg, libs, torch, opts, peak):
     phases = [("all", None)]
     if not opts.skip_threads and threads_all > 1:
         phases.append(("one", 1))
-    for phase, n in phases:
-        with thread_limit(n, torch):
-            for kind in ("train", "predict"):
-                funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
-                times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps,
-                                  opts.warmup)
-                for lib, ts in times.items():
-                    res.setdefault(lib, {})[f"{kind}_{phase}"] = {
-                        "median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+    with ForeignLoad() as load:
+        for phase, n in phases:
+            with thread_limit(n, torch):
+                for kind in ("train", "predict"):
+                    funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
+                    times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps,
+                                      opts.warmup)
+                    for lib, ts in times.items():
+                        res.setdefault(lib, {})[f"{kind}_{phase}"] = {
+                            "median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+    res["foreign_load"] = load.value
     return res
 
 
@@ -579,6 +620,9 @@ def print_config(res, libs, peak, mem, threads_all):
         row("fit peak memory, MB", vals, ratio(*vals) if both else None,
             lambda v: fmt(v, ".1f"))
     print_table(rows, header)
+    fl_ = res.get("foreign_load", float("nan"))
+    print(f"  other processes used {fmt(fl_ * 100, '.0f')}% of the machine's CPU during this config"
+          + ("  <-- BUSY MACHINE, timings unreliable" if fl_ == fl_ and fl_ > 0.1 else ""))
     for lib in libs:
         if mem and "error" in mem.get(lib, {}):
             print(f"  ({LABEL[lib]} memory child failed: {mem[lib]['error']})")
@@ -650,12 +694,13 @@ def bench_oversubscription(libs, torch, opts, baseline):
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
-        times = alternate({lib: r.train for lib, r in runners.items()}, opts.budget,
-                          opts.min_reps, opts.max_reps, opts.warmup)
+        with ForeignLoad() as load:
+            times = alternate({lib: r.train for lib, r in runners.items()}, opts.budget,
+                              opts.min_reps, opts.max_reps, opts.warmup)
     finally:
         busy.kill()
         busy.wait()
-    out = {}
+    out = {"foreign_load": load.value}
     for lib in libs:
         m = median(times[lib])
         out[lib] = {"median": m, "iqr_rel": iqr_rel(times[lib]), "n": len(times[lib]),
@@ -665,7 +710,8 @@ def bench_oversubscription(libs, torch, opts, baseline):
 
 def print_oversub(out, libs):
     print(f"\n== oversubscription: mid train step while one other process busy-loops on one core "
-          f"({n_cpus()} usable cores, default thread counts)")
+          f"({n_cpus()} usable cores, default thread counts; other processes incl. the "
+          f"busy loop used {fmt(out['foreign_load'] * 100, '.0f')}% of the machine)")
     header = ["", "unloaded ms", "loaded ms", "slowdown", "iqr / n"]
     rows = []
     for lib in libs:
@@ -690,6 +736,7 @@ def print_summary(results, libs, peak, mem, threads_all):
     header += [f"{LABEL[lib]} 1->{threads_all}thr train" for lib in libs]
     if mem:
         header += [f"{LABEL[lib]} fit MB" for lib in libs]
+    header += ["other load"]
     rows = []
     for res in results:
         r = [res["config"]]
@@ -707,6 +754,7 @@ def print_summary(results, libs, peak, mem, threads_all):
         if mem:
             for lib in libs:
                 r.append(fmt(mem.get(res["config"], {}).get(lib, {}).get("delta_mb"), ".1f"))
+        r.append(fmt(res.get("foreign_load", float("nan")) * 100, ".0f") + "%")
         rows.append(r)
     print_table(rows, header)
 
@@ -740,6 +788,9 @@ def parse_args(argv=None):
     p.add_argument("--skip-seed", action="store_true", help="skip the seed example")
     p.add_argument("--skip-oversub", action="store_true", help="skip the oversubscription run")
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
+    p.add_argument("--skseq-src", metavar="DIR",
+                   help="import skseq from this source tree (with its extension built in "
+                        "place) instead of the installed package; children inherit it")
     # private: used when this file re-invokes itself in a fresh process
     p.add_argument("--_child", choices=["mem", "seed", "sgemm"], help=argparse.SUPPRESS)
     p.add_argument("--lib", help=argparse.SUPPRESS)
@@ -757,6 +808,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     opts = parse_args(argv)
+    if opts.skseq_src:
+        src = os.path.abspath(opts.skseq_src)
+        sys.path.insert(0, src)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     if opts._child:
         if opts._child == "mem":
             out = child_mem(opts.lib, opts.config)
@@ -809,15 +865,17 @@ def main(argv=None):
         return 1
     for line in blas_description():
         print("BLAS:", line)
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        print("OPENBLAS_CORETYPE =", os.environ["OPENBLAS_CORETYPE"])
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    coretype_label = (f"OPENBLAS_CORETYPE={coretype} from the environment" if coretype
+                      else "OPENBLAS_CORETYPE unset: OpenBLAS autodetects")
+    print("BLAS core type:", coretype_label)
     threads_all = n_cpus()
 
     # sgemm peak in this very process (the reference for "% of peak")
     pk_all = sgemm_peak(reps=opts.sgemm_reps)
     pk_one = sgemm_peak(reps=opts.sgemm_reps, n_threads=1)
     peak = pk_all["numpy"]
-    print(f"\nsgemm peak, 2048x2048 float32, median (default OpenBLAS core type): "
+    print(f"\nsgemm peak, 2048x2048 float32, median ({coretype_label}): "
           f"numpy {pk_all['numpy']:.1f} GFLOP/s on {threads_all} threads, "
           f"{pk_one['numpy']:.1f} on 1 | scipy BLAS (what skseq calls) "
           f"{pk_all['scipy']:.1f} / {pk_one['scipy']:.1f}")
@@ -862,11 +920,16 @@ def main(argv=None):
         header = ["OPENBLAS_CORETYPE", f"numpy {threads_all}thr", "numpy 1thr",
                   f"scipy {threads_all}thr", "scipy 1thr", "core types reported"]
         rows, sweep = [], {}
-        for ct in ["(default)"] + [c.strip() for c in opts.coretypes.split(",") if c.strip()]:
+        sweep_list = ["(unset: autodetect)"]
+        if coretype:
+            sweep_list.append(f"{coretype} (inherited)")
+        sweep_list += [c.strip() for c in opts.coretypes.split(",")
+                       if c.strip() and c.strip() != coretype]
+        for ct in sweep_list:
             env = dict(os.environ)
             env.pop("OPENBLAS_CORETYPE", None)
-            if ct != "(default)":
-                env["OPENBLAS_CORETYPE"] = ct
+            if not ct.startswith("("):
+                env["OPENBLAS_CORETYPE"] = ct.split()[0]
             r, _ = run_child(["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env)
             sweep[ct] = r
             if "error" in r:
@@ -879,8 +942,7 @@ def main(argv=None):
         print_table(rows, header)
         report["coretype_sweep"] = sweep
 
-    if len(results) > 1 or True:
-        print_summary(results, libs, peak, mem, threads_all)
+    print_summary(results, libs, peak, mem, threads_all)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.0f} s")
     if opts.json:
         with open(opts.json, "w") as f:

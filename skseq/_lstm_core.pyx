@@ -30,7 +30,7 @@ summed in chunk order, so the result depends on ``chunk_size`` but never on
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport exp, expf, tanh, tanhf
 from libc.string cimport memset
 
@@ -109,6 +109,29 @@ cdef inline floating _activation_slope(floating activated, int activation) noexc
     if activation == 1:
         return 1 if activated > 0 else 0
     return 1 - activated * activated
+
+
+# --------------------------------------------------------------------------
+# Argument checks: O(B), before any pointer is taken. The network validates
+# user input; these only stop a wrong call from writing out of bounds.
+
+cdef _check_shape(str name, tuple actual, tuple expected):
+    if actual != expected:
+        raise ValueError(f"{name} has shape {actual}, expected {expected}.")
+
+
+cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
+                    Py_ssize_t n_steps, Py_ssize_t chunk_size, int n_threads):
+    cdef Py_ssize_t j
+    if chunk_size < 1 or n_threads < 1:
+        raise ValueError("chunk_size and n_threads must be >= 1.")
+    if lengths.shape[0] != n_rows:
+        raise ValueError(f"lengths has {lengths.shape[0]} entries for {n_rows} rows.")
+    for j in range(n_rows):
+        if lengths[j] < 1 or lengths[j] > n_steps:
+            raise ValueError(f"lengths[{j}] = {lengths[j]} is outside [1, {n_steps}].")
+        if j % chunk_size != 0 and lengths[j] > lengths[j - 1]:
+            raise ValueError("lengths must not increase inside a chunk.")
 
 
 # --------------------------------------------------------------------------
@@ -220,10 +243,20 @@ def lstm_forward(
     cdef Py_ssize_t H = recurrent_kernel.shape[0]
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t n_cell_slots = cells.shape[1]
-    cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t chunks
     cdef Py_ssize_t chunk, start, m
+    _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
+    _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
+    _check_shape("bias", (bias.shape[0],), (G,))
+    _check_shape("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (B, T1, G))
+    _check_shape("hidden", (hidden.shape[0], hidden.shape[1], hidden.shape[2]), (B, T1, H))
+    if n_cell_slots != 2:
+        _check_shape("cells", (cells.shape[0], cells.shape[1], cells.shape[2]), (B, T1, H))
+    _check_shape("cells", (cells.shape[0], cells.shape[2]), (B, H))
+    _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
     if B == 0:
         return
+    chunks = (B + chunk_size - 1) // chunk_size
     with nogil:
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
             start = chunk * chunk_size
@@ -365,7 +398,7 @@ def lstm_backward(
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t partial_size = (n_in + H + 1) * G
-    cdef Py_ssize_t chunk, start, m, e
+    cdef Py_ssize_t chunk, start, m, e, index
     cdef floating *partials = &work[0]
     cdef floating *carries = &work[0] + chunks * partial_size
     cdef floating *dinputs_ptr = NULL
@@ -373,31 +406,47 @@ def lstm_backward(
     cdef floating *grad_recurrent_ptr = &grad_recurrent_kernel[0, 0]
     cdef floating total
 
+    _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
+    _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
+    _check_shape("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (B, T1, G))
+    _check_shape("cells", (cells.shape[0], cells.shape[1], cells.shape[2]), (B, T1, H))
+    _check_shape("hidden", (hidden.shape[0], hidden.shape[1], hidden.shape[2]), (B, T1, H))
+    _check_shape("dhidden", (dhidden.shape[0], dhidden.shape[1], dhidden.shape[2]),
+                 (B, T1, H))
+    _check_shape("dgates", (dgates.shape[0], dgates.shape[1], dgates.shape[2]), (B, T1, G))
+    if dinputs is not None:
+        _check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1], dinputs.shape[2]), (B, T1, n_in))
+    _check_shape("grad_kernel", (grad_kernel.shape[0], grad_kernel.shape[1]), (n_in, G))
+    _check_shape("grad_recurrent_kernel", (grad_recurrent_kernel.shape[0], grad_recurrent_kernel.shape[1]), (H, G))
+    _check_shape("grad_bias", (grad_bias.shape[0],), (G,))
+    _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
+    if work.shape[0] < chunks * partial_size + 2 * B * H:
+        raise ValueError(f"work has {work.shape[0]} elements, fewer than needed.")
     if B == 0:
         return
-    with nogil:
-        for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+    if dinputs is not None:
+        dinputs_ptr = &dinputs[0, 0, 0]
+    # One parallel region: the chunks' time loops, then (after the implicit
+    # barrier) the sum of their partials in chunk order, each output element
+    # owned by one thread, so the order of every sum is fixed.
+    with nogil, parallel(num_threads=n_threads):
+        for chunk in prange(chunks, schedule="dynamic"):
             start = chunk * chunk_size
             m = min(chunk_size, B - start)
-            if dinputs is None:
-                dinputs_ptr = NULL
-            else:
-                dinputs_ptr = &dinputs[start, 0, 0]
             _backward_chunk(
                 &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
                 &lengths[start], &gates[start, 0, 0], &cells[start, 0, 0],
                 &hidden[start, 0, 0], &dhidden[start, 0, 0],
-                &dgates[start, 0, 0], dinputs_ptr,
+                &dgates[start, 0, 0],
+                NULL if dinputs_ptr == NULL else dinputs_ptr + start * T1 * n_in,
                 partials + chunk * partial_size,
                 carries + start * H, carries + (B + start) * H,
                 m, T1, n_in, H, activation,
             )
-        # Sum the per-chunk partials in chunk order: each output element is
-        # owned by one thread, and its sum order is fixed.
-        for e in prange(partial_size, schedule="static", num_threads=n_threads):
+        for e in prange(partial_size, schedule="static"):
             total = 0
-            for chunk in range(chunks):
-                total = total + partials[chunk * partial_size + e]
+            for index in range(chunks):
+                total = total + partials[index * partial_size + e]
             if e < n_in * G:
                 grad_kernel_ptr[e] = total
             elif e < (n_in + H) * G:

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from . import _lstm_core
+from ._core import lstm_core as _lstm_core
 
 ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION_RELU}
 
@@ -31,6 +31,20 @@ def chunk_size_for(n_rows):
     same whatever the number of threads.
     """
     return max(8, math.ceil(n_rows / 16))
+
+
+# A second thread is worth waking only when each thread gets at least this many
+# multiply-adds of one layer's pass: below it, waking the thread and waiting for
+# it (long, when another process holds a core) costs more than it saves.
+MIN_WORK_PER_THREAD = 1_000_000
+
+
+def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
+    """Threads for one layer's pass: never more than there are chunks or
+    than the work pays for. Results do not depend on it."""
+    work = n_rows * n_slots * 4 * hidden * (n_in + hidden)
+    n_chunks = -(-n_rows // chunk_size_for(n_rows))
+    return int(max(1, min(max_threads, n_chunks, work // MIN_WORK_PER_THREAD)))
 
 
 class LayerWeights:
@@ -135,10 +149,14 @@ class LSTMNetwork:
         layer_input = inputs
         for index, layer in enumerate(layers):
             buffers = workspace.layer_buffers(index, n_rows, n_slots)
+            threads = threads_for(
+                n_rows, n_slots, layer.kernel.shape[0], layer.recurrent_kernel.shape[0],
+                n_threads,
+            )  # fmt: skip
             _lstm_core.lstm_forward(
                 layer_input, layer.kernel, layer.recurrent_kernel, layer.bias,
                 lengths, buffers["gates"], buffers["cells"], buffers["hidden"],
-                self._activation_code, chunk_size, n_threads,
+                self._activation_code, chunk_size, threads,
             )  # fmt: skip
             layer_input = buffers["hidden"]
         last_hidden = layer_input[np.arange(n_rows), lengths]
@@ -171,13 +189,17 @@ class LSTMNetwork:
                 layer_input, dinputs = below["hidden"], below["dhidden"]
             else:
                 layer_input, dinputs = inputs, None
+            threads = threads_for(
+                n_rows, n_slots, layer.kernel.shape[0], layer.recurrent_kernel.shape[0],
+                n_threads,
+            )  # fmt: skip
             _lstm_core.lstm_backward(
                 layer_input, layer.kernel, layer.recurrent_kernel, lengths,
                 buffers["gates"], buffers["cells"], buffers["hidden"],
                 buffers["dhidden"], buffers["gates"], dinputs,
                 grads.kernel, grads.recurrent_kernel, grads.bias,
                 workspace.work(index, n_rows), self._activation_code,
-                chunk_size, n_threads,
+                chunk_size, threads,
             )  # fmt: skip
         return grad
 
