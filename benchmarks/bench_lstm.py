@@ -119,11 +119,11 @@ def ratio(a, b):
 def print_table(rows, header, aligns=None, out=sys.stdout):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     aligns = aligns or (["<"] + [">"] * (len(header) - 1))
-    line = "  ".join(f"{h:{a}{w}}" for h, a, w in zip(header, aligns, widths))
+    line = "  ".join(f"{h:{a}{w}}" for h, a, w in zip(header, aligns, widths, strict=True))
     print(line, file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
-        print("  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(r, aligns, widths)), file=out)
+        print("  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(r, aligns, widths, strict=True)), file=out)
 
 
 def read_status_kb(field):
@@ -206,7 +206,7 @@ class ForeignLoad:
 
     def _own(self):
         c = self.proc.cpu_times()
-        return c.user + c.system
+        return c.user + c.system + c.children_user + c.children_system
 
     @staticmethod
     def _busy(ct):
@@ -222,6 +222,47 @@ class ForeignLoad:
         own = self._own() - self.me0
         self.value = max(0.0, (busy - own) / (wall * n_cpus())) if wall > 0 else float("nan")
         return False
+
+
+def quiet_wait(opts):
+    """Wait (at most ``opts.quiet_wait`` s) until other processes leave the CPU.
+
+    Two consecutive 0.5 s samples with a foreign load at or below
+    ``opts.max_other_load`` count as quiet. Returns the seconds waited.
+    """
+    t0 = time.perf_counter()
+    if opts.max_other_load >= 1:
+        return 0.0
+    calm = 0
+    while time.perf_counter() - t0 < opts.quiet_wait:
+        with ForeignLoad() as load:
+            time.sleep(0.5)
+        if load.psutil is None:
+            break
+        calm = calm + 1 if load.value <= opts.max_other_load else 0
+        if calm >= 2:
+            break
+    return time.perf_counter() - t0
+
+
+def guarded(fn, opts):
+    """Run the measurement ``fn()``, redoing it if the machine was busy.
+
+    Returns (result, foreign load during the kept attempt, attempts made). A
+    timing taken while another process held a core says more about the
+    scheduler than about the library (OpenMP barriers wait on a preempted
+    thread), so it is redone, up to ``opts.retries`` times, after waiting for
+    quiet. The last attempt is kept in any case and its load is reported.
+    """
+    attempt = 0
+    for attempt in range(1, opts.retries + 2):  # noqa: B007 - used after the loop
+        quiet_wait(opts)
+        with ForeignLoad() as load:
+            out = fn()
+        v = load.value
+        if not (v == v and v > opts.max_other_load):
+            break
+    return out, load.value, attempt
 
 
 @contextmanager
@@ -565,17 +606,21 @@ def bench_config(name, cfg, libs, torch, opts, peak):
     phases = [("all", None)]
     if not opts.skip_threads and threads_all > 1:
         phases.append(("one", 1))
-    with ForeignLoad() as load:
-        for phase, n in phases:
-            with thread_limit(n, torch):
-                for kind in ("train", "predict"):
-                    funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
-                    times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps,
-                                      opts.warmup)
-                    for lib, ts in times.items():
-                        res.setdefault(lib, {})[f"{kind}_{phase}"] = {
-                            "median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
-    res["foreign_load"] = load.value
+    loads = []
+    for phase, n in phases:
+        with thread_limit(n, torch):
+            for kind in ("train", "predict"):
+                funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
+                times, load, attempts = guarded(
+                    lambda funcs=funcs: alternate(funcs, opts.budget, opts.min_reps, opts.max_reps,
+                                      opts.warmup), opts)
+                loads.append(load)
+                res.setdefault("cells", {})[f"{kind}_{phase}"] = {
+                    "other_load": load, "attempts": attempts}
+                for lib, ts in times.items():
+                    res.setdefault(lib, {})[f"{kind}_{phase}"] = {
+                        "median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+    res["foreign_load"] = max(loads) if loads else float("nan")
     return res
 
 
@@ -586,43 +631,52 @@ def print_config(res, libs, peak, mem, threads_all):
           f"(train step ~{fl['train'] / 1e9:.3g} GFLOP, predict ~{fl['predict'] / 1e9:.3g} GFLOP)")
     cols = [LABEL[lib] for lib in libs]
     both = len(libs) == 2
-    header = ["metric"] + cols + (["skseq/PyTorch"] if both else [])
+    header = ["metric"] + cols + (["skseq/PyTorch"] if both else []) + ["other load (tries)"]
     rows = []
 
     def get(lib, key):
         return res.get(lib, {}).get(key, {}).get("median")
 
-    def row(label, values, r=None, f=lambda v: fmt_ms(v)):
+    def row(label, values, r=None, f=lambda v: fmt_ms(v), cell=None):
         cells = [f(v) for v in values]
-        rows.append([label] + cells + ([fmt(r, ".2f") + "x"] if both else []))
+        c = res.get("cells", {}).get(cell) if cell else None
+        note = (f"{fmt(c['other_load'] * 100, '.0f')}% ({c['attempts']})" if c else "")
+        rows.append([label] + cells + ([fmt(r, ".2f") + "x"] if both else []) + [note])
 
     for kind, lab in (("train", "train step, ms"), ("predict", "predict, ms")):
         vals = [get(lib, f"{kind}_all") for lib in libs]
-        row(f"{lab} (median, {threads_all} thr)", vals, ratio(*vals) if both else None)
+        row(f"{lab} (median, {threads_all} thr)", vals, ratio(*vals) if both else None,
+            cell=f"{kind}_all")
         gfs = [fl[kind] / v / 1e9 if v else float("nan") for v in vals]
+
+        def blank_ratio():
+            if both:
+                rows[-1][-2] = ""
         row("  GFLOP/s", gfs, None, lambda v: fmt(v, ".1f"))
-        rows[-1][-1] = "" if both else rows[-1][-1]
+        blank_ratio()
         pct = [g / peak * 100 if peak else float("nan") for g in gfs]
         row("  % of sgemm peak", pct, None, lambda v: fmt(v, ".1f") + "%")
-        rows[-1][-1] = "" if both else rows[-1][-1]
+        blank_ratio()
         noise = [res.get(lib, {}).get(f"{kind}_all", {}) for lib in libs]
         rows.append(["  iqr / n"] + [f"{fmt(d.get('iqr_rel', float('nan')) * 100, '.0f')}% / {d.get('n', 0)}"
-                                     for d in noise] + ([""] if both else []))
+                                     for d in noise] + ([""] if both else []) + [""])
         one = [get(lib, f"{kind}_one") for lib in libs]
         if any(v is not None for v in one):
-            row(f"{lab.split(',')[0]}, 1 thread, ms", one, ratio(*one) if both else None)
-            sp = [ratio(o, a) for o, a in zip(one, vals)]
+            row(f"{lab.split(',')[0]}, 1 thread, ms", one, ratio(*one) if both else None,
+                cell=f"{kind}_one")
+            sp = [ratio(o, a) for o, a in zip(one, vals, strict=True)]
             row(f"  speed-up 1 -> {threads_all} threads", sp, None,
                 lambda v: fmt(v, ".2f") + "x")
-            rows[-1][-1] = "" if both else rows[-1][-1]
+            blank_ratio()
     if mem:
         vals = [mem.get(lib, {}).get("delta_mb") for lib in libs]
         row("fit peak memory, MB", vals, ratio(*vals) if both else None,
             lambda v: fmt(v, ".1f"))
     print_table(rows, header)
     fl_ = res.get("foreign_load", float("nan"))
-    print(f"  other processes used {fmt(fl_ * 100, '.0f')}% of the machine's CPU during this config"
-          + ("  <-- BUSY MACHINE, timings unreliable" if fl_ == fl_ and fl_ > 0.1 else ""))
+    if fl_ == fl_ and fl_ > 0.1:
+        print(f"  WARNING: other processes used up to {fl_ * 100:.0f}% of the machine during "
+              "this config even after retries; its timings are unreliable")
     for lib in libs:
         if mem and "error" in mem.get(lib, {}):
             print(f"  ({LABEL[lib]} memory child failed: {mem[lib]['error']})")
@@ -638,12 +692,13 @@ def bench_memory(libs, configs):
     return out
 
 
-def bench_seed(libs, n_runs):
+def bench_seed(libs, n_runs, opts):
     runs = {lib: [] for lib in libs}
     for _ in range(n_runs):
         for lib in libs:  # alternate fresh processes
-            r, wall = run_child(["--_child", "seed", "--lib", lib])
-            r["process_wall_s"] = wall
+            (r, wall), load, attempts = guarded(
+                lambda lib=lib: run_child(["--_child", "seed", "--lib", lib]), opts)
+            r.update(process_wall_s=wall, other_load=load, attempts=attempts)
             runs[lib].append(r)
     return runs
 
@@ -654,9 +709,9 @@ def print_seed(runs, libs):
           f"{max(len(v) for v in runs.values())} runs): LSTM(50, relu) on X=[[1,2,3],[2,3,4],[3,4,5]] "
           f"(3,3,1), y=[4,5,6], 200 epochs full-batch Adam")
     header = ["", "import s", "fit s", "predict ms", "import+fit s", "process wall s",
-              "vs Keras import", "vs Keras fit", "vs Keras total", "pred(4,5,6)"]
+              "vs Keras import", "vs Keras fit", "vs Keras total", "pred(4,5,6)", "other load"]
     rows = [["Keras (issue)", fmt(KERAS_IMPORT_S, ".1f"), fmt(KERAS_FIT_S, ".1f"), "-",
-             fmt(keras_total, ".1f"), "-", "1", "1", "1", "-"]]
+             fmt(keras_total, ".1f"), "-", "1", "1", "1", "-", ""]]
     notes = []
     for lib in libs:
         ok = [r for r in runs[lib] if "error" not in r]
@@ -671,7 +726,8 @@ def print_seed(runs, libs):
         rows.append([LABEL[lib], fmt(imp, ".2f"), fmt(fit, ".3f"), fmt(pred * 1e3, ".2f"),
                      fmt(imp + fit, ".2f"), fmt(wall, ".2f"),
                      fmt(imp / KERAS_IMPORT_S, ".3f"), fmt(fit / KERAS_FIT_S, ".4f"),
-                     fmt((imp + fit) / keras_total, ".3f"), fmt(ok[0]["prediction"], ".2f")])
+                     fmt((imp + fit) / keras_total, ".3f"), fmt(ok[0]["prediction"], ".2f"),
+                     fmt(max(r["other_load"] for r in ok) * 100, ".0f") + "%"])
         if ok[0].get("ignored_params"):
             notes.append(f"{LABEL[lib]} ignored unsupported params: {ok[0]['ignored_params']}")
         if ok[0].get("epochs") not in (None, 200):
@@ -691,12 +747,15 @@ def bench_oversubscription(libs, torch, opts, baseline):
         runners["skseq"] = SkseqRunner(CONFIGS["mid"], X, y)
     if "torch" in libs:
         runners["torch"] = TorchRunner(CONFIGS["mid"], X, y, torch)
+    funcs = {lib: r.train for lib, r in runners.items()}
+    for f in funcs.values():  # warm the fresh runners before the load starts
+        f()
+    quiet_wait(opts)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
         with ForeignLoad() as load:
-            times = alternate({lib: r.train for lib, r in runners.items()}, opts.budget,
-                              opts.min_reps, opts.max_reps, opts.warmup)
+            times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps, opts.warmup)
     finally:
         busy.kill()
         busy.wait()
@@ -783,6 +842,13 @@ def parse_args(argv=None):
                    help="re-measure the sgemm peak in subprocesses with OPENBLAS_CORETYPE set")
     p.add_argument("--coretypes", default="SkylakeX,Haswell",
                    help="core types for --coretype-sweep (default SkylakeX,Haswell)")
+    p.add_argument("--max-other-load", type=float, default=0.10,
+                   help="redo a timed cell when other processes used more than this fraction "
+                        "of the machine's CPU during it (default 0.10; 1 disables the check)")
+    p.add_argument("--retries", type=int, default=None,
+                   help="redos per cell on a busy machine (default 3, quick 1)")
+    p.add_argument("--quiet-wait", type=float, default=None,
+                   help="seconds to wait for a quiet machine before each cell (default 30, quick 10)")
     p.add_argument("--skip-threads", action="store_true", help="skip the 1-thread runs")
     p.add_argument("--skip-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--skip-seed", action="store_true", help="skip the seed example")
@@ -803,6 +869,8 @@ def parse_args(argv=None):
     a.warmup = a.warmup if a.warmup is not None else (2 if q else 3)
     a.seed_runs = a.seed_runs if a.seed_runs is not None else (1 if q else 3)
     a.sgemm_reps = 5 if q else 9
+    a.retries = a.retries if a.retries is not None else (1 if q else 3)
+    a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (10.0 if q else 30.0)
     return a
 
 
@@ -872,15 +940,17 @@ def main(argv=None):
     threads_all = n_cpus()
 
     # sgemm peak in this very process (the reference for "% of peak")
-    pk_all = sgemm_peak(reps=opts.sgemm_reps)
-    pk_one = sgemm_peak(reps=opts.sgemm_reps, n_threads=1)
+    pk_all, pk_load, _ = guarded(lambda: sgemm_peak(reps=opts.sgemm_reps), opts)
+    pk_one, _, _ = guarded(lambda: sgemm_peak(reps=opts.sgemm_reps, n_threads=1), opts)
     peak = pk_all["numpy"]
     print(f"\nsgemm peak, 2048x2048 float32, median ({coretype_label}): "
           f"numpy {pk_all['numpy']:.1f} GFLOP/s on {threads_all} threads, "
           f"{pk_one['numpy']:.1f} on 1 | scipy BLAS (what skseq calls) "
           f"{pk_all['scipy']:.1f} / {pk_one['scipy']:.1f}")
     print(f"timing: median of >= {opts.min_reps} alternating repeats, ~{opts.budget:g} s per cell, "
-          f"{opts.warmup} warm-up calls each")
+          f"{opts.warmup} warm-up calls each; a cell is redone (up to {opts.retries}x, after "
+          f"waiting <= {opts.quiet_wait:g} s for quiet) when other processes used more than "
+          f"{opts.max_other_load * 100:.0f}% of the machine during it")
     report = {"libs": libs, "threads": threads_all, "sgemm_peak": {"all": pk_all, "one": pk_one},
               "configs": [], "opts": {k: v for k, v in vars(opts).items() if not k.startswith("_")}}
 
@@ -911,7 +981,7 @@ def main(argv=None):
         print_oversub(over, libs)
 
     if not opts.skip_seed:
-        seed = bench_seed(libs, opts.seed_runs)
+        seed = bench_seed(libs, opts.seed_runs, opts)
         report["seed"] = seed
         print_seed(seed, libs)
 
@@ -930,7 +1000,8 @@ def main(argv=None):
             env.pop("OPENBLAS_CORETYPE", None)
             if not ct.startswith("("):
                 env["OPENBLAS_CORETYPE"] = ct.split()[0]
-            r, _ = run_child(["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env)
+            (r, _), _, _ = guarded(lambda env=env: run_child(
+                ["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env), opts)
             sweep[ct] = r
             if "error" in r:
                 rows.append([ct, "failed", "", "", "", r["error"][:60]])

@@ -1,7 +1,6 @@
 """skseq: recurrent neural networks (LSTM) as scikit-learn estimators."""
 
 from ._lstm import LSTMClassifier, LSTMRegressor
-
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 __all__ = ["LSTMClassifier", "LSTMRegressor", "__version__"]

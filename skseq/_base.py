@@ -26,6 +26,8 @@ from ._core import lstm_core as _lstm_core
 from ._network import LSTMNetwork
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._validation import check_sample_weight_array, check_sequences
+from ._version import __version__
+from .exceptions import InconsistentVersionWarning
 
 # -------------------------------------------------------------- output & loss
 
@@ -181,6 +183,24 @@ class BaseLSTM(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
         self.forget_bias = forget_bias
+
+    # -------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_skseq_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        saved_version = state.pop("_skseq_version", "pre-0.1")
+        if saved_version != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    current_skseq_version=__version__,
+                    original_skseq_version=saved_version,
+                )
+            )
+        super().__setstate__(state)
 
     # ------------------------------------------------------------ weights
     @property
@@ -430,21 +450,25 @@ class BaseLSTM(BaseEstimator):
     def _is_classifier_single_output(self):
         return False
 
-    def _train_batch(self, network, weights, grad, workspace, optimizer, sequences,
-                     y, sample_weight, batch_idx, n_threads):
-        """One optimizer step on one batch; returns the batch loss."""
+    def _batch_loss_and_grad(self, network, weights, grad, workspace, sequences,
+                             y, sample_weight, batch_idx, n_threads):
+        """Loss of one batch (penalty included) and its gradient, into ``grad``.
+
+        Returns ``(loss, total_weight)``; ``total_weight`` is 0 for a batch
+        whose sample weights are all zero (then ``grad`` is not written).
+        """
         inputs, lengths, batch_idx = _fill_inputs(workspace, sequences, batch_idx)
         raw = network.forward(weights, inputs, lengths, workspace, n_threads)
         output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
         y_batch = y[batch_idx]
         sw = None if sample_weight is None else sample_weight[batch_idx]
+        total_weight = len(batch_idx) if sw is None else float(sw.sum())
+        if total_weight <= 0:
+            return 0.0, 0.0
         loss = LOSSES[self.out_activation_](y_batch, output, sw)
 
         # d loss / d raw output: (prediction - target), weighted, averaged.
         delta = output - y_batch
-        total_weight = len(batch_idx) if sw is None else float(sw.sum())
-        if total_weight <= 0:
-            return 0.0
         if sw is not None:
             delta *= sw[:, None]
         if self.out_activation_ == "identity":
@@ -452,11 +476,21 @@ class BaseLSTM(BaseEstimator):
         delta /= total_weight
         network.backward(weights, inputs, lengths, delta, workspace, grad, n_threads)
 
-        penalised = weights[: network.n_penalised]
         if self.alpha > 0:
+            penalised = weights[: network.n_penalised]
             loss += 0.5 * self.alpha * float(penalised @ penalised) / total_weight
             grad[: network.n_penalised] += (self.alpha / total_weight) * penalised
+        return float(loss), total_weight
 
+    def _train_batch(self, network, weights, grad, workspace, optimizer, sequences,
+                     y, sample_weight, batch_idx, n_threads):
+        """One optimizer step on one batch; returns the batch loss."""
+        loss, total_weight = self._batch_loss_and_grad(
+            network, weights, grad, workspace, sequences, y, sample_weight,
+            batch_idx, n_threads,
+        )  # fmt: skip
+        if total_weight == 0:
+            return loss
         grad_norm = float(np.sqrt(grad @ grad))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise ValueError(
@@ -470,7 +504,7 @@ class BaseLSTM(BaseEstimator):
         if self.max_grad_norm is not None and grad_norm > self.max_grad_norm:
             grad *= self.max_grad_norm / grad_norm
         optimizer.update(grad)
-        return float(loss)
+        return loss
 
     # --------------------------------------------------------- prediction
     def _forward_raw(self, sequences):

@@ -42,8 +42,11 @@ _SHARED_PARAMETERS = """
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Step-size schedule, for ``solver="sgd"`` only (Adam adapts its own).
 
-    learning_rate_init : float, default=1e-3
-        Initial step size.
+    learning_rate_init : float, default=1e-2
+        Initial step size. Ten times MLPRegressor's default: a recurrent
+        network trained on a few hundred sequences takes few optimizer steps
+        per epoch, and with gradient clipping on by default, 1e-2 is stable on
+        every task in skseq's test suite while 1e-3 often stops short.
 
     power_t : float, default=0.5
         Exponent of the "invscaling" schedule.
@@ -172,6 +175,14 @@ _INPUT_NOTES = """
 """
 
 
+def _check_targets_given(estimator, y):
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y "
+            "is None."
+        )
+
+
 def _check_regression_targets(y, n_samples):
     y = check_array(
         y, ensure_2d=False, dtype="numeric", ensure_all_finite=True, input_name="y"
@@ -226,7 +237,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     >>> X = np.array([[1, 2, 3], [2, 3, 4], [3, 4, 5]], dtype=float)[..., None]
     >>> y = np.array([4.0, 5.0, 6.0])
     >>> model = LSTMRegressor(hidden_layer_sizes=(50,), activation="relu",
-    ...                       learning_rate_init=0.01, max_iter=500,
+    ...                       max_iter=500,
     ...                       random_state=0).fit(X, y)
     >>> model.predict(X).round(1)
     array([4., 5., 6.])
@@ -242,7 +253,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         alpha=1e-4,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=1e-3,
+        learning_rate_init=1e-2,
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -334,6 +345,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         return y_pred.ravel() if self._y_1d else y_pred
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
+        _check_targets_given(self, y)
         y = _check_regression_targets(y, n_samples)
         if first_call:
             self._y_1d = y.ndim == 1
@@ -391,8 +403,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 12, 1))
     >>> y = (X[:, :3, 0].sum(axis=1) > 0).astype(int)   # depends on early steps
-    >>> clf = LSTMClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01,
-    ...                      max_iter=100, random_state=0).fit(X, y)
+    >>> clf = LSTMClassifier(hidden_layer_sizes=(16,), max_iter=100,
+    ...                      random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
     """
@@ -412,7 +424,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         alpha=1e-4,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=1e-3,
+        learning_rate_init=1e-2,
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -493,6 +505,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
+        _check_targets_given(self, y)
         if hasattr(y, "shape") and len(y.shape) == 2 and y.shape[1] > 1 or (
             type_of_target(y) == "multilabel-indicator"
         ):

@@ -123,9 +123,11 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
         raise TypeError(
             f"Sparse input is not supported by {name}: sequences must be dense."
         )
-    if hasattr(X, "shape") and len(X.shape) == 2 or (
-        not hasattr(X, "shape") and np.ndim(X) == 2
-    ):
+    if not hasattr(X, "shape") and not isinstance(X, list | tuple):
+        # Any other array-like (e.g. an object with __array__): let NumPy read it.
+        X = np.asarray(X)
+    n_dims = len(X.shape) if hasattr(X, "shape") else np.asarray(X).ndim
+    if n_dims == 2:
         # Tabular univariate sequences: scikit-learn's own rules apply.
         X = validate_data(
             estimator, X, reset=reset, dtype=dtype, order="C",
@@ -153,7 +155,9 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
         raise ValueError(
             f"Expected sequences as a 3-D array (n_samples, n_timesteps, "
             f"n_features), a 2-D array (n_samples, n_timesteps) or a list of 2-D "
-            f"arrays; got an array with {X.ndim} dimension(s) of shape {X.shape}."
+            f"arrays; got an array with {X.ndim} dimension(s) of shape {X.shape}. "
+            "Reshape your data: X.reshape(1, -1) for one univariate sequence, "
+            "X.reshape(-1, 1) for sequences of a single step."
         )
     if X.shape[1] == 0:
         raise ValueError(
@@ -203,4 +207,6 @@ def check_sample_weight_array(sample_weight, n_samples, dtype):
         )
     if np.any(sample_weight < 0):
         raise ValueError("Negative values in sample_weight are not allowed.")
+    if not np.any(sample_weight > 0):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return sample_weight

@@ -1,0 +1,32 @@
+"""Warnings and errors raised by skseq."""
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A fitted estimator was unpickled by a different version of skseq.
+
+    Its fitted attributes may be laid out differently in this version, so its
+    predictions may be wrong. Refit it, or load it with the version that saved
+    it.
+
+    Attributes
+    ----------
+    estimator_name : str
+        Class name of the estimator.
+    current_skseq_version : str
+        The version of skseq loading the estimator.
+    original_skseq_version : str
+        The version of skseq that saved it.
+    """
+
+    def __init__(self, *, estimator_name, current_skseq_version, original_skseq_version):
+        self.estimator_name = estimator_name
+        self.current_skseq_version = current_skseq_version
+        self.original_skseq_version = original_skseq_version
+
+    def __str__(self):
+        return (
+            f"Trying to unpickle estimator {self.estimator_name} from skseq "
+            f"version {self.original_skseq_version} when using version "
+            f"{self.current_skseq_version}. This might lead to breaking code or "
+            "invalid results. Use at your own risk."
+        )
