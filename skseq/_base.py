@@ -130,6 +130,8 @@ class BaseLSTM(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "forget_bias": [Interval(Real, None, None, closed="neither")],
+        "bidirectional": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -158,6 +160,8 @@ class BaseLSTM(BaseEstimator):
         n_iter_no_change,
         max_grad_norm,
         forget_bias,
+        bidirectional,
+        dropout,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -183,6 +187,8 @@ class BaseLSTM(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
         self.forget_bias = forget_bias
+        self.bidirectional = bidirectional
+        self.dropout = dropout
 
     # -------------------------------------------------------- persistence
     def __getstate__(self):
@@ -205,23 +211,25 @@ class BaseLSTM(BaseEstimator):
     # ------------------------------------------------------------ weights
     @property
     def _network(self):
-        n_features, hidden_layer_sizes, n_outputs, activation = self._network_config
-        return LSTMNetwork(n_features, hidden_layer_sizes, n_outputs, activation)
+        return LSTMNetwork(*self._network_config)
 
     @property
     def lstm_weights_(self):
         """Per layer, a dict of views ``kernel`` (n_in, 4H), ``recurrent_kernel``
-        (H, 4H) and ``bias`` (4H,), gate blocks in the order i, f, g, o."""
+        (H, 4H) and ``bias`` (4H,), gate blocks in the order i, f, g, o; for a
+        bidirectional network also ``kernel_reverse``, ``recurrent_kernel_reverse``
+        and ``bias_reverse`` for the direction that reads sequences backwards."""
         check_is_fitted(self)
         layers, _, _ = self._network.unpack(self.weights_)
-        return [
-            {
-                "kernel": layer.kernel,
-                "recurrent_kernel": layer.recurrent_kernel,
-                "bias": layer.bias,
-            }
-            for layer in layers
-        ]
+        result = []
+        for directions in layers:
+            weights = {}
+            for suffix, unit in zip(("", "_reverse"), directions):
+                weights["kernel" + suffix] = unit.kernel
+                weights["recurrent_kernel" + suffix] = unit.recurrent_kernel
+                weights["bias" + suffix] = unit.bias
+            result.append(weights)
+        return result
 
     @property
     def head_coef_(self):
@@ -277,7 +285,8 @@ class BaseLSTM(BaseEstimator):
             self._random_state = check_random_state(self.random_state)
             self.n_outputs_ = y.shape[1]
             self._network_config = (
-                sequences.n_features, hidden_sizes, self.n_outputs_, self.activation
+                sequences.n_features, hidden_sizes, self.n_outputs_, self.activation,
+                bool(self.bidirectional),
             )
             self.weights_ = self._network.initialize(
                 self._random_state, dtype, self.forget_bias
@@ -296,13 +305,14 @@ class BaseLSTM(BaseEstimator):
                 self.best_validation_score_ = None
                 self.best_loss_ = np.inf
         else:
-            config = (sequences.n_features, hidden_sizes, y.shape[1], self.activation)
+            config = (sequences.n_features, hidden_sizes, y.shape[1], self.activation,
+                      bool(self.bidirectional))
             if config != self._network_config:
                 raise ValueError(
                     "warm_start or partial_fit cannot change the network: it was "
                     f"built as (n_features, hidden_layer_sizes, n_outputs, "
-                    f"activation) = {self._network_config}, now {config}. Refit "
-                    "from scratch (warm_start=False)."
+                    f"activation, bidirectional) = {self._network_config}, now "
+                    f"{config}. Refit from scratch (warm_start=False)."
                 )
             if not incremental:
                 # A warm-started fit is a new run of epochs from the current
@@ -451,14 +461,17 @@ class BaseLSTM(BaseEstimator):
         return False
 
     def _batch_loss_and_grad(self, network, weights, grad, workspace, sequences,
-                             y, sample_weight, batch_idx, n_threads):
+                             y, sample_weight, batch_idx, n_threads, masks=None):
         """Loss of one batch (penalty included) and its gradient, into ``grad``.
+
+        ``masks`` are the batch's dropout masks (rows in the order of
+        ``batch_idx`` after ragged sorting), or None.
 
         Returns ``(loss, total_weight)``; ``total_weight`` is 0 for a batch
         whose sample weights are all zero (then ``grad`` is not written).
         """
         inputs, lengths, batch_idx = _fill_inputs(workspace, sequences, batch_idx)
-        raw = network.forward(weights, inputs, lengths, workspace, n_threads)
+        raw = network.forward(weights, inputs, lengths, workspace, n_threads, masks)
         output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
         y_batch = y[batch_idx]
         sw = None if sample_weight is None else sample_weight[batch_idx]
@@ -474,7 +487,8 @@ class BaseLSTM(BaseEstimator):
         if self.out_activation_ == "identity":
             delta /= delta.shape[1]
         delta /= total_weight
-        network.backward(weights, inputs, lengths, delta, workspace, grad, n_threads)
+        network.backward(weights, inputs, lengths, delta, workspace, grad, n_threads,
+                         masks)
 
         if self.alpha > 0:
             penalised = weights[: network.n_penalised]
@@ -485,9 +499,12 @@ class BaseLSTM(BaseEstimator):
     def _train_batch(self, network, weights, grad, workspace, optimizer, sequences,
                      y, sample_weight, batch_idx, n_threads):
         """One optimizer step on one batch; returns the batch loss."""
+        masks = network.draw_dropout_masks(
+            self._random_state, len(batch_idx), self.dropout, weights.dtype
+        )
         loss, total_weight = self._batch_loss_and_grad(
             network, weights, grad, workspace, sequences, y, sample_weight,
-            batch_idx, n_threads,
+            batch_idx, n_threads, masks,
         )  # fmt: skip
         if total_weight == 0:
             return loss
@@ -515,7 +532,7 @@ class BaseLSTM(BaseEstimator):
         n_slots = sequences.data.shape[1] + 1
         widest = max(network.hidden_layer_sizes)
         itemsize = weights.dtype.itemsize
-        per_row = n_slots * (6 * widest + network.n_features) * itemsize
+        per_row = n_slots * (12 * widest + 2 * network.n_features) * itemsize
         block = int(np.clip((64 << 20) // max(per_row, 1), 1, 4096))
         block = min(block, n_samples)
         workspace = network.allocate(

@@ -106,6 +106,19 @@ _SHARED_PARAMETERS = """
         Initial bias of the forget gates. Larger values (3 to 5) make the
         cells keep their content longer at the start of training, which helps
         on tasks whose information lies hundreds of steps back.
+
+    bidirectional : bool, default=False
+        Run every layer a second time over each sequence reversed (within its
+        own length) and concatenate both hidden states, so the layer above
+        and the head see 2H features per step. The head reads the forward
+        direction at the last step and the reverse direction at the first.
+
+    dropout : float, default=0.0
+        Dropout rate, during training only, on the input of every layer but
+        the first and on the input of the head. One mask per sequence and
+        feature is shared by all time steps; kept values are scaled by
+        ``1 / (1 - dropout)`` so nothing changes at prediction time. Masks are
+        drawn from ``random_state``.
 """
 
 _SHARED_ATTRIBUTES = """
@@ -271,6 +284,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         n_iter_no_change=10,
         max_grad_norm=1.0,
         forget_bias=1.0,
+        bidirectional=False,
+        dropout=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -283,6 +298,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm, forget_bias=forget_bias,
+            bidirectional=bidirectional, dropout=dropout,
         )  # fmt: skip
 
     out_activation_ = "identity"
@@ -442,6 +458,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         n_iter_no_change=10,
         max_grad_norm=1.0,
         forget_bias=1.0,
+        bidirectional=False,
+        dropout=0.0,
         class_weight=None,
     ):
         super().__init__(
@@ -455,6 +473,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm, forget_bias=forget_bias,
+            bidirectional=bidirectional, dropout=dropout,
         )  # fmt: skip
         self.class_weight = class_weight
 

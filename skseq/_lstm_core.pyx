@@ -453,3 +453,49 @@ def lstm_backward(
                 grad_recurrent_ptr[e - n_in * G] = total
             else:
                 grad_bias[e - (n_in + H) * G] = total
+
+
+# --------------------------------------------------------------------------
+# Time reversal of each sequence within its own length (bidirectional layers).
+
+def reverse_time(
+    const floating[:, :, :] source,
+    const Py_ssize_t[::1] lengths,
+    floating[:, :, :] target,
+    bint accumulate,
+):
+    """Reverse every sequence within its own length.
+
+    target[j, t] = source[j, lengths[j] + 1 - t] for t in 1..lengths[j]
+    (slot layout as everywhere in this module). With ``accumulate`` the
+    values are added to ``target`` and nothing else is touched; otherwise slot
+    0 and the slots past each length are set to zero. Arrays may be strided
+    (e.g. one half of a concatenated feature axis).
+    """
+    cdef Py_ssize_t B = source.shape[0]
+    cdef Py_ssize_t T1 = source.shape[1]
+    cdef Py_ssize_t width = source.shape[2]
+    cdef Py_ssize_t j, t, k, length
+    _check_shape("target", (target.shape[0], target.shape[1], target.shape[2]),
+                 (B, T1, width))
+    if lengths.shape[0] != B:
+        raise ValueError(f"lengths has {lengths.shape[0]} entries for {B} rows.")
+    for j in range(B):
+        if lengths[j] < 0 or lengths[j] > T1 - 1:
+            raise ValueError(f"lengths[{j}] = {lengths[j]} is outside [0, {T1 - 1}].")
+    with nogil:
+        for j in range(B):
+            length = lengths[j]
+            if accumulate:
+                for t in range(1, length + 1):
+                    for k in range(width):
+                        target[j, t, k] += source[j, length + 1 - t, k]
+            else:
+                for k in range(width):
+                    target[j, 0, k] = 0
+                for t in range(1, length + 1):
+                    for k in range(width):
+                        target[j, t, k] = source[j, length + 1 - t, k]
+                for t in range(length + 1, T1):
+                    for k in range(width):
+                        target[j, t, k] = 0

@@ -1,17 +1,29 @@
-"""Stacked LSTM layers and a dense output head: forward and backward over a batch.
+"""Stacked (optionally bidirectional) LSTM layers and a dense output head:
+forward and backward over a batch.
 
 All weights of a network live in one flat 1-D array, so that an optimizer
 updates them with a handful of whole-array operations and the compiled core
 always sees the current values through views. The layout, in order:
 
-    for each layer:  kernel (n_in, 4H)   recurrent_kernel (H, 4H)
-    head coef (H_last, n_outputs)
-    for each layer:  bias (4H,)
+    for each layer, for each direction:  kernel (n_in, 4H), recurrent_kernel (H, 4H)
+    head coef (n_directions * H_last, n_outputs)
+    for each layer, for each direction:  bias (4H,)
     head intercept (n_outputs,)
 
 The penalised weights (kernels and head coef) come first, so the L2 term is
 one slice. Gate blocks inside every 4H axis are ordered i, f, g, o, the Keras
 layout; PyTorch's ``weight_ih_l0`` is the transpose of ``kernel``.
+
+A bidirectional layer runs a second LSTM over each sequence reversed within
+its own length and concatenates the two hidden states at every step
+(forward first), so the layer above sees 2H features. The head reads the
+forward direction at each sequence's last step and the reverse direction
+after it has read the whole sequence back to its first step.
+
+Dropout (inverted, with masks drawn by the caller) multiplies the input of
+every layer but the first and the input of the head. One mask per sequence
+and feature is shared by all time steps, as in Gal & Ghahramani (2016), so
+the dropped features stay dropped over the whole sequence.
 """
 
 import math
@@ -21,6 +33,11 @@ import numpy as np
 from ._core import lstm_core as _lstm_core
 
 ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION_RELU}
+
+# A second thread is worth waking only when each thread gets at least this many
+# multiply-adds of one layer's pass: below it, waking the thread and waiting for
+# it (long, when another process holds a core) costs more than it saves.
+MIN_WORK_PER_THREAD = 1_000_000
 
 
 def chunk_size_for(n_rows):
@@ -33,12 +50,6 @@ def chunk_size_for(n_rows):
     return max(8, math.ceil(n_rows / 16))
 
 
-# A second thread is worth waking only when each thread gets at least this many
-# multiply-adds of one layer's pass: below it, waking the thread and waiting for
-# it (long, when another process holds a core) costs more than it saves.
-MIN_WORK_PER_THREAD = 1_000_000
-
-
 def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
     """Threads for one layer's pass: never more than there are chunks or
     than the work pays for. Results do not depend on it."""
@@ -48,7 +59,7 @@ def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
 
 
 class LayerWeights:
-    """Views into the flat weight array for one LSTM layer."""
+    """Views into the flat weight array for one direction of one layer."""
 
     __slots__ = ("kernel", "recurrent_kernel", "bias")
 
@@ -66,20 +77,26 @@ class LSTMNetwork:
     cheap to rebuild from the estimator's hyper-parameters.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, n_outputs, activation):
+    def __init__(self, n_features, hidden_layer_sizes, n_outputs, activation,
+                 bidirectional=False):
         self.n_features = int(n_features)
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_outputs = int(n_outputs)
         self.activation = activation
+        self.bidirectional = bool(bidirectional)
+        self.n_directions = 2 if bidirectional else 1
         self._activation_code = ACTIVATIONS[activation]
 
+        # Input width of every layer, then of the head.
+        self.input_widths = [self.n_features] + [
+            self.n_directions * h for h in self.hidden_layer_sizes
+        ]
         shapes_penalised, shapes_bias = [], []
-        n_in = self.n_features
-        for hidden in self.hidden_layer_sizes:
-            shapes_penalised += [(n_in, 4 * hidden), (hidden, 4 * hidden)]
-            shapes_bias.append((4 * hidden,))
-            n_in = hidden
-        shapes_penalised.append((n_in, self.n_outputs))
+        for n_in, hidden in zip(self.input_widths, self.hidden_layer_sizes):
+            for _ in range(self.n_directions):
+                shapes_penalised += [(n_in, 4 * hidden), (hidden, 4 * hidden)]
+                shapes_bias.append((4 * hidden,))
+        shapes_penalised.append((self.input_widths[-1], self.n_outputs))
         shapes_bias.append((self.n_outputs,))
         self._shapes = shapes_penalised + shapes_bias
         sizes = [math.prod(s) for s in self._shapes]
@@ -88,25 +105,27 @@ class LSTMNetwork:
         self.n_penalised = int(sum(sizes[: len(shapes_penalised)]))
 
     # ------------------------------------------------------------------ layout
-    def _pieces(self, flat):
-        return [
+    def unpack(self, flat):
+        """Views of ``flat``: (layers, head_coef, head_intercept), where
+        ``layers[l][d]`` is the LayerWeights of direction d of layer l."""
+        pieces = [
             flat[start:stop].reshape(shape)
             for start, stop, shape in zip(
                 self._offsets[:-1], self._offsets[1:], self._shapes, strict=True
             )
         ]
-
-    def unpack(self, flat):
-        """Views of ``flat``: (list of LayerWeights, head_coef, head_intercept)."""
-        pieces = self._pieces(flat)
-        n_layers = len(self.hidden_layer_sizes)
-        kernels = pieces[0 : 2 * n_layers]
-        head_coef = pieces[2 * n_layers]
-        biases = pieces[2 * n_layers + 1 : 3 * n_layers + 1]
-        head_intercept = pieces[3 * n_layers + 1]
+        n_units = len(self.hidden_layer_sizes) * self.n_directions
+        kernels = pieces[: 2 * n_units]
+        head_coef = pieces[2 * n_units]
+        biases = pieces[2 * n_units + 1 : 3 * n_units + 1]
+        head_intercept = pieces[3 * n_units + 1]
+        units = [
+            LayerWeights(kernels[2 * u], kernels[2 * u + 1], biases[u])
+            for u in range(n_units)
+        ]
         layers = [
-            LayerWeights(kernels[2 * i], kernels[2 * i + 1], biases[i])
-            for i in range(n_layers)
+            units[d : d + self.n_directions]
+            for d in range(0, n_units, self.n_directions)
         ]
         return layers, head_coef, head_intercept
 
@@ -119,17 +138,31 @@ class LSTMNetwork:
         """
         flat = np.zeros(self.n_weights, dtype=np.float64)
         layers, head_coef, _ = self.unpack(flat)
-        for layer in layers:
-            n_in, n_gates = layer.kernel.shape
-            hidden = layer.recurrent_kernel.shape[0]
-            limit = math.sqrt(6.0 / (n_in + n_gates))
-            layer.kernel[...] = rng.uniform(-limit, limit, size=layer.kernel.shape)
-            layer.recurrent_kernel[...] = _orthogonal_rows(rng, hidden, n_gates)
-            layer.bias[hidden : 2 * hidden] = forget_bias
+        for directions in layers:
+            for unit in directions:
+                n_in, n_gates = unit.kernel.shape
+                hidden = unit.recurrent_kernel.shape[0]
+                limit = math.sqrt(6.0 / (n_in + n_gates))
+                unit.kernel[...] = rng.uniform(-limit, limit, size=unit.kernel.shape)
+                unit.recurrent_kernel[...] = _orthogonal_rows(rng, hidden, n_gates)
+                unit.bias[hidden : 2 * hidden] = forget_bias
         n_in, n_out = head_coef.shape
         limit = math.sqrt(6.0 / (n_in + n_out))
         head_coef[...] = rng.uniform(-limit, limit, size=head_coef.shape)
         return flat.astype(dtype, copy=False)
+
+    def draw_dropout_masks(self, rng, n_rows, rate, dtype):
+        """Inverted-dropout masks for one batch: one (n_rows, width) array per
+        layer input (None for the first layer) and one for the head input."""
+        if rate <= 0:
+            return None
+        keep = 1.0 - rate
+        masks = [None]
+        for width in self.input_widths[1:]:
+            mask = (rng.random_sample((n_rows, width)) < keep).astype(dtype)
+            mask /= keep
+            masks.append(mask)
+        return masks
 
     # --------------------------------------------------------------- passes
     def allocate(self, n_rows, n_timesteps, dtype, training):
@@ -137,70 +170,128 @@ class LSTMNetwork:
         ``n_timesteps`` steps: allocated once, reused for every batch."""
         return _Workspace(self, n_rows, n_timesteps, dtype, training)
 
-    def forward(self, flat, inputs, lengths, workspace, n_threads):
+    def forward(self, flat, inputs, lengths, workspace, n_threads, masks=None):
         """Raw head outputs (before the output activation), shape (B, n_outputs).
 
         ``inputs`` is workspace.inputs(...) filled by the caller: (B, T + 1,
-        n_features) with slot 0 zeros. Rows must be sorted by decreasing length.
+        n_features) with slot 0 zeros. Rows must be sorted by decreasing length
+        within each chunk. ``masks`` are dropout masks from
+        :meth:`draw_dropout_masks`, or None.
         """
         n_rows, n_slots, _ = inputs.shape
         layers, head_coef, head_intercept = self.unpack(flat)
         chunk_size = chunk_size_for(n_rows)
+        rows = np.arange(n_rows)
         layer_input = inputs
-        for index, layer in enumerate(layers):
+        n_layers = len(layers)
+        for index, directions in enumerate(layers):
             buffers = workspace.layer_buffers(index, n_rows, n_slots)
-            threads = threads_for(
-                n_rows, n_slots, layer.kernel.shape[0], layer.recurrent_kernel.shape[0],
-                n_threads,
-            )  # fmt: skip
-            _lstm_core.lstm_forward(
-                layer_input, layer.kernel, layer.recurrent_kernel, layer.bias,
-                lengths, buffers["gates"], buffers["cells"], buffers["hidden"],
-                self._activation_code, chunk_size, threads,
-            )  # fmt: skip
-            layer_input = buffers["hidden"]
-        last_hidden = layer_input[np.arange(n_rows), lengths]
-        workspace.last_hidden = last_hidden
+            if masks is not None and masks[index] is not None:
+                np.multiply(layer_input, masks[index][:, None, :],
+                            out=buffers["masked_input"])
+                layer_input = buffers["masked_input"]
+            workspace.layer_inputs[index] = layer_input
+            hidden = directions[0].recurrent_kernel.shape[0]
+            threads = threads_for(n_rows, n_slots, layer_input.shape[2], hidden,
+                                  n_threads)
+            for direction, unit in enumerate(directions):
+                state = buffers["directions"][direction]
+                unit_input = layer_input
+                if direction == 1:
+                    _lstm_core.reverse_time(layer_input, lengths,
+                                            state["reversed_input"], False)
+                    unit_input = state["reversed_input"]
+                _lstm_core.lstm_forward(
+                    unit_input, unit.kernel, unit.recurrent_kernel, unit.bias,
+                    lengths, state["gates"], state["cells"], state["hidden"],
+                    self._activation_code, chunk_size, threads,
+                )  # fmt: skip
+            states = buffers["directions"]
+            if index < n_layers - 1:
+                if self.bidirectional:
+                    output = buffers["output"]
+                    output[:, :, :hidden] = states[0]["hidden"]
+                    _lstm_core.reverse_time(states[1]["hidden"], lengths,
+                                            output[:, :, hidden:], False)
+                    layer_input = output
+                else:
+                    layer_input = states[0]["hidden"]
+        last_hidden = workspace.last_hidden[:n_rows]
+        for direction, state in enumerate(states):
+            last_hidden[:, direction * hidden : (direction + 1) * hidden] = state[
+                "hidden"
+            ][rows, lengths]
+        if masks is not None:
+            last_hidden *= masks[-1]
         return last_hidden @ head_coef + head_intercept
 
-    def backward(self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads):
+    def backward(self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads,
+                 masks=None):
         """Gradient of the loss with respect to every weight, into ``grad``.
 
         ``d_outputs`` is dLoss/d(raw outputs), shape (B, n_outputs), for the
-        batch whose forward pass was the last one run on ``workspace``.
+        batch whose forward pass (with the same ``masks``) was the last one
+        run on ``workspace``.
         """
         n_rows, n_slots, _ = inputs.shape
         layers, head_coef, _ = self.unpack(flat)
         grad_layers, grad_head_coef, grad_head_intercept = self.unpack(grad)
         chunk_size = chunk_size_for(n_rows)
+        rows = np.arange(n_rows)
 
-        np.matmul(workspace.last_hidden.T, d_outputs, out=grad_head_coef)
+        np.matmul(workspace.last_hidden[:n_rows].T, d_outputs, out=grad_head_coef)
         np.sum(d_outputs, axis=0, out=grad_head_intercept)
+        d_last = d_outputs @ head_coef.T
+        if masks is not None:
+            d_last *= masks[-1]
 
         top = workspace.layer_buffers(len(layers) - 1, n_rows, n_slots)
-        top["dhidden"].fill(0)
-        top["dhidden"][np.arange(n_rows), lengths] = d_outputs @ head_coef.T
+        top_hidden = layers[-1][0].recurrent_kernel.shape[0]
+        for direction, state in enumerate(top["directions"]):
+            state["dhidden"].fill(0)
+            state["dhidden"][rows, lengths] = d_last[
+                :, direction * top_hidden : (direction + 1) * top_hidden
+            ]
 
         for index in range(len(layers) - 1, -1, -1):
-            layer, grads = layers[index], grad_layers[index]
             buffers = workspace.layer_buffers(index, n_rows, n_slots)
+            states = buffers["directions"]
+            hidden = layers[index][0].recurrent_kernel.shape[0]
+            if index < len(layers) - 1 and self.bidirectional:
+                # Split dL/d(concatenated output) between the two directions.
+                d_output = buffers["d_output"]
+                np.copyto(states[0]["dhidden"], d_output[:, :, :hidden])
+                _lstm_core.reverse_time(d_output[:, :, hidden:], lengths,
+                                        states[1]["dhidden"], False)
             if index > 0:
                 below = workspace.layer_buffers(index - 1, n_rows, n_slots)
-                layer_input, dinputs = below["hidden"], below["dhidden"]
+                d_input = below["d_output"]
             else:
-                layer_input, dinputs = inputs, None
-            threads = threads_for(
-                n_rows, n_slots, layer.kernel.shape[0], layer.recurrent_kernel.shape[0],
-                n_threads,
-            )  # fmt: skip
-            _lstm_core.lstm_backward(
-                layer_input, layer.kernel, layer.recurrent_kernel, lengths,
-                buffers["gates"], buffers["cells"], buffers["hidden"],
-                buffers["dhidden"], buffers["gates"], dinputs,
-                grads.kernel, grads.recurrent_kernel, grads.bias,
-                workspace.work(index, n_rows), self._activation_code,
-                chunk_size, threads,
-            )  # fmt: skip
+                d_input = None
+            layer_input = workspace.layer_inputs[index]
+            threads = threads_for(n_rows, n_slots, layer_input.shape[2], hidden,
+                                  n_threads)
+            for direction, (unit, grads) in enumerate(
+                zip(layers[index], grad_layers[index], strict=True)
+            ):
+                state = states[direction]
+                if direction == 0:
+                    unit_input, unit_d_input = layer_input, d_input
+                else:
+                    unit_input = state["reversed_input"]
+                    unit_d_input = None if d_input is None else state["d_reversed_input"]
+                _lstm_core.lstm_backward(
+                    unit_input, unit.kernel, unit.recurrent_kernel, lengths,
+                    state["gates"], state["cells"], state["hidden"],
+                    state["dhidden"], state["gates"], unit_d_input,
+                    grads.kernel, grads.recurrent_kernel, grads.bias,
+                    state["work"], self._activation_code, chunk_size, threads,
+                )  # fmt: skip
+                if direction == 1 and d_input is not None:
+                    _lstm_core.reverse_time(state["d_reversed_input"], lengths,
+                                            d_input, True)
+            if d_input is not None and masks is not None and masks[index] is not None:
+                d_input *= masks[index][:, None, :]
         return grad
 
 
@@ -210,42 +301,62 @@ class _Workspace:
     A batch smaller than the maximum (the last one of an epoch, or a shorter
     padded length) gets C-contiguous views of the front of each buffer.
     The backward pass writes gate gradients over the gate values, which it no
-    longer needs once read, so training keeps 7H numbers per (row, slot) and
-    layer. Inference keeps no per-step cell states and no gradient buffers.
+    longer needs once read. Inference keeps no per-step cell states and no
+    gradient buffers.
     """
 
     def __init__(self, network, n_rows, n_timesteps, dtype, training):
         self.dtype = np.dtype(dtype)
         self.training = training
+        self.n_features = network.n_features
         n_slots = n_timesteps + 1
-        self.max_rows, self.max_slots = n_rows, n_slots
         size = n_rows * n_slots
         self._inputs = np.zeros(size * network.n_features, dtype=dtype)
         self._layers = []
-        self._work = []
-        n_in = network.n_features
-        for hidden in network.hidden_layer_sizes:
-            buffers = {
-                "gates": np.empty(size * 4 * hidden, dtype=dtype),
-                "hidden": np.empty(size * hidden, dtype=dtype),
-            }
-            if training:
-                buffers["cells"] = np.empty(size * hidden, dtype=dtype)
-                buffers["dhidden"] = np.empty(size * hidden, dtype=dtype)
-                self._work.append(
-                    np.empty(
-                        _lstm_core.backward_workspace_size(
-                            n_rows, n_in, hidden, chunk_size_for(n_rows)
-                        ),
-                        dtype=dtype,
+        n_layers = len(network.hidden_layer_sizes)
+        for index, hidden in enumerate(network.hidden_layer_sizes):
+            n_in = network.input_widths[index]
+            width_out = network.input_widths[index + 1]
+            flat = {}  # name -> (flat array, width, slots-per-row or None)
+            if index > 0 and training:
+                flat["masked_input"] = (np.empty(size * n_in, dtype=dtype), n_in)
+            if index < n_layers - 1 and network.bidirectional:
+                flat["output"] = (np.empty(size * width_out, dtype=dtype), width_out)
+            if training and index < n_layers - 1:
+                flat["d_output"] = (np.empty(size * width_out, dtype=dtype), width_out)
+            directions = []
+            for direction in range(network.n_directions):
+                state = {
+                    "gates": (np.empty(size * 4 * hidden, dtype=dtype), 4 * hidden),
+                    "hidden": (np.empty(size * hidden, dtype=dtype), hidden),
+                }
+                if training:
+                    state["cells"] = (np.empty(size * hidden, dtype=dtype), hidden)
+                    if direction == 0 and index < n_layers - 1 and not (
+                        network.bidirectional
+                    ):
+                        # The layer above writes dL/d(output) straight here.
+                        state["dhidden"] = flat["d_output"]
+                    else:
+                        state["dhidden"] = (np.empty(size * hidden, dtype=dtype), hidden)
+                    work_size = _lstm_core.backward_workspace_size(
+                        n_rows, n_in, hidden, chunk_size_for(n_rows)
                     )
-                )
-            else:
-                buffers["cells"] = np.empty(n_rows * 2 * hidden, dtype=dtype)
-            self._layers.append((hidden, buffers))
-            n_in = hidden
-        self.n_features = network.n_features
-        self.last_hidden = None
+                    state["work"] = np.empty(work_size, dtype=dtype)
+                else:
+                    state["cells"] = (np.empty(n_rows * 2 * hidden, dtype=dtype), hidden)
+                if direction == 1:
+                    state["reversed_input"] = (np.empty(size * n_in, dtype=dtype), n_in)
+                    if training and index > 0:
+                        state["d_reversed_input"] = (
+                            np.empty(size * n_in, dtype=dtype), n_in
+                        )
+                directions.append(state)
+            self._layers.append((flat, directions))
+        self.last_hidden = np.empty((n_rows, network.input_widths[-1]), dtype=dtype)
+        # What each layer read in the last forward pass (its input or the
+        # dropout-masked copy), for the backward pass.
+        self.layer_inputs = [None] * n_layers
 
     def inputs(self, n_rows, n_slots):
         """The (n_rows, n_slots, n_features) input view; slot 0 is zero."""
@@ -254,16 +365,25 @@ class _Workspace:
         )
 
     def layer_buffers(self, index, n_rows, n_slots):
-        hidden, buffers = self._layers[index]
-        views = {}
-        for name, flat in buffers.items():
-            width = 4 * hidden if name == "gates" else hidden
-            slots = 2 if (name == "cells" and not self.training) else n_slots
-            views[name] = flat[: n_rows * slots * width].reshape(n_rows, slots, width)
+        flat, directions = self._layers[index]
+        views = {name: _view(array, width, n_rows, n_slots)
+                 for name, (array, width) in flat.items()}
+        views["directions"] = []
+        for state in directions:
+            state_views = {}
+            for name, value in state.items():
+                if name == "work":
+                    state_views[name] = value
+                elif name == "cells" and not self.training:
+                    state_views[name] = _view(value[0], value[1], n_rows, 2)
+                else:
+                    state_views[name] = _view(value[0], value[1], n_rows, n_slots)
+            views["directions"].append(state_views)
         return views
 
-    def work(self, index, n_rows):
-        return self._work[index]
+
+def _view(flat, width, n_rows, n_slots):
+    return flat[: n_rows * n_slots * width].reshape(n_rows, n_slots, width)
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):

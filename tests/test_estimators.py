@@ -125,10 +125,17 @@ def _relative_error(a, b):
         (LSTMClassifier, "multilabel"),
     ],
 )
-@pytest.mark.parametrize("hidden_layer_sizes", [(3,), (4, 3)])
-def test_batch_gradient_matches_finite_differences(estimator, y_kind, hidden_layer_sizes):
+@pytest.mark.parametrize(
+    "hidden_layer_sizes, bidirectional, dropout",
+    [((3,), False, 0.0), ((4, 3), False, 0.0), ((3,), True, 0.0), ((4, 3), True, 0.4),
+     ((4, 3), False, 0.4)],
+)
+def test_batch_gradient_matches_finite_differences(
+    estimator, y_kind, hidden_layer_sizes, bidirectional, dropout
+):
     """The gradient an optimizer step uses is the derivative of the loss that
-    is reported: head, penalty, sample weights and output activation included.
+    is reported: head, penalty, sample weights and output activation included,
+    for stacked, bidirectional and dropout networks on ragged sequences.
     """
     rng = np.random.default_rng(1)
     n, T, F = 7, 5, 2
@@ -141,7 +148,7 @@ def test_batch_gradient_matches_finite_differences(estimator, y_kind, hidden_lay
         "multilabel": rng.integers(0, 2, size=(n, 3)),
     }[y_kind]
     model = estimator(hidden_layer_sizes=hidden_layer_sizes, max_iter=1,
-                      alpha=0.3, random_state=0)
+                      alpha=0.3, bidirectional=bidirectional, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
@@ -155,17 +162,24 @@ def test_batch_gradient_matches_finite_differences(estimator, y_kind, hidden_lay
     weights = model.weights_.copy()
     # Move away from the fitted point so no gradient is accidentally ~0.
     weights += 0.3 * rng.normal(size=weights.shape)
+    masks = network.draw_dropout_masks(
+        np.random.RandomState(5), n, dropout, np.float64
+    )
+    if dropout:
+        assert any(np.any(m == 0) for m in masks[1:])
 
     def loss_at(w):
         scratch = np.empty_like(w)
         loss, _ = model._batch_loss_and_grad(
-            network, w, scratch, workspace, sequences, targets, sample_weight, batch, 1
+            network, w, scratch, workspace, sequences, targets, sample_weight, batch,
+            1, masks,
         )
         return loss
 
     grad = np.empty_like(weights)
     model._batch_loss_and_grad(
-        network, weights, grad, workspace, sequences, targets, sample_weight, batch, 1
+        network, weights, grad, workspace, sequences, targets, sample_weight, batch,
+        1, masks,
     )
     numeric = np.empty_like(weights)
     step = 1e-6
@@ -176,6 +190,10 @@ def test_batch_gradient_matches_finite_differences(estimator, y_kind, hidden_lay
         numeric[k] = (loss_at(plus) - loss_at(minus)) / (2 * step)
     layers, head_coef, head_intercept = network.unpack(grad)
     assert np.any(head_coef != 0) and np.any(head_intercept != 0)
+    for directions in layers:
+        assert len(directions) == (2 if bidirectional else 1)
+        for unit in directions:
+            assert np.any(unit.kernel != 0) and np.any(unit.recurrent_kernel != 0)
     assert _relative_error(grad, numeric) < 1e-6
 
 
@@ -237,15 +255,22 @@ def test_initialisation_follows_the_documented_scheme():
 
 
 def test_network_layout_is_views_of_one_array():
-    network = LSTMNetwork(3, (5, 4), 2, "tanh")
-    flat = np.arange(network.n_weights, dtype=float)
-    layers, head_coef, head_intercept = network.unpack(flat)
-    pieces = [p for layer in layers for p in (layer.kernel, layer.recurrent_kernel)]
-    pieces += [head_coef] + [layer.bias for layer in layers] + [head_intercept]
-    assert sum(p.size for p in pieces) == network.n_weights
-    assert all(np.shares_memory(p, flat) for p in pieces)
-    # Penalised weights come first: kernels, recurrent kernels and head coef.
-    assert network.n_penalised == 3 * 20 + 5 * 20 + 5 * 16 + 4 * 16 + 4 * 2
+    for bidirectional, n_dir in ((False, 1), (True, 2)):
+        network = LSTMNetwork(3, (5, 4), 2, "tanh", bidirectional)
+        flat = np.arange(network.n_weights, dtype=float)
+        layers, head_coef, head_intercept = network.unpack(flat)
+        units = [unit for directions in layers for unit in directions]
+        assert len(units) == 2 * n_dir
+        pieces = [p for unit in units for p in (unit.kernel, unit.recurrent_kernel)]
+        pieces += [head_coef] + [unit.bias for unit in units] + [head_intercept]
+        assert sum(p.size for p in pieces) == network.n_weights
+        assert all(np.shares_memory(p, flat) for p in pieces)
+        assert layers[1][0].kernel.shape == (5 * n_dir, 16)
+        assert head_coef.shape == (4 * n_dir, 2)
+        # Penalised weights come first: kernels, recurrent kernels, head coef.
+        assert network.n_penalised == n_dir * (
+            3 * 20 + 5 * 20 + 5 * n_dir * 16 + 4 * 16
+        ) + 4 * n_dir * 2
 
 
 # ------------------------------------------------------------------ behaviour

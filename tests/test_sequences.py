@@ -1,0 +1,134 @@
+"""Sequences as they come: ragged input, bidirectional layers, dropout."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
+
+from skseq import LSTMClassifier, LSTMRegressor
+from skseq.datasets import make_embedded_reber
+
+
+def _fit_quietly(model, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y, **kwargs)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["one-way", "two-way"])
+def ragged_model(request):
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(length, 3)) for length in rng.integers(1, 12, size=40)]
+    y = np.array([x[:, 0].sum() for x in X])
+    model = LSTMRegressor(hidden_layer_sizes=(6, 5), bidirectional=request.param,
+                          max_iter=3, random_state=0)
+    return _fit_quietly(model, X, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 15), min_size=1, max_size=12),
+    seed=st.integers(0, 2**16),
+)
+def test_prediction_does_not_depend_on_the_company(ragged_model, lengths, seed):
+    """A sequence's prediction is the same alone, in a ragged batch, and in a
+    batch of equal-length sequences (float64, 1e-10)."""
+    rng = np.random.default_rng(seed)
+    X = [rng.normal(size=(length, 3)) for length in lengths]
+    in_ragged_batch = ragged_model.predict(X)
+    alone = np.array([ragged_model.predict([x])[0] for x in X])
+    assert_allclose(in_ragged_batch, alone, rtol=1e-10, atol=1e-12)
+    for length in set(lengths):
+        same_length = np.stack([x for x in X if len(x) == length])
+        rows = [i for i, x in enumerate(X) if len(x) == length]
+        assert_allclose(ragged_model.predict(same_length), in_ragged_batch[rows],
+                        rtol=1e-10, atol=1e-12)
+
+
+def test_padding_is_invisible_to_both_directions():
+    # The reverse direction must start at each sequence's own end: appending
+    # a longer companion sequence (more padding for the short one) changes
+    # nothing for it, while zeros appended to the sequence itself do.
+    rng = np.random.default_rng(1)
+    X = [rng.normal(size=(length, 2)) for length in (4, 9, 2, 7)]
+    model = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(5,), bidirectional=True,
+                                       max_iter=2, random_state=0),
+                         X, rng.normal(size=4))
+    short = X[0]
+    with_companion = model.predict([short, rng.normal(size=(30, 2))])[0]
+    assert_allclose(with_companion, model.predict([short])[0], rtol=1e-10)
+    zero_padded = np.vstack([short, np.zeros((5, 2))])
+    assert abs(model.predict([zero_padded])[0] - with_companion) > 1e-6
+
+
+def test_ragged_classification_through_model_selection():
+    X, y = make_embedded_reber(240, random_state=0)
+    assert len({len(x) for x in X}) > 5
+    clf = LSTMClassifier(hidden_layer_sizes=(16,), batch_size=32, max_iter=15,
+                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(clf, X, y, cv=3)
+    assert scores.mean() > 0.9
+    _fit_quietly(clf, X, y)
+    assert clf.predict_proba(X[:5]).shape == (5, 2)
+    assert clf.score(X, y) > 0.9
+    clf.partial_fit(X[:50], y[:50])
+
+
+def test_object_array_of_sequences_is_ragged_input():
+    rng = np.random.default_rng(2)
+    X = [rng.normal(size=(length, 2)) for length in (3, 5, 4)]
+    X_object = np.empty(3, dtype=object)
+    X_object[:] = X
+    model = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1,
+                                       random_state=0), X, np.arange(3.0))
+    assert_array_equal(model.predict(X_object), model.predict(X))
+
+
+def test_bidirectional_reads_what_one_direction_cannot_reach_in_time():
+    # The label is the first symbol of a long noisy sequence: the reverse
+    # direction reads it last.
+    rng = np.random.default_rng(3)
+    n, T = 300, 60
+    X = rng.normal(size=(n, T, 1))
+    y = (X[:, 0, 0] > 0).astype(int)
+    X[:, 0, 0] = np.where(y == 1, 2.0, -2.0)
+    clf = LSTMClassifier(hidden_layer_sizes=(8,), bidirectional=True, batch_size=32,
+                         max_iter=10, random_state=0)
+    _fit_quietly(clf, X[:200], y[:200])
+    assert clf.score(X[200:], y[200:]) > 0.95
+    weights = clf.lstm_weights_[0]
+    assert weights["kernel_reverse"].shape == weights["kernel"].shape == (1, 32)
+    assert clf.head_coef_.shape == (16, 1)
+
+
+def test_dropout_is_reproducible_changes_training_and_is_off_at_predict():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(64, 8, 2))
+    y = X[:, :2, 0].sum(axis=1)
+    kwargs = dict(hidden_layer_sizes=(6, 6), max_iter=3, random_state=0)
+    a = _fit_quietly(LSTMRegressor(dropout=0.3, **kwargs), X, y)
+    b = _fit_quietly(LSTMRegressor(dropout=0.3, **kwargs), X, y)
+    c = _fit_quietly(LSTMRegressor(dropout=0.0, **kwargs), X, y)
+    assert_array_equal(a.weights_, b.weights_)
+    assert not np.array_equal(a.weights_, c.weights_)
+    assert_array_equal(a.predict(X), a.predict(X))
+
+
+def test_dropout_masks_are_inverted_and_shared_over_time():
+    from skseq._network import LSTMNetwork
+
+    network = LSTMNetwork(2, (50, 40), 1, "tanh", bidirectional=True)
+    masks = network.draw_dropout_masks(np.random.RandomState(0), 400, 0.25, np.float64)
+    assert masks[0] is None
+    assert [m.shape for m in masks[1:]] == [(400, 100), (400, 80)]
+    for mask in masks[1:]:
+        assert set(np.unique(mask)) == {0.0, 1 / 0.75}
+        assert abs(mask.mean() - 1.0) < 0.02  # inverted: expectation 1
+    assert network.draw_dropout_masks(np.random.RandomState(0), 4, 0.0, float) is None

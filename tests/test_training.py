@@ -1,0 +1,620 @@
+"""Training control, as users of scikit-learn's MLP know it.
+
+Early stopping, the tol / n_iter_no_change rule, learning-rate schedules,
+warm_start, partial_fit, verbose output, divergence, gradient clipping,
+sample weights and the reproducibility of shuffling. Every model is tiny so
+that the whole file runs in seconds.
+"""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+
+import skseq._base
+from skseq import LSTMClassifier, LSTMRegressor
+
+TINY = dict(hidden_layer_sizes=(4,))
+
+
+def _regression_data(n=40, T=5, F=2, seed=0, noise=0.3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, T, F))
+    y = X[:, :2, 0].sum(axis=1) - 0.5 * X[:, -1, 1] + noise * rng.normal(size=n)
+    return X, y
+
+
+def _classification_data(n=40, T=5, F=2, seed=0, n_classes=3):
+    X, y = _regression_data(n=n, T=T, F=F, seed=seed, noise=0.0)
+    edges = np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1])
+    return X, np.digitize(y, edges)
+
+
+def _data_for(Estimator, **kwargs):
+    if Estimator is LSTMClassifier:
+        return _classification_data(**kwargs)
+    return _regression_data(**kwargs)
+
+
+def _fit_quietly(model, X, y, **fit_params):
+    """Fit, ignoring only the max_iter ConvergenceWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y, **fit_params)
+
+
+def _stopping_epoch(values, tol, n_iter_no_change, higher_is_better):
+    """Replay scikit-learn's stopping rule on a curve; the 1-based epoch at
+    which it stops, or None if it never does."""
+    best = -np.inf if higher_is_better else np.inf
+    count = 0
+    for epoch, value in enumerate(values, start=1):
+        if higher_is_better:
+            stalled = value < best + tol
+            best = max(best, value)
+        else:
+            stalled = value > best - tol
+            best = min(best, value)
+        count = count + 1 if stalled else 0
+        if count > n_iter_no_change:
+            return epoch
+    return None
+
+
+@pytest.fixture
+def validation_splits(monkeypatch):
+    """Record the (train, validation) index arrays of every early-stopping
+    split that skseq makes, without changing them."""
+    splits = []
+    original = skseq._base.train_test_split
+
+    def spy(*args, **kwargs):
+        train_idx, val_idx = original(*args, **kwargs)
+        splits.append((np.asarray(train_idx), np.asarray(val_idx)))
+        return train_idx, val_idx
+
+    monkeypatch.setattr(skseq._base, "train_test_split", spy)
+    return splits
+
+
+# ------------------------------------------------------------ early stopping
+
+EARLY_STOPPING = dict(
+    hidden_layer_sizes=(6,), early_stopping=True, validation_fraction=0.25,
+    n_iter_no_change=2, tol=0.0, max_iter=60, batch_size=10,
+    learning_rate_init=0.03, random_state=0,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_early_stopping_records_scores_and_stops_on_a_stall(Estimator):
+    X, y = _data_for(Estimator, n=60)
+    model = Estimator(**EARLY_STOPPING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+
+    scores = model.validation_scores_
+    assert isinstance(scores, list)
+    assert len(scores) == model.n_iter_ == len(model.loss_curve_)
+    assert all(np.isfinite(scores))
+    assert model.best_validation_score_ == max(scores)
+    assert model.best_loss_ is None
+    # Stopped by the rule, well before max_iter, at exactly the epoch where
+    # the score had not improved for n_iter_no_change + 1 epochs.
+    assert model.n_iter_ < model.max_iter
+    assert model.n_iter_ == _stopping_epoch(
+        scores, model.tol, model.n_iter_no_change, higher_is_better=True
+    )
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_early_stopping_off_leaves_validation_attributes_none(Estimator):
+    X, y = _data_for(Estimator)
+    model = _fit_quietly(Estimator(**TINY, max_iter=3, random_state=0), X, y)
+    assert model.validation_scores_ is None
+    assert model.best_validation_score_ is None
+    assert model.best_loss_ == min(model.loss_curve_)
+
+
+def test_early_stopping_restores_the_weights_of_the_best_epoch():
+    X, y = _regression_data(n=60)
+    model = LSTMRegressor(**EARLY_STOPPING).fit(X, y)
+    best_epoch = int(np.argmax(model.validation_scores_)) + 1
+    # With tol=0 the epochs after the best are strictly worse, so the last
+    # epoch's weights are not the best ones: restoring them matters.
+    assert best_epoch < model.n_iter_
+    assert model.validation_scores_[-1] < model.best_validation_score_
+
+    # The same fit cut at the best epoch ends with exactly those weights
+    # (same seed: same initialisation, split and shuffles up to that epoch).
+    cut = _fit_quietly(
+        LSTMRegressor(**{**EARLY_STOPPING, "max_iter": best_epoch}), X, y
+    )
+    assert cut.n_iter_ == best_epoch
+    assert cut.validation_scores_ == model.validation_scores_[:best_epoch]
+    assert_array_equal(model.weights_, cut.weights_)
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_early_stopping_final_model_scores_best_on_held_out_part(
+    Estimator, validation_splits
+):
+    X, y = _data_for(Estimator, n=60)
+    model = Estimator(**EARLY_STOPPING).fit(X, y)
+    assert len(validation_splits) == 1
+    train_idx, val_idx = validation_splits[0]
+    assert len(val_idx) == 15
+    assert sorted(np.concatenate([train_idx, val_idx])) == list(range(60))
+    assert model.validation_scores_[-1] < model.best_validation_score_
+    assert model.score(X[val_idx], y[val_idx]) == pytest.approx(
+        model.best_validation_score_, rel=1e-12, abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_early_stopping_split_is_stratified_for_classifiers(seed, validation_splits):
+    X, _ = _regression_data(n=40)
+    y = np.repeat(["a", "b", "c"], [20, 12, 8])
+    model = LSTMClassifier(
+        **TINY, early_stopping=True, validation_fraction=0.25, max_iter=1,
+        random_state=seed,
+    )  # fmt: skip
+    _fit_quietly(model, X, y)
+    (train_idx, val_idx), = validation_splits
+    assert_array_equal(np.unique(y[val_idx], return_counts=True)[1], [5, 3, 2])
+    assert_array_equal(np.unique(y[train_idx], return_counts=True)[1], [15, 9, 6])
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_early_stopping_is_refused_by_partial_fit(Estimator):
+    X, y = _data_for(Estimator)
+    model = Estimator(**TINY, early_stopping=True, random_state=0)
+    kwargs = {"classes": np.unique(y)} if Estimator is LSTMClassifier else {}
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        model.partial_fit(X, y, **kwargs)
+
+    # Also after a regular fit with early stopping.
+    fitted = Estimator(**EARLY_STOPPING).fit(*_data_for(Estimator, n=60))
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        fitted.partial_fit(X, y)
+
+
+def test_early_stopping_validation_set_too_small():
+    X, y = _regression_data(n=20)
+    model = LSTMRegressor(
+        **TINY, early_stopping=True, validation_fraction=0.05, random_state=0
+    )
+    with pytest.raises(ValueError, match="validation set is too small"):
+        model.fit(X, y)
+
+
+def test_early_stopping_classifier_validation_set_smaller_than_classes():
+    # 3 classes, 20 samples, 10 %: two validation samples cannot stratify.
+    X, y = _classification_data(n=20, n_classes=3)
+    model = LSTMClassifier(
+        **TINY, early_stopping=True, validation_fraction=0.1, random_state=0
+    )
+    with pytest.raises(ValueError):
+        model.fit(X, y)
+
+
+# --------------------------------------------------------- tol, n_iter_no_change
+
+
+def test_training_loss_stall_stops_before_max_iter():
+    X, y = _regression_data()
+    model = LSTMRegressor(
+        **TINY, tol=1e-2, n_iter_no_change=2, max_iter=300, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.n_iter_ < model.max_iter
+    assert len(model.loss_curve_) == model.n_iter_
+    assert model.n_iter_ == _stopping_epoch(
+        model.loss_curve_, model.tol, model.n_iter_no_change, higher_is_better=False
+    )
+    assert model.best_loss_ == min(model.loss_curve_)
+
+
+@pytest.mark.parametrize("n_iter_no_change", [1, 3])
+def test_huge_tol_stops_after_n_iter_no_change_plus_two_epochs(n_iter_no_change):
+    # The first epoch always improves on +inf; every later one stalls.
+    X, y = _regression_data()
+    model = LSTMRegressor(
+        **TINY, tol=1e6, n_iter_no_change=n_iter_no_change, max_iter=50,
+        random_state=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.n_iter_ == n_iter_no_change + 2
+
+
+def test_tol_zero_runs_max_iter_and_warns():
+    X, y = _regression_data()
+    model = LSTMRegressor(
+        **TINY, tol=0.0, n_iter_no_change=8, max_iter=8, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        model.fit(X, y)
+    assert model.n_iter_ == 8
+    assert len(model.loss_curve_) == 8
+
+
+# ------------------------------------------------------ learning-rate schedules
+
+SGD = dict(
+    hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.05, tol=0.0,
+    n_iter_no_change=100, shuffle=False, random_state=0,
+)  # fmt: skip
+
+
+def test_constant_learning_rate_keeps_the_step():
+    X, y = _regression_data()
+    model = _fit_quietly(LSTMRegressor(**SGD, learning_rate="constant", max_iter=3), X, y)
+    assert model._solver_state["learning_rate"] == 0.05
+
+
+@pytest.mark.parametrize("n_epochs", [1, 3])
+def test_invscaling_learning_rate_after_epochs(n_epochs):
+    X, y = _regression_data(n=40)
+    model = LSTMRegressor(
+        **SGD, learning_rate="invscaling", power_t=0.25, max_iter=n_epochs
+    )
+    _fit_quietly(model, X, y)
+    assert model.t_ == 40 * n_epochs
+    assert model._solver_state["learning_rate"] == pytest.approx(
+        0.05 / (40 * n_epochs + 1) ** 0.25, rel=1e-12
+    )
+
+
+def test_invscaling_learning_rate_carries_over_warm_start():
+    # As scikit-learn's test_learning_rate_warmstart: two one-epoch fits.
+    X, y = _regression_data(n=40)
+    model = LSTMRegressor(
+        **SGD, learning_rate="invscaling", power_t=0.25, max_iter=1, warm_start=True
+    )
+    _fit_quietly(model, X, y)
+    _fit_quietly(model, X, y)
+    assert model.t_ == 80
+    assert model._solver_state["learning_rate"] == pytest.approx(
+        0.05 / (80 + 1) ** 0.25, rel=1e-12
+    )
+
+
+def test_adaptive_learning_rate_divides_by_five_instead_of_stopping():
+    X, y = _regression_data()
+    stall = dict(SGD, tol=1e6, n_iter_no_change=1)
+    # With a constant rate the stall stops the fit at epoch n_iter_no_change + 2.
+    constant = LSTMRegressor(**stall, learning_rate="constant", max_iter=200)
+    constant.fit(X, y)
+    assert constant.n_iter_ == 3
+
+    # With "adaptive" the same stall only divides the rate by 5 ...
+    adaptive = _fit_quietly(
+        LSTMRegressor(**stall, learning_rate="adaptive", max_iter=4), X, y
+    )
+    assert adaptive.n_iter_ == 4
+    assert adaptive._solver_state["learning_rate"] == pytest.approx(0.05 / 5, rel=1e-12)
+
+    # ... and the fit stops only once the rate has fallen to 1e-6 or below.
+    adaptive = LSTMRegressor(**stall, learning_rate="adaptive", max_iter=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        adaptive.fit(X, y)
+    n_divisions = 0
+    rate = 0.05
+    while rate > 1e-6:
+        rate /= 5
+        n_divisions += 1
+    assert adaptive._solver_state["learning_rate"] == pytest.approx(rate, rel=1e-12)
+    assert adaptive._solver_state["learning_rate"] <= 1e-6
+    # Each division resets the count: two more stalled epochs per division.
+    assert adaptive.n_iter_ == 3 + 2 * n_divisions
+    assert adaptive.n_iter_ > constant.n_iter_
+
+
+# ----------------------------------------------------------------- warm_start
+
+
+def test_warm_start_continues_from_previous_weights():
+    X, y = _regression_data()
+    params = dict(**TINY, max_iter=20, tol=0.0, learning_rate_init=0.03,
+                  batch_size=10, random_state=0)
+    cold = _fit_quietly(LSTMRegressor(**params), X, y)
+    first = list(cold.loss_curve_)
+
+    warm = _fit_quietly(LSTMRegressor(**params, warm_start=True), X, y)
+    warm.set_params(max_iter=5)
+    _fit_quietly(warm, X, y)
+    assert warm.n_iter_ == 25
+    assert len(warm.loss_curve_) == 25
+    assert warm.loss_curve_[:20] == first
+    resumed = warm.loss_curve_[20]
+    assert resumed == pytest.approx(first[-1], rel=0.25)
+    assert resumed < 0.5 * first[0]
+    # A cold refit starts over from the first loss.
+    _fit_quietly(cold, X, y)
+    assert cold.loss_curve_[0] == first[0]
+    assert cold.n_iter_ == 20
+
+
+@pytest.mark.parametrize(
+    "solver_params",
+    [
+        dict(solver="adam"),
+        dict(solver="sgd", momentum=0.9),
+        dict(solver="sgd", momentum=0.0, learning_rate="invscaling", power_t=0.5),
+    ],
+    ids=["adam", "sgd-momentum", "sgd-invscaling"],
+)
+def test_warm_start_in_two_parts_equals_one_fit(solver_params):
+    # The weights and the optimizer state carry over: 3 epochs, then 2
+    # more warm-started, are the same 5 epochs as one fit.
+    X, y = _regression_data()
+    params = dict(**TINY, **solver_params, tol=0.0, n_iter_no_change=100,
+                  learning_rate_init=0.02, shuffle=False, random_state=0)
+    whole = _fit_quietly(LSTMRegressor(**params, max_iter=5), X, y)
+    parts = _fit_quietly(LSTMRegressor(**params, max_iter=3, warm_start=True), X, y)
+    _fit_quietly(parts.set_params(max_iter=2), X, y)
+    assert parts.n_iter_ == whole.n_iter_ == 5
+    assert parts.loss_curve_ == whole.loss_curve_
+    assert_array_equal(parts.weights_, whole.weights_)
+
+
+def test_warm_start_cannot_change_hidden_layer_sizes():
+    X, y = _regression_data()
+    model = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, warm_start=True,
+                      random_state=0),
+        X, y,
+    )  # fmt: skip
+    before = model.weights_.copy()
+    model.set_params(hidden_layer_sizes=(5,))
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        model.fit(X, y)
+    assert_array_equal(model.weights_, before)
+
+
+@pytest.mark.parametrize("change", ["fewer", "other"])
+def test_warm_start_classifier_needs_the_same_classes(change):
+    X, y = _classification_data(n=30, n_classes=3)
+    model = _fit_quietly(
+        LSTMClassifier(**TINY, max_iter=2, warm_start=True, random_state=0), X, y
+    )
+    y_new = np.where(y == 2, 1, y) if change == "fewer" else np.where(y == 2, 7, y)
+    with pytest.raises(ValueError, match="same classes"):
+        model.fit(X, y_new)
+    # The same classes are fine.
+    _fit_quietly(model, X, y)
+    assert model.n_iter_ == 4
+
+
+# ---------------------------------------------------------------- partial_fit
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_first_partial_fit_equals_fit_with_one_epoch(Estimator):
+    X, y = _data_for(Estimator)
+    params = dict(**TINY, shuffle=False, batch_size=16, random_state=0)
+    fitted = _fit_quietly(Estimator(**params, max_iter=1), X, y)
+    kwargs = {"classes": np.unique(y)} if Estimator is LSTMClassifier else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        partial = Estimator(**params).partial_fit(X, y, **kwargs)
+    assert partial.n_iter_ == fitted.n_iter_ == 1
+    assert partial.t_ == fitted.t_ == 40
+    assert partial.loss_curve_ == fitted.loss_curve_
+    assert_array_equal(partial.weights_, fitted.weights_)
+
+
+@pytest.mark.parametrize(
+    "solver_params",
+    [
+        dict(solver="adam"),
+        dict(solver="sgd", learning_rate="invscaling", momentum=0.0),
+    ],
+    ids=["adam", "sgd-invscaling"],
+)
+def test_partial_fit_calls_equal_fit_epochs(solver_params):
+    # Each call is one epoch continuing the optimizer: three calls on the
+    # same data are the three epochs of one fit.
+    X, y = _regression_data()
+    params = dict(**TINY, **solver_params, shuffle=False, tol=0.0,
+                  n_iter_no_change=100, random_state=0)
+    fitted = _fit_quietly(LSTMRegressor(**params, max_iter=3), X, y)
+    partial = LSTMRegressor(**params)
+    for _ in range(3):
+        partial.partial_fit(X, y)
+    assert partial.loss_curve_ == fitted.loss_curve_
+    assert_array_equal(partial.weights_, fitted.weights_)
+
+
+def test_partial_fit_runs_one_epoch_per_call():
+    X, y = _regression_data(n=50)
+    model = LSTMRegressor(**TINY, random_state=0)
+    seen = 0
+    for call, (start, stop) in enumerate([(0, 20), (20, 50), (0, 50)], start=1):
+        model.partial_fit(X[start:stop], y[start:stop])
+        seen += stop - start
+        assert model.n_iter_ == call
+        assert model.t_ == seen
+        assert len(model.loss_curve_) == call
+        assert model.loss_ == model.loss_curve_[-1]
+
+
+def test_partial_fit_classifier_classes():
+    X, y = _classification_data(n=45, n_classes=3)
+    model = LSTMClassifier(**TINY, random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        model.partial_fit(X, y)
+
+    # The first chunk holds only classes 0 and 1; `classes` announces 2.
+    first = y < 2
+    model.partial_fit(X[first], y[first], classes=[0, 1, 2])
+    assert_array_equal(model.classes_, [0, 1, 2])
+    assert model.predict_proba(X).shape == (45, 3)
+    # Later chunks may lack classes too.
+    only_two = y == 2
+    model.partial_fit(X[only_two], y[only_two])
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 3
+    assert_array_equal(model.classes_, [0, 1, 2])
+    assert set(model.predict(X)) <= {0, 1, 2}
+
+    # A class never announced is refused, and the model is left untouched.
+    before = model.weights_.copy()
+    y_unseen = np.where(y == 2, 5, y)
+    with pytest.raises(ValueError, match=r"classes"):
+        model.partial_fit(X, y_unseen)
+    assert model.n_iter_ == 3
+    assert_array_equal(model.weights_, before)
+
+
+# -------------------------------------------------------------------- verbose
+
+_LINE = re.compile(
+    r"^Iteration (\d+), loss = (\S+?)(?:, validation score = (\S+?))?, "
+    r"(\d+\.\d+) s$"
+)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_one_line_per_epoch(capsys, early_stopping):
+    X, y = _regression_data(n=40)
+    model = LSTMRegressor(
+        **TINY, max_iter=4, tol=0.0, n_iter_no_change=10, verbose=True,
+        early_stopping=early_stopping, validation_fraction=0.25, random_state=0,
+    )  # fmt: skip
+    _fit_quietly(model, X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 4 == model.n_iter_
+    for epoch, line in enumerate(lines, start=1):
+        match = _LINE.match(line)
+        assert match, line
+        assert int(match.group(1)) == epoch
+        assert float(match.group(2)) == pytest.approx(
+            model.loss_curve_[epoch - 1], abs=1e-8
+        )
+        if early_stopping:
+            assert float(match.group(3)) == pytest.approx(
+                model.validation_scores_[epoch - 1], abs=1e-6
+            )
+        else:
+            assert match.group(3) is None
+        assert float(match.group(4)) >= 0
+
+
+def test_verbose_silent_by_default(capsys):
+    X, y = _regression_data()
+    _fit_quietly(LSTMRegressor(**TINY, max_iter=2, random_state=0), X, y)
+    assert capsys.readouterr().out == ""
+
+
+# ----------------------------------------------------------------- divergence
+
+
+def test_divergence_raises_and_leaves_a_finite_model():
+    X, y = _regression_data(n=30)
+    model = LSTMRegressor(
+        hidden_layer_sizes=(8,), activation="relu", solver="sgd",
+        learning_rate_init=1e3, momentum=0.0, max_grad_norm=None, max_iter=50,
+        random_state=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError) as excinfo:
+            model.fit(X, y * 1e6)
+    message = str(excinfo.value)
+    assert "non-finite" in message
+    assert "learning rate" in message
+    assert "learning_rate_init=1000" in message
+    assert "unscaled targets" in message
+    assert np.all(np.isfinite(model.weights_))
+    assert np.all(np.isfinite(model.loss_curve_))
+    assert len(model.loss_curve_) == model.n_iter_
+
+
+# --------------------------------------------------------------- max_grad_norm
+
+
+def _one_full_batch_step(max_grad_norm, n_steps_per_epoch=1):
+    X, y = _regression_data(n=40)
+    model = LSTMRegressor(
+        hidden_layer_sizes=(6,), solver="sgd", momentum=0.0,
+        learning_rate_init=0.1, max_grad_norm=max_grad_norm,
+        batch_size=40 // n_steps_per_epoch, shuffle=False, random_state=0,
+    )  # fmt: skip
+    model.partial_fit(X, 10 * y)
+    before = model.weights_.copy()
+    model.partial_fit(X, 10 * y)
+    return float(np.linalg.norm(model.weights_ - before))
+
+
+def test_max_grad_norm_bounds_each_step():
+    lr, clip = 0.1, 1e-3
+    moved = _one_full_batch_step(clip)
+    # One step of SGD without momentum moves by lr * min(||g||, clip); the
+    # gradient here is far above the clip, so the bound is reached.
+    assert moved <= lr * clip * (1 + 1e-9)
+    assert moved == pytest.approx(lr * clip, rel=1e-6)
+    # Four steps per epoch: at most four clipped steps.
+    assert _one_full_batch_step(clip, n_steps_per_epoch=4) <= 4 * lr * clip * (1 + 1e-9)
+    # Without clipping the same step is much larger.
+    assert _one_full_batch_step(None) > 100 * lr * clip
+
+
+# --------------------------------------------------------------- sample weight
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_integer_sample_weight_equals_repeated_samples(Estimator):
+    X, y = _data_for(Estimator, n=24)
+    weights = np.tile([1, 2, 0, 3], 6)
+    X_rep, y_rep = np.repeat(X, weights, axis=0), np.repeat(y, weights)
+    if Estimator is LSTMClassifier:
+        assert_array_equal(np.unique(y_rep), np.unique(y))
+    params = dict(**TINY, batch_size="auto", shuffle=False, tol=0.0,
+                  n_iter_no_change=100, max_iter=5, random_state=0)
+    weighted = _fit_quietly(Estimator(**params), X, y, sample_weight=weights)
+    repeated = _fit_quietly(Estimator(**params), X_rep, y_rep)
+    assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-6)
+    assert_allclose(weighted.weights_, repeated.weights_, rtol=1e-6, atol=1e-9)
+    if Estimator is LSTMClassifier:
+        assert_allclose(
+            weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6
+        )
+    else:
+        assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
+    # Not trivially equal: the weights do change the fit.
+    unweighted = _fit_quietly(Estimator(**params), X, y)
+    assert not np.allclose(unweighted.weights_, weighted.weights_, rtol=1e-6)
+
+
+# ------------------------------------------------------------ reproducibility
+
+
+@pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
+def test_shuffling_is_reproducible_and_matters(Estimator):
+    X, y = _data_for(Estimator)
+    params = dict(**TINY, batch_size=8, max_iter=4, tol=0.0, random_state=3)
+    a = _fit_quietly(Estimator(**params), X, y)
+    b = _fit_quietly(Estimator(**params), X, y)
+    assert a.loss_curve_ == b.loss_curve_
+    assert_array_equal(a.weights_, b.weights_)
+
+    unshuffled = _fit_quietly(Estimator(**params, shuffle=False), X, y)
+    assert unshuffled.loss_curve_ != a.loss_curve_
+    # The first epoch already sees the batches in another order.
+    assert unshuffled.loss_curve_[0] != a.loss_curve_[0]
+    # Shuffling also follows the seed: a RandomState instance drawn the same
+    # way gives the same fit.
+    c = _fit_quietly(
+        Estimator(**{**params, "random_state": np.random.RandomState(3)}), X, y
+    )
+    assert c.loss_curve_ == a.loss_curve_
