@@ -79,8 +79,8 @@ print(f"test sequences within 0.04 of the target: {within:.1%}")
 # of always predicting the mean, sits at half of 1/6. The curve shows the
 # typical shape of this task. For several epochs the network does little
 # better than the mean: it has not yet found which inputs matter. Then it
-# learns to store the marked values, and the loss drops by two orders of
-# magnitude within a few epochs.
+# learns to store the marked values, and within a few epochs the loss falls
+# more than twentyfold.
 fig, ax = plt.subplots(figsize=(7, 4))
 epochs = np.arange(1, model.n_iter_ + 1)
 ax.semilogy(epochs, model.loss_curve_, "o-", markersize=3, label="LSTM training loss")

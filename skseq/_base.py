@@ -378,6 +378,9 @@ class BaseLSTM(BaseEstimator):
         n_threads = effective_n_threads()
         sample_idx = np.arange(n_samples)
         best_weights = None
+        # As MLP: n_iter_ counts the epochs of this call; t_ and loss_curve_
+        # keep counting across warm starts and partial_fit calls.
+        self.n_iter_ = 0
 
         for _epoch in range(self.max_iter):
             start_time = time.perf_counter()
@@ -395,7 +398,6 @@ class BaseLSTM(BaseEstimator):
             self.t_ += n_samples
             self.loss_ = float(accumulated_loss / n_samples)
             self.loss_curve_.append(self.loss_)
-            self._solver_state = optimizer.state()
 
             if early_stopping:
                 score = self._score_sequences(val_sequences, y_val, sw_val)
@@ -421,6 +423,7 @@ class BaseLSTM(BaseEstimator):
                 print(message + f", {time.perf_counter() - start_time:.3f} s")
 
             optimizer.iteration_ends(self.t_)
+            self._solver_state = optimizer.state()
             if self._no_improvement_count > self.n_iter_no_change:
                 what = "Validation score" if early_stopping else "Training loss"
                 message = (

@@ -138,7 +138,9 @@ _SHARED_ATTRIBUTES = """
         Best validation score with ``early_stopping=True``.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run by the last call to ``fit`` or ``partial_fit``
+        (as for MLPRegressor); ``t_`` and ``loss_curve_`` keep counting across
+        warm starts and ``partial_fit`` calls.
 
     t_ : int
         Number of training samples seen by the optimizer.

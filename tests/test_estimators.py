@@ -319,7 +319,8 @@ def test_partial_fit_runs_one_epoch_and_needs_classes():
     reg = LSTMRegressor(hidden_layer_sizes=(4,), random_state=0)
     reg.partial_fit(X, y)
     reg.partial_fit(X, y)
-    assert reg.n_iter_ == 2 and len(reg.loss_curve_) == 2
+    assert reg.n_iter_ == 1 and len(reg.loss_curve_) == 2
+    assert reg.t_ == 2 * len(X)
     clf = LSTMClassifier(hidden_layer_sizes=(4,), random_state=0)
     with pytest.raises(ValueError, match="classes"):
         clf.partial_fit(X, (y > 0).astype(int))

@@ -164,7 +164,7 @@ def test_early_stopping_split_is_stratified_for_classifiers(seed, validation_spl
         random_state=seed,
     )  # fmt: skip
     _fit_quietly(model, X, y)
-    (train_idx, val_idx), = validation_splits
+    ((train_idx, val_idx),) = validation_splits
     assert_array_equal(np.unique(y[val_idx], return_counts=True)[1], [5, 3, 2])
     assert_array_equal(np.unique(y[train_idx], return_counts=True)[1], [15, 9, 6])
 
@@ -256,7 +256,9 @@ SGD = dict(
 
 def test_constant_learning_rate_keeps_the_step():
     X, y = _regression_data()
-    model = _fit_quietly(LSTMRegressor(**SGD, learning_rate="constant", max_iter=3), X, y)
+    model = _fit_quietly(
+        LSTMRegressor(**SGD, learning_rate="constant", max_iter=3), X, y
+    )
     assert model._solver_state["learning_rate"] == 0.05
 
 
@@ -324,16 +326,24 @@ def test_adaptive_learning_rate_divides_by_five_instead_of_stopping():
 
 def test_warm_start_continues_from_previous_weights():
     X, y = _regression_data()
-    params = dict(**TINY, max_iter=20, tol=0.0, learning_rate_init=0.03,
-                  batch_size=10, random_state=0)
+    params = dict(
+        **TINY,
+        max_iter=20,
+        tol=0.0,
+        learning_rate_init=0.03,
+        batch_size=10,
+        random_state=0,
+    )
     cold = _fit_quietly(LSTMRegressor(**params), X, y)
     first = list(cold.loss_curve_)
 
     warm = _fit_quietly(LSTMRegressor(**params, warm_start=True), X, y)
     warm.set_params(max_iter=5)
     _fit_quietly(warm, X, y)
-    assert warm.n_iter_ == 25
+    # As MLP: n_iter_ counts this call's epochs, the loss curve keeps growing.
+    assert warm.n_iter_ == 5
     assert len(warm.loss_curve_) == 25
+    assert warm.t_ == 25 * len(X)
     assert warm.loss_curve_[:20] == first
     resumed = warm.loss_curve_[20]
     assert resumed == pytest.approx(first[-1], rel=0.25)
@@ -357,12 +367,20 @@ def test_warm_start_in_two_parts_equals_one_fit(solver_params):
     # The weights and the optimizer state carry over: 3 epochs, then 2
     # more warm-started, are the same 5 epochs as one fit.
     X, y = _regression_data()
-    params = dict(**TINY, **solver_params, tol=0.0, n_iter_no_change=100,
-                  learning_rate_init=0.02, shuffle=False, random_state=0)
+    params = dict(
+        **TINY,
+        **solver_params,
+        tol=0.0,
+        n_iter_no_change=100,
+        learning_rate_init=0.02,
+        shuffle=False,
+        random_state=0,
+    )
     whole = _fit_quietly(LSTMRegressor(**params, max_iter=5), X, y)
     parts = _fit_quietly(LSTMRegressor(**params, max_iter=3, warm_start=True), X, y)
     _fit_quietly(parts.set_params(max_iter=2), X, y)
-    assert parts.n_iter_ == whole.n_iter_ == 5
+    assert parts.n_iter_ == 2 and whole.n_iter_ == 5
+    assert parts.t_ == whole.t_
     assert parts.loss_curve_ == whole.loss_curve_
     assert_array_equal(parts.weights_, whole.weights_)
 
@@ -392,7 +410,7 @@ def test_warm_start_classifier_needs_the_same_classes(change):
         model.fit(X, y_new)
     # The same classes are fine.
     _fit_quietly(model, X, y)
-    assert model.n_iter_ == 4
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 4
 
 
 # ---------------------------------------------------------------- partial_fit
@@ -425,8 +443,14 @@ def test_partial_fit_calls_equal_fit_epochs(solver_params):
     # Each call is one epoch continuing the optimizer: three calls on the
     # same data are the three epochs of one fit.
     X, y = _regression_data()
-    params = dict(**TINY, **solver_params, shuffle=False, tol=0.0,
-                  n_iter_no_change=100, random_state=0)
+    params = dict(
+        **TINY,
+        **solver_params,
+        shuffle=False,
+        tol=0.0,
+        n_iter_no_change=100,
+        random_state=0,
+    )
     fitted = _fit_quietly(LSTMRegressor(**params, max_iter=3), X, y)
     partial = LSTMRegressor(**params)
     for _ in range(3):
@@ -442,7 +466,7 @@ def test_partial_fit_runs_one_epoch_per_call():
     for call, (start, stop) in enumerate([(0, 20), (20, 50), (0, 50)], start=1):
         model.partial_fit(X[start:stop], y[start:stop])
         seen += stop - start
-        assert model.n_iter_ == call
+        assert model.n_iter_ == 1  # one epoch per call, as MLP counts it
         assert model.t_ == seen
         assert len(model.loss_curve_) == call
         assert model.loss_ == model.loss_curve_[-1]
@@ -463,7 +487,7 @@ def test_partial_fit_classifier_classes():
     only_two = y == 2
     model.partial_fit(X[only_two], y[only_two])
     model.partial_fit(X, y)
-    assert model.n_iter_ == 3
+    assert model.n_iter_ == 1 and len(model.loss_curve_) == 3
     assert_array_equal(model.classes_, [0, 1, 2])
     assert set(model.predict(X)) <= {0, 1, 2}
 
@@ -472,7 +496,7 @@ def test_partial_fit_classifier_classes():
     y_unseen = np.where(y == 2, 5, y)
     with pytest.raises(ValueError, match=r"classes"):
         model.partial_fit(X, y_unseen)
-    assert model.n_iter_ == 3
+    assert len(model.loss_curve_) == 3
     assert_array_equal(model.weights_, before)
 
 
@@ -579,16 +603,21 @@ def test_integer_sample_weight_equals_repeated_samples(Estimator):
     X_rep, y_rep = np.repeat(X, weights, axis=0), np.repeat(y, weights)
     if Estimator is LSTMClassifier:
         assert_array_equal(np.unique(y_rep), np.unique(y))
-    params = dict(**TINY, batch_size="auto", shuffle=False, tol=0.0,
-                  n_iter_no_change=100, max_iter=5, random_state=0)
+    params = dict(
+        **TINY,
+        batch_size="auto",
+        shuffle=False,
+        tol=0.0,
+        n_iter_no_change=100,
+        max_iter=5,
+        random_state=0,
+    )
     weighted = _fit_quietly(Estimator(**params), X, y, sample_weight=weights)
     repeated = _fit_quietly(Estimator(**params), X_rep, y_rep)
     assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-6)
     assert_allclose(weighted.weights_, repeated.weights_, rtol=1e-6, atol=1e-9)
     if Estimator is LSTMClassifier:
-        assert_allclose(
-            weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6
-        )
+        assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6)
     else:
         assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
     # Not trivially equal: the weights do change the fit.
@@ -599,10 +628,13 @@ def test_integer_sample_weight_equals_repeated_samples(Estimator):
 # ------------------------------------------------------------ reproducibility
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
-def test_shuffling_is_reproducible_and_matters(Estimator):
+def test_shuffling_is_reproducible_and_matters(Estimator, dropout):
     X, y = _data_for(Estimator)
-    params = dict(**TINY, batch_size=8, max_iter=4, tol=0.0, random_state=3)
+    params = dict(
+        **TINY, batch_size=8, max_iter=4, tol=0.0, dropout=dropout, random_state=3
+    )
     a = _fit_quietly(Estimator(**params), X, y)
     b = _fit_quietly(Estimator(**params), X, y)
     assert a.loss_curve_ == b.loss_curve_
