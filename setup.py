@@ -58,7 +58,9 @@ class BuildExt(build_ext):
             print("skseq: building the core without OpenMP (serial).", file=sys.stderr)
         for ext in self.extensions:
             if self.compiler.compiler_type != "msvc":
-                ext.extra_compile_args += ["-O3"]
+                # -fopenmp-simd honours the "omp simd" loops of _gates.h even
+                # in a serial build; it needs no OpenMP runtime.
+                ext.extra_compile_args += ["-O3", "-fopenmp-simd"]
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]
@@ -69,7 +71,8 @@ extensions = [
     Extension(
         "skseq._lstm_core",
         ["skseq/_lstm_core.pyx"],
-        include_dirs=[numpy.get_include()],
+        include_dirs=[numpy.get_include(), "skseq"],
+        depends=["skseq/_gates.h", "skseq/_blas.pxd"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
 ]

@@ -44,7 +44,6 @@ default_role = "literal"
 # -- autodoc / autosummary / numpydoc ----------------------------------------
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_typehints = "none"
 
 # numpydoc renders the Parameters/Attributes sections itself; the class
@@ -88,6 +87,7 @@ def _sklearn_reference_as_text(app, env, node, contnode):
 
 def setup(app):
     app.connect("missing-reference", _sklearn_reference_as_text)
+
 
 # -- sphinx-gallery ----------------------------------------------------------
 

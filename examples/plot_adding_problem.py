@@ -39,17 +39,19 @@ X, y = make_adding_problem(
 )
 X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 print(f"X: {X.shape}, y: {y.shape}")
-print("first sequence, marked steps:", np.flatnonzero(X[0, :, 1]),
-      f" target: {y[0]:.3f}")
+print(
+    "first sequence, marked steps:", np.flatnonzero(X[0, :, 1]), f" target: {y[0]:.3f}"
+)
 
 # %%
 # Fit
 # ---
 #
-# One layer of 32 units, batches of 64 sequences, at most 40 epochs.
-# Training stops earlier if the loss stops improving.
+# One layer of 32 units and batches of 64 sequences. Training stops by
+# itself once the loss no longer improves by ``tol`` for
+# ``n_iter_no_change`` epochs; ``max_iter=60`` is only a safety cap.
 model = LSTMRegressor(
-    hidden_layer_sizes=(32,), batch_size=64, max_iter=40, random_state=0
+    hidden_layer_sizes=(32,), batch_size=64, max_iter=60, random_state=0
 )
 start = time.perf_counter()
 model.fit(X_train, y_train)
@@ -84,8 +86,9 @@ print(f"test sequences within 0.04 of the target: {within:.1%}")
 fig, ax = plt.subplots(figsize=(7, 4))
 epochs = np.arange(1, model.n_iter_ + 1)
 ax.semilogy(epochs, model.loss_curve_, "o-", markersize=3, label="LSTM training loss")
-ax.axhline(0.5 * np.var(y_train), color="gray", linestyle="--",
-           label="predicting the mean")
+ax.axhline(
+    0.5 * np.var(y_train), color="gray", linestyle="--", label="predicting the mean"
+)
 ax.set_xlabel("epoch")
 ax.set_ylabel("loss (half mean squared error)")
 ax.set_title(f"Adding problem, T = {n_timesteps}")

@@ -67,8 +67,10 @@ X, y = make_windows(growth, window)
 X_train, y_train, X_test = X[:-n_test], y[:-n_test], X[-n_test:]
 test_months = months[-n_test:]
 actual = passengers[-n_test:]
-print(f"X: {X.shape}, y: {y.shape}; training windows: {len(X_train)}, "
-      f"test months: {test_months[0]} to {test_months[-1]}")
+print(
+    f"X: {X.shape}, y: {y.shape}; training windows: {len(X_train)}, "
+    f"test months: {test_months[0]} to {test_months[-1]}"
+)
 
 # %%
 # The model
@@ -89,6 +91,7 @@ start = time.perf_counter()
 model.fit(X_train, y_train)
 lstm = model.regressor_[-1]
 print(f"fit: {lstm.n_iter_} epochs in {time.perf_counter() - start:.2f} s")
+
 
 # %%
 # One step ahead
@@ -132,9 +135,7 @@ def to_passengers(growth_path):
     return np.exp(log_path[-n_test:])
 
 
-recursive = to_passengers(
-    recursive_forecast(model, growth[:-n_test], n_steps=n_test)
-)
+recursive = to_passengers(recursive_forecast(model, growth[:-n_test], n_steps=n_test))
 recursive_ridge = to_passengers(
     recursive_forecast(ridge, growth[:-n_test], n_steps=n_test)
 )
@@ -151,12 +152,27 @@ fig, ax = plt.subplots(figsize=(8, 4.5))
 shown = months >= np.datetime64("1955-01")
 dates = months.astype("datetime64[D]")
 ax.plot(dates[shown], passengers[shown], color="black", label="actual")
-ax.plot(dates[-n_test:], one_step, "o-", markersize=4,
-        label=f"LSTM, one step ahead (RMSE {rmse(one_step):.1f})")
-ax.plot(dates[-n_test:], recursive, "s--", markersize=4,
-        label=f"LSTM, 24 months from 1958 (RMSE {rmse(recursive):.1f})")
-ax.plot(dates[-n_test:], same_month_last_year, ":", color="gray",
-        label=f"seasonal naive (RMSE {rmse(same_month_last_year):.1f})")
+ax.plot(
+    dates[-n_test:],
+    one_step,
+    "o-",
+    markersize=4,
+    label=f"LSTM, one step ahead (RMSE {rmse(one_step):.1f})",
+)
+ax.plot(
+    dates[-n_test:],
+    recursive,
+    "s--",
+    markersize=4,
+    label=f"LSTM, 24 months from 1958 (RMSE {rmse(recursive):.1f})",
+)
+ax.plot(
+    dates[-n_test:],
+    same_month_last_year,
+    ":",
+    color="gray",
+    label=f"seasonal naive (RMSE {rmse(same_month_last_year):.1f})",
+)
 ax.axvline(dates[-n_test], color="gray", linewidth=0.8)
 ax.set_ylabel("passengers (thousands per month)")
 ax.set_title("International airline passengers, 1959-1960 held out")

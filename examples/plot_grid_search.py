@@ -36,7 +36,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    cross_val_score,
+    train_test_split,
+)
 
 from skseq import LSTMRegressor
 from skseq.datasets import make_adding_problem
@@ -71,8 +76,10 @@ base = LSTMRegressor(
 cv = KFold(n_splits=3, shuffle=True, random_state=0)
 start = time.perf_counter()
 scores = cross_val_score(base, X_train, y_train, cv=cv, n_jobs=2)
-print(f"R^2 per fold: {np.round(scores, 3)}, mean {scores.mean():.3f} "
-      f"({time.perf_counter() - start:.1f} s)")
+print(
+    f"R^2 per fold: {np.round(scores, 3)}, mean {scores.mean():.3f} "
+    f"({time.perf_counter() - start:.1f} s)"
+)
 
 # %%
 # Grid search
@@ -91,12 +98,20 @@ search.fit(X_train, y_train)
 print(f"grid search: {time.perf_counter() - start:.1f} s")
 print("best parameters:", search.best_params_)
 print(f"best cross-validated R^2: {search.best_score_:.3f}")
-print(f"R^2 of the refitted best model on the test set: "
-      f"{search.score(X_test, y_test):.3f}")
+print(
+    f"R^2 of the refitted best model on the test set: "
+    f"{search.score(X_test, y_test):.3f}"
+)
 
 results = pd.DataFrame(search.cv_results_)
-columns = ["param_hidden_layer_sizes", "param_learning_rate_init",
-           "mean_test_score", "std_test_score", "mean_fit_time", "rank_test_score"]
+columns = [
+    "param_hidden_layer_sizes",
+    "param_learning_rate_init",
+    "mean_test_score",
+    "std_test_score",
+    "mean_fit_time",
+    "rank_test_score",
+]
 print(results[columns].round(3).to_string(index=False))
 
 # %%
@@ -112,8 +127,14 @@ image = ax.imshow(grid_scores, cmap="viridis", vmin=0, vmax=1)
 for row in range(len(sizes)):
     for col in range(len(rates)):
         value = grid_scores[row, col]
-        ax.text(col, row, f"{value:.2f}", ha="center", va="center",
-                color="white" if value < 0.6 else "black")
+        ax.text(
+            col,
+            row,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            color="white" if value < 0.6 else "black",
+        )
 ax.set_xticks(range(len(rates)), [f"{rate:g}" for rate in rates])
 ax.set_yticks(range(len(sizes)), sizes)
 ax.set_xlabel("learning_rate_init")

@@ -93,8 +93,10 @@ largest_difference = max(
     np.abs(classifier.predict_proba([sequence])[0] - proba_batch[i]).max()
     for i, sequence in enumerate(X_test)
 )
-print(f"largest difference over all {len(X_test)} test sequences: "
-      f"{largest_difference:.1e}")
+print(
+    f"largest difference over all {len(X_test)} test sequences: "
+    f"{largest_difference:.1e}"
+)
 
 # %%
 # Longer test sequences than any seen in training
@@ -104,14 +106,17 @@ print(f"largest difference over all {len(X_test)} test sequences: "
 # the lengths seen during training. Here it is trained only on strings of
 # at most 10 symbols and tested on all of them.
 short = np.array([len(sequence) <= 10 for sequence in X_train])
+X_short = [sequence for sequence, keep in zip(X_train, short, strict=True) if keep]
 short_classifier = LSTMClassifier(
     hidden_layer_sizes=(32,), batch_size=32, max_iter=30, random_state=0
-).fit([sequence for sequence, keep in zip(X_train, short) if keep], y_train[short])
+).fit(X_short, y_train[short])
+
 longer = lengths_test > 10
+X_longer = [X_test[i] for i in np.flatnonzero(longer)]
+longer_accuracy = short_classifier.score(X_longer, y_test[longer])
 print(
-    f"trained on {short.sum()} strings of length <= 10; accuracy on the "
-    f"{longer.sum()} test strings longer than 10: "
-    f"{short_classifier.score([X_test[i] for i in np.flatnonzero(longer)], y_test[longer]):.3f}"
+    f"trained on {len(X_short)} strings of length <= 10; accuracy on the "
+    f"{len(X_longer)} test strings longer than 10: {longer_accuracy:.3f}"
 )
 
 
@@ -140,10 +145,13 @@ def last_steps(sequences, width):
 
 
 width = 8
-window_model = LogisticRegression(max_iter=1000).fit(last_steps(X_train, width), y_train)
+window_model = LogisticRegression(max_iter=1000)
+window_model.fit(last_steps(X_train, width), y_train)
 window_accuracy = window_model.score(last_steps(X_test, width), y_test)
-print(f"test accuracy of logistic regression on the last {width} steps: "
-      f"{window_accuracy:.3f}")
+print(
+    f"test accuracy of logistic regression on the last {width} steps: "
+    f"{window_accuracy:.3f}"
+)
 
 # %%
 # Accuracy against sequence length
@@ -154,7 +162,7 @@ print(f"test accuracy of logistic regression on the last {width} steps: "
 edges = [7, 8, 9, 10, 11, 12, 13, 15, 18, lengths.max() + 1]
 group_names = [
     str(low) if high - low == 1 else f"{low}-{high - 1}"
-    for low, high in zip(edges[:-1], edges[1:])
+    for low, high in zip(edges[:-1], edges[1:], strict=True)
 ]
 group_names[-1] = f"{edges[-2]}+"
 groups = np.digitize(lengths_test, edges[1:-1])
@@ -173,12 +181,15 @@ fig, (ax_accuracy, ax_count) = plt.subplots(
 )
 positions = np.arange(len(group_names))
 styles = ["o-", "s--", "^-"]
-for (name, predicted), style in zip(predictions.items(), styles):
-    per_group = [np.mean(predicted[groups == g] == y_test[groups == g])
-                 for g in range(len(group_names))]
+for (name, predicted), style in zip(predictions.items(), styles, strict=True):
+    per_group = [
+        np.mean(predicted[groups == g] == y_test[groups == g])
+        for g in range(len(group_names))
+    ]
     ax_accuracy.plot(positions, per_group, style, label=name)
-ax_accuracy.axhline(majority_accuracy, color="gray", linestyle=":",
-                    label="majority class")
+ax_accuracy.axhline(
+    majority_accuracy, color="gray", linestyle=":", label="majority class"
+)
 ax_accuracy.set_ylabel("test accuracy")
 ax_accuracy.set_ylim(0.3, 1.05)
 ax_accuracy.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))

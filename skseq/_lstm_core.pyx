@@ -31,10 +31,23 @@ summed in chunk order, so the result depends on ``chunk_size`` but never on
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, expf, tanh, tanhf
 from libc.string cimport memset
 
 from ._blas cimport gemm
+
+cdef extern from "_gates.h" nogil:
+    void skseq_forward_row_d(double *z, const double *bias, const double *c_prev,
+                             double *c_now, double *h_now, Py_ssize_t H, int relu)
+    void skseq_forward_row_f(float *z, const float *bias, const float *c_prev,
+                             float *c_now, float *h_now, Py_ssize_t H, int relu)
+    void skseq_backward_row_d(const double *gates, const double *c_now,
+                              const double *c_prev, const double *dh_in,
+                              const double *dh_rec, double *dc, double *dz,
+                              Py_ssize_t H, int relu)
+    void skseq_backward_row_f(const float *gates, const float *c_now,
+                              const float *c_prev, const float *dh_in,
+                              const float *dh_rec, float *dc, float *dz,
+                              Py_ssize_t H, int relu)
 
 cdef extern from *:
     """
@@ -75,40 +88,6 @@ def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,
     """Length of the ``work`` array that :func:`lstm_backward` needs."""
     cdef Py_ssize_t chunks = (n_rows + chunk_size - 1) // chunk_size
     return chunks * (n_in + n_hidden + 1) * 4 * n_hidden + 2 * n_rows * n_hidden
-
-
-# --------------------------------------------------------------------------
-# Scalar activations. Both branches of the sigmoid only ever exponentiate a
-# non-positive number, so nothing overflows whatever the pre-activation.
-
-cdef inline floating _sigmoid(floating z) noexcept nogil:
-    cdef floating e
-    if floating is float:
-        if z >= 0:
-            return 1.0 / (1.0 + expf(-z))
-        e = expf(z)
-        return e / (1.0 + e)
-    else:
-        if z >= 0:
-            return 1.0 / (1.0 + exp(-z))
-        e = exp(z)
-        return e / (1.0 + e)
-
-
-cdef inline floating _activate(floating z, int activation) noexcept nogil:
-    if activation == 1:
-        return z if z > 0 else 0
-    if floating is float:
-        return tanhf(z)
-    else:
-        return tanh(z)
-
-
-cdef inline floating _activation_slope(floating activated, int activation) noexcept nogil:
-    """Derivative of the activation, written in terms of its output."""
-    if activation == 1:
-        return 1 if activated > 0 else 0
-    return 1 - activated * activated
 
 
 # --------------------------------------------------------------------------
@@ -156,7 +135,6 @@ cdef void _forward_chunk(
     cdef floating *c_prev
     cdef floating *c_now
     cdef floating *h_now
-    cdef floating i_gate, f_gate, g_gate, o_gate, c
 
     # Input projection of every slot of the chunk at once.
     gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
@@ -185,18 +163,10 @@ cdef void _forward_chunk(
             c_prev = cells + (j * n_cell_slots + prev_slot) * H
             c_now = cells + (j * n_cell_slots + slot) * H
             h_now = hidden + (j * T1 + t) * H
-            for k in range(H):
-                i_gate = _sigmoid(z[k] + bias[k])
-                f_gate = _sigmoid(z[H + k] + bias[H + k])
-                g_gate = _activate(z[2 * H + k] + bias[2 * H + k], activation)
-                o_gate = _sigmoid(z[3 * H + k] + bias[3 * H + k])
-                z[k] = i_gate
-                z[H + k] = f_gate
-                z[2 * H + k] = g_gate
-                z[3 * H + k] = o_gate
-                c = f_gate * c_prev[k] + i_gate * g_gate
-                c_now[k] = c
-                h_now[k] = o_gate * _activate(c, activation)
+            if floating is float:
+                skseq_forward_row_f(z, bias, c_prev, c_now, h_now, H, activation)
+            else:
+                skseq_forward_row_d(z, bias, c_prev, c_now, h_now, H, activation)
         for j in range(n_active, m):
             memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
             if n_cell_slots == T1:
@@ -297,9 +267,6 @@ cdef void _backward_chunk(
     cdef const floating *c_prev
     cdef const floating *dh_in
     cdef floating *dz
-    cdef floating *dh_rec
-    cdef floating *dc
-    cdef floating i_gate, f_gate, g_gate, o_gate, c_act, dh, dc_total
     cdef floating *grad_bias_part = partial + (n_in + H) * G
 
     memset(dh_carry, 0, m * H * sizeof(floating))
@@ -321,21 +288,12 @@ cdef void _backward_chunk(
             c_prev = cells + (j * T1 + t - 1) * H
             dh_in = dhidden + (j * T1 + t) * H
             dz = dgates + (j * T1 + t) * G
-            dh_rec = dh_carry + j * H
-            dc = dc_carry + j * H
-            for k in range(H):
-                i_gate = a[k]
-                f_gate = a[H + k]
-                g_gate = a[2 * H + k]
-                o_gate = a[3 * H + k]
-                c_act = _activate(c_now[k], activation)
-                dh = dh_in[k] + dh_rec[k]
-                dc_total = dc[k] + dh * o_gate * _activation_slope(c_act, activation)
-                dz[k] = dc_total * g_gate * i_gate * (1 - i_gate)
-                dz[H + k] = dc_total * c_prev[k] * f_gate * (1 - f_gate)
-                dz[2 * H + k] = dc_total * i_gate * _activation_slope(g_gate, activation)
-                dz[3 * H + k] = dh * c_act * o_gate * (1 - o_gate)
-                dc[k] = dc_total * f_gate
+            if floating is float:
+                skseq_backward_row_f(a, c_now, c_prev, dh_in, dh_carry + j * H,
+                                     dc_carry + j * H, dz, H, activation)
+            else:
+                skseq_backward_row_d(a, c_now, c_prev, dh_in, dh_carry + j * H,
+                                     dc_carry + j * H, dz, H, activation)
         # dL/dh_{t-1} through the recurrence, for the rows still running.
         gemm(False, True, <int> n_active, <int> H, <int> G, <floating> 1.0,
              dgates + t * G, <int> (T1 * G), recurrent_kernel, <int> G,
