@@ -85,7 +85,8 @@ def effective_n_threads():
 
     All usable cores by default (cgroup quotas and CPU affinity respected via
     joblib), bounded by ``OMP_NUM_THREADS`` and by threadpoolctl limits on
-    the OpenMP runtime (joblib's workers set these to one thread each).
+    the OpenMP runtime. joblib's workers get ``cpu_count() // n_jobs``
+    threads each, so parallel model selection does not oversubscribe.
     """
     n_threads = _lstm_core.openmp_max_threads()
     if os.environ.get("OMP_NUM_THREADS") is None:

@@ -149,7 +149,7 @@ _SHARED_ATTRIBUTES = """
         Number of features per time step for 3-D or ragged input; number of
         columns (time steps) for 2-D input.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame with string column names.
 
     n_outputs_ : int
