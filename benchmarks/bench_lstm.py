@@ -228,13 +228,15 @@ def quiet_wait(opts):
     """Wait (at most ``opts.quiet_wait`` s) until other processes leave the CPU.
 
     Two consecutive 0.5 s samples with a foreign load at or below
-    ``opts.max_other_load`` count as quiet. Returns the seconds waited.
+    ``opts.max_other_load`` count as quiet. All waits of a run together are
+    capped by ``opts.max_wait_total``. Returns the seconds waited.
     """
     t0 = time.perf_counter()
-    if opts.max_other_load >= 1:
+    if opts.max_other_load >= 1 or opts.wait_left <= 0:
         return 0.0
     calm = 0
-    while time.perf_counter() - t0 < opts.quiet_wait:
+    limit = min(opts.quiet_wait, opts.wait_left)
+    while time.perf_counter() - t0 < limit:
         with ForeignLoad() as load:
             time.sleep(0.5)
         if load.psutil is None:
@@ -242,7 +244,9 @@ def quiet_wait(opts):
         calm = calm + 1 if load.value <= opts.max_other_load else 0
         if calm >= 2:
             break
-    return time.perf_counter() - t0
+    waited = time.perf_counter() - t0
+    opts.wait_left -= waited
+    return waited
 
 
 def guarded(fn, opts):
@@ -260,7 +264,7 @@ def guarded(fn, opts):
         with ForeignLoad() as load:
             out = fn()
         v = load.value
-        if not (v == v and v > opts.max_other_load):
+        if not (v == v and v > opts.max_other_load) or opts.wait_left <= 0:
             break
     return out, load.value, attempt
 
@@ -580,6 +584,75 @@ def child_seed(lib, epochs=200):
     return info
 
 
+def child_time(lib, config, opts):
+    """Per-batch train and predict of ONE library alone in this fresh process."""
+    cfg = CONFIGS[config]
+    B, T, D, _ = cfg
+    if lib == "torch":
+        import torch
+        runner = TorchRunner(cfg, *make_batch(B, T, D), torch)
+    else:
+        runner = SkseqRunner(cfg, *make_batch(B, T, D))
+    out = {}
+    for kind in ("train", "predict"):
+        ts = alternate({lib: getattr(runner, kind)}, opts.budget / 2, opts.min_reps,
+                       opts.max_reps, opts.warmup)[lib]
+        out[kind] = {"median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+    return out
+
+
+def bench_isolation(libs, configs, opts, results):
+    """Time each library alone in a fresh process, to expose co-location effects."""
+    flags = ["--budget", str(opts.budget), "--min-reps", str(opts.min_reps),
+             "--max-reps", str(opts.max_reps), "--warmup", str(opts.warmup)]
+    out = {}
+    for name in configs:
+        out[name] = {}
+        for lib in libs:
+            (r, _), load, attempts = guarded(
+                lambda lib=lib, name=name: run_child(
+                    ["--_child", "time", "--lib", lib, "--config", name] + flags), opts)
+            r.update(other_load=load, attempts=attempts)
+            out[name][lib] = r
+    return out
+
+
+def print_isolation(iso, libs, results):
+    print("\n== isolation check: each library ALONE in a fresh process vs side by side in "
+          "this process (medians, ms)")
+    header = ["config"]
+    for kind in ("train", "predict"):
+        for lib in libs:
+            header += [f"{kind} {LABEL[lib]} together", f"{kind} {LABEL[lib]} alone"]
+        if len(libs) == 2:
+            header += [f"{kind} ratio alone"]
+    header += ["other load"]
+    rows = []
+    for res in results:
+        name = res["config"]
+        if name not in iso:
+            continue
+        r = [name]
+        loads = []
+        for kind in ("train", "predict"):
+            alone = []
+            for lib in libs:
+                a = iso[name][lib]
+                loads.append(a.get("other_load", float("nan")))
+                v = a.get(kind, {}).get("median") if "error" not in a else None
+                alone.append(v)
+                r += [fmt_ms(res[lib][f"{kind}_all"]["median"]), fmt_ms(v)]
+            if len(libs) == 2:
+                r.append(fmt(ratio(*alone), ".2f"))
+        r.append(fmt(max(loads) * 100, ".0f") + "%")
+        rows.append(r)
+    print_table(rows, header)
+    for name in iso:
+        for lib in libs:
+            if "error" in iso[name][lib]:
+                print(f"  {LABEL[lib]} {name} failed: {iso[name][lib]['error']}")
+
+
 def child_sgemm(reps):
     out = {"all": sgemm_peak(reps=reps), "one": sgemm_peak(reps=reps, n_threads=1),
            "blas": blas_description(),
@@ -849,6 +922,17 @@ def parse_args(argv=None):
                    help="redos per cell on a busy machine (default 3, quick 1)")
     p.add_argument("--quiet-wait", type=float, default=None,
                    help="seconds to wait for a quiet machine before each cell (default 30, quick 10)")
+    p.add_argument("--max-wait-total", type=float, default=None,
+                   help="cap on all quiet-waiting of a run, seconds (default 180, quick 40); "
+                        "once spent, cells are kept as measured and flagged")
+    p.add_argument("--import-order", choices=["torch-first", "skseq-first"],
+                   default="torch-first",
+                   help="which library is imported first in the benchmark process. Both use "
+                        "an OpenMP runtime named libgomp.so.1, so the second one shares the "
+                        "first one's copy and settings (default torch-first: PyTorch gets "
+                        "its bundled libgomp as in a PyTorch-only program)")
+    p.add_argument("--skip-isolation", action="store_true",
+                   help="skip the check that times each library alone in a fresh process")
     p.add_argument("--skip-threads", action="store_true", help="skip the 1-thread runs")
     p.add_argument("--skip-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--skip-seed", action="store_true", help="skip the seed example")
@@ -858,7 +942,7 @@ def parse_args(argv=None):
                    help="import skseq from this source tree (with its extension built in "
                         "place) instead of the installed package; children inherit it")
     # private: used when this file re-invokes itself in a fresh process
-    p.add_argument("--_child", choices=["mem", "seed", "sgemm"], help=argparse.SUPPRESS)
+    p.add_argument("--_child", choices=["mem", "seed", "sgemm", "time"], help=argparse.SUPPRESS)
     p.add_argument("--lib", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -871,6 +955,9 @@ def parse_args(argv=None):
     a.sgemm_reps = 5 if q else 9
     a.retries = a.retries if a.retries is not None else (1 if q else 3)
     a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (10.0 if q else 30.0)
+    a.max_wait_total = (a.max_wait_total if a.max_wait_total is not None
+                        else (40.0 if q else 180.0))
+    a.wait_left = a.max_wait_total
     return a
 
 
@@ -886,6 +973,8 @@ def main(argv=None):
             out = child_mem(opts.lib, opts.config)
         elif opts._child == "seed":
             out = child_seed(opts.lib)
+        elif opts._child == "time":
+            out = child_time(opts.lib, opts.config, opts)
         else:
             out = child_sgemm(opts.sgemm_reps)
         print(json.dumps(out))
@@ -903,34 +992,20 @@ def main(argv=None):
     print("skseq vs PyTorch LSTM benchmark (float32, CPU)")
     print(f"python {platform.python_version()} | {platform.machine()} | "
           f"{n_cpus()} usable CPUs | {cpu_model()}")
-    if "skseq" in wanted:
-        skseq, err = try_import_skseq()
-        if skseq is None:
-            print(f"skseq: NOT AVAILABLE ({err}) -> PyTorch-only numbers")
+    order = ["skseq", "torch"] if opts.import_order == "skseq-first" else ["torch", "skseq"]
+    for lib in order:
+        if lib not in wanted:
+            continue
+        if lib == "skseq":
+            skseq_import(libs)
         else:
-            libs.append("skseq")
-            extra = ""
-            try:
-                from skseq import _lstm_core
-                extra = (f" | core OpenMP={_lstm_core.openmp_enabled()}"
-                         f" max_threads={_lstm_core.openmp_max_threads()}")
-            except Exception:
-                pass
-            print(f"skseq {getattr(skseq, '__version__', '?')} from "
-                  f"{os.path.dirname(skseq.__file__)}{extra}")
-    if "torch" in wanted:
-        torch, err = try_import_torch()
-        if torch is None:
-            print(f"torch: NOT AVAILABLE ({err}) -> skseq-only numbers")
-        else:
-            libs.append("torch")
-            print(f"torch {torch.__version__} | threads={torch.get_num_threads()} | "
-                  f"mkl={torch.backends.mkl.is_available()} "
-                  f"mkldnn={torch.backends.mkldnn.is_available()}")
+            torch = torch_import(libs)
     libs = [lib for lib in LIBS if lib in libs]  # fixed order: skseq first
     if not libs:
         print("nothing to benchmark")
         return 1
+    print(f"import order: {opts.import_order} | OpenMP runtimes loaded: "
+          + "; ".join(openmp_description()))
     for line in blas_description():
         print("BLAS:", line)
     coretype = os.environ.get("OPENBLAS_CORETYPE")
@@ -966,6 +1041,11 @@ def main(argv=None):
         print_config(res, libs, peak, mem.get(name), threads_all)
         sys.stdout.flush()
     report["configs"] = results
+
+    if not opts.skip_isolation:
+        iso = bench_isolation(libs, configs, opts, results)
+        report["isolation"] = iso
+        print_isolation(iso, libs, results)
 
     if not opts.skip_oversub:
         base = {}
@@ -1020,6 +1100,48 @@ def main(argv=None):
             json.dump(report, f, indent=1, default=str)
         print("raw results written to", opts.json)
     return 0
+
+
+def skseq_import(libs):
+    skseq, err = try_import_skseq()
+    if skseq is None:
+        print(f"skseq: NOT AVAILABLE ({err}) -> PyTorch-only numbers")
+        return None
+    libs.append("skseq")
+    extra = ""
+    try:
+        from skseq import _lstm_core
+        extra = (f" | core OpenMP={_lstm_core.openmp_enabled()}"
+                 f" max_threads={_lstm_core.openmp_max_threads()}")
+    except Exception:
+        pass
+    print(f"skseq {getattr(skseq, '__version__', '?')} from "
+          f"{os.path.dirname(skseq.__file__)}{extra}")
+    return skseq
+
+
+def torch_import(libs):
+    torch, err = try_import_torch()
+    if torch is None:
+        print(f"torch: NOT AVAILABLE ({err}) -> skseq-only numbers")
+        return None
+    libs.append("torch")
+    print(f"torch {torch.__version__} | threads={torch.get_num_threads()} | "
+          f"mkl={torch.backends.mkl.is_available()} "
+          f"mkldnn={torch.backends.mkldnn.is_available()}")
+    return torch
+
+
+def openmp_description():
+    from threadpoolctl import threadpool_info
+    out = []
+    for info in threadpool_info():
+        if info.get("user_api") == "openmp":
+            path = info["filepath"]
+            where = ("torch" if "/torch/" in path else "scikit-learn" if "scikit_learn" in path
+                     else "system" if path.startswith(("/lib", "/usr")) else "?")
+            out.append(f"{os.path.basename(path)} ({where})")
+    return out or ["none"]
 
 
 def cpu_model():

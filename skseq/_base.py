@@ -6,13 +6,13 @@ loss functions. The arithmetic of one batch lives in ``_network``; this module
 never touches a pointer.
 """
 
+import functools
 import os
 import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import cpu_count
 from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from ._core import lstm_core as _lstm_core
-from ._network import LSTMNetwork
+from ._network import LSTMNetwork, usable_cores
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._validation import check_sample_weight_array, check_sequences
 from ._version import __version__
@@ -70,14 +70,40 @@ LOSSES = {"identity": _squared_loss, "softmax": _log_loss, "logistic": _binary_l
 
 # ------------------------------------------------------------------- threads
 
-_THREADPOOL_CONTROLLER = None
+@functools.cache
+def _blas_controllers():
+    """threadpoolctl's handles on the BLAS libraries loaded in this process.
+
+    The compiled core imports SciPy's BLAS, and NumPy's is loaded with NumPy,
+    so both are known by the time this first runs.
+    """
+    return ThreadpoolController().select(user_api="blas").lib_controllers
 
 
-def _threadpool_controller():
-    global _THREADPOOL_CONTROLLER
-    if _THREADPOOL_CONTROLLER is None:
-        _THREADPOOL_CONTROLLER = ThreadpoolController()
-    return _THREADPOOL_CONTROLLER
+class _SingleThreadedBLAS:
+    """Limit BLAS to one thread inside the block, then restore it.
+
+    The core splits the work between its own threads, each calling BLAS on
+    its chunk; BLAS threads of their own would oversubscribe the cores. This
+    does what ``threadpool_limits(1, user_api="blas")`` does, with the
+    library handles looked up once instead of on every call (which costs
+    tens of microseconds, more than a one-sequence prediction).
+    """
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        self._saved = []
+        for controller in _blas_controllers():
+            n_threads = controller.get_num_threads()
+            if n_threads != 1:
+                controller.set_num_threads(1)
+                self._saved.append((controller, n_threads))
+        return self
+
+    def __exit__(self, *exc_info):
+        for controller, n_threads in self._saved:
+            controller.set_num_threads(n_threads)
 
 
 def effective_n_threads():
@@ -90,8 +116,14 @@ def effective_n_threads():
     """
     n_threads = _lstm_core.openmp_max_threads()
     if os.environ.get("OMP_NUM_THREADS") is None:
-        n_threads = min(n_threads, cpu_count())
+        n_threads = min(n_threads, usable_cores())
     return max(1, n_threads)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_network(config):
+    """The (stateless) network for a configuration tuple, built once."""
+    return LSTMNetwork(*config)
 
 
 # ----------------------------------------------------------------- estimator
@@ -212,7 +244,7 @@ class BaseLSTM(BaseEstimator):
     # ------------------------------------------------------------ weights
     @property
     def _network(self):
-        return LSTMNetwork(*self._network_config)
+        return _cached_network(self._network_config)
 
     @property
     def lstm_weights_(self):
@@ -329,8 +361,7 @@ class BaseLSTM(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
 
-        controller = _threadpool_controller()
-        with controller.limit(limits=1, user_api="blas"):
+        with _SingleThreadedBLAS():
             self._fit_stochastic(sequences, y, sample_weight, incremental)
         return self
 
@@ -534,18 +565,17 @@ class BaseLSTM(BaseEstimator):
         weights = self.weights_
         n_samples = len(sequences)
         n_slots = sequences.data.shape[1] + 1
-        widest = max(network.hidden_layer_sizes)
-        itemsize = weights.dtype.itemsize
-        per_row = n_slots * (12 * widest + 2 * network.n_features) * itemsize
-        block = int(np.clip((64 << 20) // max(per_row, 1), 1, 4096))
+        per_row = n_slots * network.inference_row_size() * weights.dtype.itemsize
+        # Blocks of rows bound the buffers' memory; within that, large blocks
+        # keep the per-step GEMMs efficient.
+        block = int(np.clip((128 << 20) // max(per_row, 1), 1, 8192))
         block = min(block, n_samples)
         workspace = network.allocate(
             block, sequences.data.shape[1], weights.dtype, training=False
         )
         n_threads = effective_n_threads()
         raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
-        controller = _threadpool_controller()
-        with controller.limit(limits=1, user_api="blas"):
+        with _SingleThreadedBLAS():
             for batch in gen_batches(n_samples, block):
                 batch_idx = np.arange(batch.start, batch.stop)
                 inputs, lengths, batch_idx = _fill_inputs(

@@ -1,6 +1,7 @@
 /*
  * The elementwise half of an LSTM step, for one batch row: gate activations,
- * cell and hidden state (forward) and gate-gradient formation (backward).
+ * cell and hidden state (forward) and gate-gradient formation (backward);
+ * and the recurrent products of a step for chunks with very few rows.
  *
  * Written so that compilers vectorise the loop over hidden units: the
  * exponential is computed here (range reduction by Cody and Waite, a Taylor
@@ -34,7 +35,11 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define SKSEQ_INLINE static inline __attribute__((always_inline))
 #define SKSEQ_SIMD _Pragma("omp simd")
+/* A vectorised sum: its order is fixed by the code the compiler emits for the
+   running CPU type, the same on every call and in every thread. */
+#define SKSEQ_SIMD_SUM(acc) _Pragma("omp simd reduction(+:acc)")
 #else
+#define SKSEQ_SIMD_SUM(acc)
 #define SKSEQ_INLINE static inline
 #define SKSEQ_SIMD
 #endif
@@ -235,5 +240,53 @@ SKSEQ_MULTIVERSION static void skseq_backward_row_##S(                          
 
 SKSEQ_DEFINE_ROW_KERNELS(double, d)
 SKSEQ_DEFINE_ROW_KERNELS(float, f)
+
+/* ------------------------------------------------- products for few rows */
+/*
+ * The recurrent products of a step when only a handful of rows run (one
+ * sequence, or the tail of a ragged chunk): a BLAS call costs more than the
+ * arithmetic there. Each row is summed in a fixed order, so results depend
+ * only on the inputs, never on threads.
+ *
+ * add_rows_times:    z[j, :G] += sum_k h[j, k] * W[k, :G]       (W is H x G)
+ * rows_times_transposed: out[j, k] = sum_g dz[j, g] * W[k, g]   (W is H x G)
+ */
+#define SKSEQ_DEFINE_SMALL_PRODUCTS(T, S)                                           \
+SKSEQ_MULTIVERSION static void skseq_add_rows_times_##S(                            \
+    T *z, ptrdiff_t ldz, const T *h, ptrdiff_t ldh, const T *W,                     \
+    ptrdiff_t m, ptrdiff_t H, ptrdiff_t G)                                          \
+{                                                                                   \
+    ptrdiff_t j, k, g;                                                              \
+    for (j = 0; j < m; j++) {                                                       \
+        T *zj = z + j * ldz;                                                        \
+        const T *hj = h + j * ldh;                                                  \
+        for (k = 0; k < H; k++) {                                                   \
+            const T hk = hj[k];                                                     \
+            const T *Wk = W + k * G;                                                \
+            SKSEQ_SIMD                                                              \
+            for (g = 0; g < G; g++) zj[g] += hk * Wk[g];                            \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+SKSEQ_MULTIVERSION static void skseq_rows_times_transposed_##S(                     \
+    T *out, ptrdiff_t ldout, const T *dz, ptrdiff_t lddz, const T *W,               \
+    ptrdiff_t m, ptrdiff_t H, ptrdiff_t G)                                          \
+{                                                                                   \
+    ptrdiff_t j, k, g;                                                              \
+    for (j = 0; j < m; j++) {                                                       \
+        const T *dzj = dz + j * lddz;                                               \
+        for (k = 0; k < H; k++) {                                                   \
+            const T *Wk = W + k * G;                                                \
+            T acc = 0;                                                              \
+            SKSEQ_SIMD_SUM(acc)                                                     \
+            for (g = 0; g < G; g++) acc += dzj[g] * Wk[g];                          \
+            out[j * ldout + k] = acc;                                               \
+        }                                                                           \
+    }                                                                               \
+}
+
+SKSEQ_DEFINE_SMALL_PRODUCTS(double, d)
+SKSEQ_DEFINE_SMALL_PRODUCTS(float, f)
 
 #endif /* SKSEQ_GATES_H */

@@ -48,6 +48,53 @@ cdef extern from "_gates.h" nogil:
                               const float *c_prev, const float *dh_in,
                               const float *dh_rec, float *dc, float *dz,
                               Py_ssize_t H, int relu)
+    void skseq_add_rows_times_d(double *z, Py_ssize_t ldz, const double *h,
+                                Py_ssize_t ldh, const double *W, Py_ssize_t m,
+                                Py_ssize_t H, Py_ssize_t G)
+    void skseq_add_rows_times_f(float *z, Py_ssize_t ldz, const float *h,
+                                Py_ssize_t ldh, const float *W, Py_ssize_t m,
+                                Py_ssize_t H, Py_ssize_t G)
+    void skseq_rows_times_transposed_d(double *out, Py_ssize_t ldout, const double *dz,
+                                       Py_ssize_t lddz, const double *W, Py_ssize_t m,
+                                       Py_ssize_t H, Py_ssize_t G)
+    void skseq_rows_times_transposed_f(float *out, Py_ssize_t ldout, const float *dz,
+                                       Py_ssize_t lddz, const float *W, Py_ssize_t m,
+                                       Py_ssize_t H, Py_ssize_t G)
+
+# At most this many rows, a step's recurrent product is done by the loops of
+# _gates.h instead of a BLAS call, whose fixed cost dominates such small work.
+cdef enum:
+    SMALL_ROWS = 8
+
+
+cdef inline void _recurrent_product(
+    floating *z, Py_ssize_t ldz, const floating *h, Py_ssize_t ldh,
+    const floating *W, Py_ssize_t m, Py_ssize_t H, Py_ssize_t G,
+) noexcept nogil:
+    """z[:m] += h[:m] @ W for one step (W is H x G)."""
+    if m <= SMALL_ROWS:
+        if floating is float:
+            skseq_add_rows_times_f(z, ldz, h, ldh, W, m, H, G)
+        else:
+            skseq_add_rows_times_d(z, ldz, h, ldh, W, m, H, G)
+    else:
+        gemm(False, False, <int> m, <int> G, <int> H, <floating> 1.0,
+             h, <int> ldh, W, <int> G, <floating> 1.0, z, <int> ldz)
+
+
+cdef inline void _recurrent_gradient(
+    floating *out, const floating *dz, Py_ssize_t lddz,
+    const floating *W, Py_ssize_t m, Py_ssize_t H, Py_ssize_t G,
+) noexcept nogil:
+    """out[:m] = dz[:m] @ W.T for one step (out is m x H, contiguous)."""
+    if m <= SMALL_ROWS:
+        if floating is float:
+            skseq_rows_times_transposed_f(out, H, dz, lddz, W, m, H, G)
+        else:
+            skseq_rows_times_transposed_d(out, H, dz, lddz, W, m, H, G)
+    else:
+        gemm(False, True, <int> m, <int> H, <int> G, <floating> 1.0,
+             dz, <int> lddz, W, <int> G, <floating> 0.0, out, <int> H)
 
 cdef extern from *:
     """
@@ -149,9 +196,8 @@ cdef void _forward_chunk(
         while lengths[n_active - 1] < t:
             n_active -= 1
         # Recurrent contribution, added into this step's gate rows.
-        gemm(False, False, <int> n_active, <int> G, <int> H, <floating> 1.0,
-             hidden + (t - 1) * H, <int> (T1 * H), recurrent_kernel, <int> G,
-             <floating> 1.0, gates + t * G, <int> (T1 * G))
+        _recurrent_product(gates + t * G, T1 * G, hidden + (t - 1) * H, T1 * H,
+                           recurrent_kernel, n_active, H, G)
         if n_cell_slots == T1:
             slot = t
             prev_slot = t - 1
@@ -295,9 +341,8 @@ cdef void _backward_chunk(
                 skseq_backward_row_d(a, c_now, c_prev, dh_in, dh_carry + j * H,
                                      dc_carry + j * H, dz, H, activation)
         # dL/dh_{t-1} through the recurrence, for the rows still running.
-        gemm(False, True, <int> n_active, <int> H, <int> G, <floating> 1.0,
-             dgates + t * G, <int> (T1 * G), recurrent_kernel, <int> G,
-             <floating> 0.0, dh_carry, <int> H)
+        _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
+                            n_active, H, G)
 
     # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by one
     # row pairs h_{t-1} with dz_t, and meets zero slots at sequence boundaries.

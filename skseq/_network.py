@@ -26,9 +26,11 @@ and feature is shared by all time steps, as in Gal & Ghahramani (2016), so
 the dropped features stay dropped over the whole sequence.
 """
 
+import functools
 import math
 
 import numpy as np
+from joblib import cpu_count
 
 from ._core import lstm_core as _lstm_core
 
@@ -40,14 +42,31 @@ ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION
 MIN_WORK_PER_THREAD = 1_000_000
 
 
+# Fewer rows than this make the per-step GEMMs too small to run efficiently.
+MIN_CHUNK_ROWS = 16
+
+
+@functools.cache
+def usable_cores():
+    """CPUs this process may use (cgroup quotas and affinity respected).
+
+    A property of the machine, read once: unlike the thread budget, it does not
+    change with OMP_NUM_THREADS, threadpoolctl limits or joblib workers.
+    """
+    return max(1, cpu_count())
+
+
 def chunk_size_for(n_rows):
-    """Rows per batch chunk: a function of the batch size only.
+    """Rows per batch chunk: as many chunks as the machine has usable cores,
+    each of at least MIN_CHUNK_ROWS rows (one chunk for smaller batches).
 
     The chunk size fixes the order in which per-chunk gradient partials are
-    summed, so it must never depend on the thread count: then results are the
-    same whatever the number of threads.
+    summed, so it must not depend on the thread count, and it does not: it
+    depends on the batch size and the machine. One thread or all of them, the
+    results are bit-identical; large chunks keep each thread's GEMMs big.
     """
-    return max(8, math.ceil(n_rows / 16))
+    n_chunks = max(1, min(usable_cores(), n_rows // MIN_CHUNK_ROWS))
+    return math.ceil(n_rows / n_chunks)
 
 
 def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
@@ -163,6 +182,15 @@ class LSTMNetwork:
             mask /= keep
             masks.append(mask)
         return masks
+
+    def inference_row_size(self):
+        """Numbers per row and time slot held by an inference workspace."""
+        size = self.n_features
+        for index, hidden in enumerate(self.hidden_layer_sizes):
+            size += self.n_directions * 5 * hidden  # gates and hidden states
+            if self.bidirectional:
+                size += self.input_widths[index] + 2 * hidden  # reversed input, output
+        return size
 
     # --------------------------------------------------------------- passes
     def allocate(self, n_rows, n_timesteps, dtype, training):

@@ -114,6 +114,14 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
     keeps float32 as float32 and makes everything else float64.
     """
     name = type(estimator).__name__
+    if (
+        not reset
+        and type(X) is np.ndarray
+        and X.ndim == 3
+        and X.dtype in FLOAT_DTYPES
+        and all(n > 0 for n in X.shape)
+    ):
+        return _check_float_3d_fast(estimator, X, name)
     if _is_ragged_list(X):
         data, lengths = _check_ragged(X, dtype, name)
         _check_sequence_features(estimator, data.shape[2], reset, name)
@@ -170,6 +178,19 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
             f"least one is required."
         )
     _check_sequence_features(estimator, X.shape[2], reset, name)
+    lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
+    return Sequences(X, lengths, ragged=False)
+
+
+def _check_float_3d_fast(estimator, X, name):
+    """What ``check_array`` would do for a plain float 3-D array, at a fraction
+    of its fixed cost (which exceeds a one-sequence prediction)."""
+    if not np.isfinite(X.sum()) and not np.isfinite(X).all():
+        what = "NaN" if np.isnan(X).any() else "infinity"
+        raise ValueError(f"Input X contains {what}.")
+    _check_sequence_features(estimator, X.shape[2], False, name)
+    if not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
     lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
     return Sequences(X, lengths, ragged=False)
 
