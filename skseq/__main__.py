@@ -42,8 +42,10 @@ def _forecasting():
     rmse = float(np.sqrt(np.mean((forecast - actual) ** 2)))
     naive_rmse = float(np.sqrt(np.mean((last_year - actual) ** 2)))
     print("1. Forecasting airline passengers (thousands/month), 1959-1960 held out")
-    print(f"   LSTMRegressor(32 units), {model.n_iter_} epochs on "
-          f"{len(y) - n_test} windows of {window} months: {seconds:.2f} s")
+    print(
+        f"   LSTMRegressor(32 units), {model.n_iter_} epochs on "
+        f"{len(y) - n_test} windows of {window} months: {seconds:.2f} s"
+    )
     print(f"   one-step RMSE: LSTM {rmse:.1f}   seasonal naive {naive_rmse:.1f}")
     return rmse, naive_rmse
 
@@ -68,8 +70,10 @@ def _classification():
     baseline = float(np.mean(np.asarray(y_test) == majority))
     lengths = [len(x) for x in X]
     print("2. Embedded Reber grammar: remember the 2nd symbol to the end")
-    print(f"   LSTMClassifier(32 units), {model.n_iter_} epochs on 1000 "
-          f"sequences of {min(lengths)}-{max(lengths)} steps: {seconds:.2f} s")
+    print(
+        f"   LSTMClassifier(32 units), {model.n_iter_} epochs on 1000 "
+        f"sequences of {min(lengths)}-{max(lengths)} steps: {seconds:.2f} s"
+    )
     print(f"   test accuracy: LSTM {accuracy:.3f}   majority class {baseline:.3f}")
     return accuracy, baseline
 

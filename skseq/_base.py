@@ -16,7 +16,6 @@ import numpy as np
 from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -69,6 +68,7 @@ LOSSES = {"identity": _squared_loss, "softmax": _log_loss, "logistic": _binary_l
 
 
 # ------------------------------------------------------------------- threads
+
 
 @functools.cache
 def _blas_controllers():
@@ -237,7 +237,8 @@ class BaseLSTM(BaseEstimator):
                     estimator_name=type(self).__name__,
                     current_skseq_version=__version__,
                     original_skseq_version=saved_version,
-                )
+                ),
+                stacklevel=2,
             )
         super().__setstate__(state)
 
@@ -257,7 +258,9 @@ class BaseLSTM(BaseEstimator):
         result = []
         for directions in layers:
             weights = {}
-            for suffix, unit in zip(("", "_reverse"), directions):
+            for suffix, unit in zip(
+                ("", "_reverse")[: len(directions)], directions, strict=True
+            ):
                 weights["kernel" + suffix] = unit.kernel
                 weights["recurrent_kernel" + suffix] = unit.recurrent_kernel
                 weights["bias" + suffix] = unit.bias
@@ -318,7 +321,10 @@ class BaseLSTM(BaseEstimator):
             self._random_state = check_random_state(self.random_state)
             self.n_outputs_ = y.shape[1]
             self._network_config = (
-                sequences.n_features, hidden_sizes, self.n_outputs_, self.activation,
+                sequences.n_features,
+                hidden_sizes,
+                self.n_outputs_,
+                self.activation,
                 bool(self.bidirectional),
             )
             self.weights_ = self._network.initialize(
@@ -338,8 +344,13 @@ class BaseLSTM(BaseEstimator):
                 self.best_validation_score_ = None
                 self.best_loss_ = np.inf
         else:
-            config = (sequences.n_features, hidden_sizes, y.shape[1], self.activation,
-                      bool(self.bidirectional))
+            config = (
+                sequences.n_features,
+                hidden_sizes,
+                y.shape[1],
+                self.activation,
+                bool(self.bidirectional),
+            )
             if config != self._network_config:
                 raise ValueError(
                     "warm_start or partial_fit cannot change the network: it was "
@@ -397,6 +408,7 @@ class BaseLSTM(BaseEstimator):
                     f"Got batch_size={self.batch_size} larger than the number of "
                     f"samples ({n_samples}); it is clipped to {n_samples}.",
                     UserWarning,
+                    stacklevel=3,
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
@@ -473,11 +485,14 @@ class BaseLSTM(BaseEstimator):
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         if early_stopping and best_weights is not None:
             weights[...] = best_weights
 
     def _validation_split(self, y, n_samples):
+        from sklearn.model_selection import train_test_split  # only needed here
+
         stratify = None
         if self._is_classifier_single_output():
             stratify = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
@@ -495,8 +510,19 @@ class BaseLSTM(BaseEstimator):
     def _is_classifier_single_output(self):
         return False
 
-    def _batch_loss_and_grad(self, network, weights, grad, workspace, sequences,
-                             y, sample_weight, batch_idx, n_threads, masks=None):
+    def _batch_loss_and_grad(
+        self,
+        network,
+        weights,
+        grad,
+        workspace,
+        sequences,
+        y,
+        sample_weight,
+        batch_idx,
+        n_threads,
+        masks=None,
+    ):
         """Loss of one batch (penalty included) and its gradient, into ``grad``.
 
         ``masks`` are the batch's dropout masks (rows in the order of
@@ -522,8 +548,9 @@ class BaseLSTM(BaseEstimator):
         if self.out_activation_ == "identity":
             delta /= delta.shape[1]
         delta /= total_weight
-        network.backward(weights, inputs, lengths, delta, workspace, grad, n_threads,
-                         masks)
+        network.backward(
+            weights, inputs, lengths, delta, workspace, grad, n_threads, masks
+        )
 
         if self.alpha > 0:
             penalised = weights[: network.n_penalised]
@@ -531,8 +558,19 @@ class BaseLSTM(BaseEstimator):
             grad[: network.n_penalised] += (self.alpha / total_weight) * penalised
         return float(loss), total_weight
 
-    def _train_batch(self, network, weights, grad, workspace, optimizer, sequences,
-                     y, sample_weight, batch_idx, n_threads):
+    def _train_batch(
+        self,
+        network,
+        weights,
+        grad,
+        workspace,
+        optimizer,
+        sequences,
+        y,
+        sample_weight,
+        batch_idx,
+        n_threads,
+    ):
         """One optimizer step on one batch; returns the batch loss."""
         masks = network.draw_dropout_masks(
             self._random_state, len(batch_idx), self.dropout, weights.dtype
@@ -610,7 +648,7 @@ def _fill_inputs(workspace, sequences, batch_idx):
         n_steps = sequences.data.shape[1]
     inputs = workspace.inputs(len(batch_idx), n_steps + 1)
     inputs[:, 0] = 0
-    np.take(sequences.data[:, :n_steps], batch_idx, axis=0, out=inputs[:, 1:],
-            mode="clip")
+    np.take(
+        sequences.data[:, :n_steps], batch_idx, axis=0, out=inputs[:, 1:], mode="clip"
+    )
     return inputs, np.ascontiguousarray(lengths, dtype=np.intp), batch_idx
-

@@ -2,7 +2,6 @@
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import StrOptions
@@ -370,6 +369,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         return (y.reshape(-1, 1) if y.ndim == 1 else y), None
 
     def _score_sequences(self, sequences, y, sample_weight):
+        from sklearn.metrics import r2_score  # early stopping only
+
         raw = self._forward_raw(sequences)
         return r2_score(y, raw, sample_weight=sample_weight)
 
@@ -527,8 +528,11 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         _check_targets_given(self, y)
-        if hasattr(y, "shape") and len(y.shape) == 2 and y.shape[1] > 1 or (
-            type_of_target(y) == "multilabel-indicator"
+        if (
+            hasattr(y, "shape")
+            and len(y.shape) == 2
+            and y.shape[1] > 1
+            or (type_of_target(y) == "multilabel-indicator")
         ):
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
         else:
@@ -541,8 +545,9 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             )
         if first_call:
             self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(classes if incremental and classes is not None
-                                      else y)
+            self._label_binarizer.fit(
+                classes if incremental and classes is not None else y
+            )
             self.classes_ = self._label_binarizer.classes_
             multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
             n_outputs = len(self.classes_)
@@ -581,6 +586,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         return self._label_binarizer.y_type_ != "multilabel-indicator"
 
     def _score_sequences(self, sequences, Y, sample_weight):
+        from sklearn.metrics import accuracy_score  # early stopping only
+
         output = self._forward_raw(sequences)
         predicted = self._label_binarizer.inverse_transform(
             OUTPUT_ACTIVATIONS[self.out_activation_](output)
@@ -644,4 +651,3 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         tags.input_tags.three_d_array = True
         tags.classifier_tags.multi_label = True
         return tags
-

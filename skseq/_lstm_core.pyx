@@ -176,7 +176,7 @@ cdef void _forward_chunk(
     Py_ssize_t n_cell_slots, int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
-    cdef Py_ssize_t j, k, t, n_active, slot, prev_slot
+    cdef Py_ssize_t j, t, n_active, slot, prev_slot
     cdef Py_ssize_t last_step = lengths[0]
     cdef floating *z
     cdef floating *c_prev
@@ -418,9 +418,11 @@ def lstm_backward(
                  (B, T1, H))
     _check_shape("dgates", (dgates.shape[0], dgates.shape[1], dgates.shape[2]), (B, T1, G))
     if dinputs is not None:
-        _check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1], dinputs.shape[2]), (B, T1, n_in))
+        _check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1], dinputs.shape[2]),
+                     (B, T1, n_in))
     _check_shape("grad_kernel", (grad_kernel.shape[0], grad_kernel.shape[1]), (n_in, G))
-    _check_shape("grad_recurrent_kernel", (grad_recurrent_kernel.shape[0], grad_recurrent_kernel.shape[1]), (H, G))
+    _check_shape("grad_recurrent_kernel",
+                 (grad_recurrent_kernel.shape[0], grad_recurrent_kernel.shape[1]), (H, G))
     _check_shape("grad_bias", (grad_bias.shape[0],), (G,))
     _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
     if work.shape[0] < chunks * partial_size + 2 * B * H:

@@ -96,8 +96,9 @@ class LSTMNetwork:
     cheap to rebuild from the estimator's hyper-parameters.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, n_outputs, activation,
-                 bidirectional=False):
+    def __init__(
+        self, n_features, hidden_layer_sizes, n_outputs, activation, bidirectional=False
+    ):
         self.n_features = int(n_features)
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_outputs = int(n_outputs)
@@ -111,7 +112,9 @@ class LSTMNetwork:
             self.n_directions * h for h in self.hidden_layer_sizes
         ]
         shapes_penalised, shapes_bias = [], []
-        for n_in, hidden in zip(self.input_widths, self.hidden_layer_sizes):
+        for n_in, hidden in zip(
+            self.input_widths[:-1], self.hidden_layer_sizes, strict=True
+        ):
             for _ in range(self.n_directions):
                 shapes_penalised += [(n_in, 4 * hidden), (hidden, 4 * hidden)]
                 shapes_bias.append((4 * hidden,))
@@ -215,19 +218,22 @@ class LSTMNetwork:
         for index, directions in enumerate(layers):
             buffers = workspace.layer_buffers(index, n_rows, n_slots)
             if masks is not None and masks[index] is not None:
-                np.multiply(layer_input, masks[index][:, None, :],
-                            out=buffers["masked_input"])
+                np.multiply(
+                    layer_input, masks[index][:, None, :], out=buffers["masked_input"]
+                )
                 layer_input = buffers["masked_input"]
             workspace.layer_inputs[index] = layer_input
             hidden = directions[0].recurrent_kernel.shape[0]
-            threads = threads_for(n_rows, n_slots, layer_input.shape[2], hidden,
-                                  n_threads)
+            threads = threads_for(
+                n_rows, n_slots, layer_input.shape[2], hidden, n_threads
+            )
             for direction, unit in enumerate(directions):
                 state = buffers["directions"][direction]
                 unit_input = layer_input
                 if direction == 1:
-                    _lstm_core.reverse_time(layer_input, lengths,
-                                            state["reversed_input"], False)
+                    _lstm_core.reverse_time(
+                        layer_input, lengths, state["reversed_input"], False
+                    )
                     unit_input = state["reversed_input"]
                 _lstm_core.lstm_forward(
                     unit_input, unit.kernel, unit.recurrent_kernel, unit.bias,
@@ -239,8 +245,9 @@ class LSTMNetwork:
                 if self.bidirectional:
                     output = buffers["output"]
                     output[:, :, :hidden] = states[0]["hidden"]
-                    _lstm_core.reverse_time(states[1]["hidden"], lengths,
-                                            output[:, :, hidden:], False)
+                    _lstm_core.reverse_time(
+                        states[1]["hidden"], lengths, output[:, :, hidden:], False
+                    )
                     layer_input = output
                 else:
                     layer_input = states[0]["hidden"]
@@ -253,8 +260,9 @@ class LSTMNetwork:
             last_hidden *= masks[-1]
         return last_hidden @ head_coef + head_intercept
 
-    def backward(self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads,
-                 masks=None):
+    def backward(
+        self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads, masks=None
+    ):
         """Gradient of the loss with respect to every weight, into ``grad``.
 
         ``d_outputs`` is dLoss/d(raw outputs), shape (B, n_outputs), for the
@@ -289,16 +297,18 @@ class LSTMNetwork:
                 # Split dL/d(concatenated output) between the two directions.
                 d_output = buffers["d_output"]
                 np.copyto(states[0]["dhidden"], d_output[:, :, :hidden])
-                _lstm_core.reverse_time(d_output[:, :, hidden:], lengths,
-                                        states[1]["dhidden"], False)
+                _lstm_core.reverse_time(
+                    d_output[:, :, hidden:], lengths, states[1]["dhidden"], False
+                )
             if index > 0:
                 below = workspace.layer_buffers(index - 1, n_rows, n_slots)
                 d_input = below["d_output"]
             else:
                 d_input = None
             layer_input = workspace.layer_inputs[index]
-            threads = threads_for(n_rows, n_slots, layer_input.shape[2], hidden,
-                                  n_threads)
+            threads = threads_for(
+                n_rows, n_slots, layer_input.shape[2], hidden, n_threads
+            )
             for direction, (unit, grads) in enumerate(
                 zip(layers[index], grad_layers[index], strict=True)
             ):
@@ -307,7 +317,9 @@ class LSTMNetwork:
                     unit_input, unit_d_input = layer_input, d_input
                 else:
                     unit_input = state["reversed_input"]
-                    unit_d_input = None if d_input is None else state["d_reversed_input"]
+                    unit_d_input = (
+                        None if d_input is None else state["d_reversed_input"]
+                    )
                 _lstm_core.lstm_backward(
                     unit_input, unit.kernel, unit.recurrent_kernel, lengths,
                     state["gates"], state["cells"], state["hidden"],
@@ -316,8 +328,9 @@ class LSTMNetwork:
                     state["work"], self._activation_code, chunk_size, threads,
                 )  # fmt: skip
                 if direction == 1 and d_input is not None:
-                    _lstm_core.reverse_time(state["d_reversed_input"], lengths,
-                                            d_input, True)
+                    _lstm_core.reverse_time(
+                        state["d_reversed_input"], lengths, d_input, True
+                    )
             if d_input is not None and masks is not None and masks[index] is not None:
                 d_input *= masks[index][:, None, :]
         return grad
@@ -360,24 +373,33 @@ class _Workspace:
                 }
                 if training:
                     state["cells"] = (np.empty(size * hidden, dtype=dtype), hidden)
-                    if direction == 0 and index < n_layers - 1 and not (
-                        network.bidirectional
+                    if (
+                        direction == 0
+                        and index < n_layers - 1
+                        and not (network.bidirectional)
                     ):
                         # The layer above writes dL/d(output) straight here.
                         state["dhidden"] = flat["d_output"]
                     else:
-                        state["dhidden"] = (np.empty(size * hidden, dtype=dtype), hidden)
+                        state["dhidden"] = (
+                            np.empty(size * hidden, dtype=dtype),
+                            hidden,
+                        )
                     work_size = _lstm_core.backward_workspace_size(
                         n_rows, n_in, hidden, chunk_size_for(n_rows)
                     )
                     state["work"] = np.empty(work_size, dtype=dtype)
                 else:
-                    state["cells"] = (np.empty(n_rows * 2 * hidden, dtype=dtype), hidden)
+                    state["cells"] = (
+                        np.empty(n_rows * 2 * hidden, dtype=dtype),
+                        hidden,
+                    )
                 if direction == 1:
                     state["reversed_input"] = (np.empty(size * n_in, dtype=dtype), n_in)
                     if training and index > 0:
                         state["d_reversed_input"] = (
-                            np.empty(size * n_in, dtype=dtype), n_in
+                            np.empty(size * n_in, dtype=dtype),
+                            n_in,
                         )
                 directions.append(state)
             self._layers.append((flat, directions))
@@ -394,8 +416,10 @@ class _Workspace:
 
     def layer_buffers(self, index, n_rows, n_slots):
         flat, directions = self._layers[index]
-        views = {name: _view(array, width, n_rows, n_slots)
-                 for name, (array, width) in flat.items()}
+        views = {
+            name: _view(array, width, n_rows, n_slots)
+            for name, (array, width) in flat.items()
+        }
         views["directions"] = []
         for state in directions:
             state_views = {}

@@ -18,8 +18,17 @@ class SGDOptimizer:
     and "adaptive" (divide by 5 when the loss stalls).
     """
 
-    def __init__(self, weights, learning_rate_init, *, learning_rate="constant",
-                 momentum=0.9, nesterov=True, power_t=0.5, state=None):
+    def __init__(
+        self,
+        weights,
+        learning_rate_init,
+        *,
+        learning_rate="constant",
+        momentum=0.9,
+        nesterov=True,
+        power_t=0.5,
+        state=None,
+    ):
         self.weights = weights
         self.learning_rate_init = learning_rate_init
         self.schedule = learning_rate
@@ -76,8 +85,16 @@ class SGDOptimizer:
 class AdamOptimizer:
     """Adam (Kingma & Ba, 2015), bias-corrected, updating weights in place."""
 
-    def __init__(self, weights, learning_rate_init, *, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, state=None):
+    def __init__(
+        self,
+        weights,
+        learning_rate_init,
+        *,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        state=None,
+    ):
         self.weights = weights
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)

@@ -49,17 +49,21 @@ class Sequences:
 
 def _is_ragged_list(X):
     if isinstance(X, np.ndarray):
-        return X.dtype == object and X.ndim == 1 and len(X) > 0 and all(
-            hasattr(item, "shape") or isinstance(item, list | tuple) for item in X
-        ) and len({np.shape(item) for item in X}) > 1
+        return (
+            X.dtype == object
+            and X.ndim == 1
+            and len(X) > 0
+            and all(
+                hasattr(item, "shape") or isinstance(item, list | tuple) for item in X
+            )
+            and len({np.shape(item) for item in X}) > 1
+        )
     if not isinstance(X, list | tuple) or len(X) == 0:
         return False
     shapes = set()
     for item in X:
         if sparse.issparse(item):
-            raise TypeError(
-                "Sparse sequences are not supported; pass dense arrays."
-            )
+            raise TypeError("Sparse sequences are not supported; pass dense arrays.")
         if not hasattr(item, "__len__") and not hasattr(item, "shape"):
             return False
         shapes.add(np.shape(item))
@@ -223,8 +227,7 @@ def check_sample_weight_array(sample_weight, n_samples, dtype):
     )
     if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
         raise ValueError(
-            f"sample_weight.shape == {sample_weight.shape}, expected "
-            f"({n_samples},)!"
+            f"sample_weight.shape == {sample_weight.shape}, expected ({n_samples},)!"
         )
     if np.any(sample_weight < 0):
         raise ValueError("Negative values in sample_weight are not allowed.")

@@ -18,7 +18,9 @@ class InconsistentVersionWarning(UserWarning):
         The version of skseq that saved it.
     """
 
-    def __init__(self, *, estimator_name, current_skseq_version, original_skseq_version):
+    def __init__(
+        self, *, estimator_name, current_skseq_version, original_skseq_version
+    ):
         self.estimator_name = estimator_name
         self.current_skseq_version = current_skseq_version
         self.original_skseq_version = original_skseq_version

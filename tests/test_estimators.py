@@ -127,8 +127,13 @@ def _relative_error(a, b):
 )
 @pytest.mark.parametrize(
     "hidden_layer_sizes, bidirectional, dropout",
-    [((3,), False, 0.0), ((4, 3), False, 0.0), ((3,), True, 0.0), ((4, 3), True, 0.4),
-     ((4, 3), False, 0.4)],
+    [
+        ((3,), False, 0.0),
+        ((4, 3), False, 0.0),
+        ((3,), True, 0.0),
+        ((4, 3), True, 0.4),
+        ((4, 3), False, 0.4),
+    ],
 )
 def test_batch_gradient_matches_finite_differences(
     estimator, y_kind, hidden_layer_sizes, bidirectional, dropout
@@ -147,8 +152,13 @@ def test_batch_gradient_matches_finite_differences(
         "multiclass": np.array([0, 1, 2, 0, 2, 1, 1]),
         "multilabel": rng.integers(0, 2, size=(n, 3)),
     }[y_kind]
-    model = estimator(hidden_layer_sizes=hidden_layer_sizes, max_iter=1,
-                      alpha=0.3, bidirectional=bidirectional, random_state=0)
+    model = estimator(
+        hidden_layer_sizes=hidden_layer_sizes,
+        max_iter=1,
+        alpha=0.3,
+        bidirectional=bidirectional,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
@@ -162,24 +172,38 @@ def test_batch_gradient_matches_finite_differences(
     weights = model.weights_.copy()
     # Move away from the fitted point so no gradient is accidentally ~0.
     weights += 0.3 * rng.normal(size=weights.shape)
-    masks = network.draw_dropout_masks(
-        np.random.RandomState(5), n, dropout, np.float64
-    )
+    masks = network.draw_dropout_masks(np.random.RandomState(5), n, dropout, np.float64)
     if dropout:
         assert any(np.any(m == 0) for m in masks[1:])
 
     def loss_at(w):
         scratch = np.empty_like(w)
         loss, _ = model._batch_loss_and_grad(
-            network, w, scratch, workspace, sequences, targets, sample_weight, batch,
-            1, masks,
+            network,
+            w,
+            scratch,
+            workspace,
+            sequences,
+            targets,
+            sample_weight,
+            batch,
+            1,
+            masks,
         )
         return loss
 
     grad = np.empty_like(weights)
     model._batch_loss_and_grad(
-        network, weights, grad, workspace, sequences, targets, sample_weight, batch,
-        1, masks,
+        network,
+        weights,
+        grad,
+        workspace,
+        sequences,
+        targets,
+        sample_weight,
+        batch,
+        1,
+        masks,
     )
     numeric = np.empty_like(weights)
     step = 1e-6
@@ -233,8 +257,13 @@ def test_same_random_state_same_model(estimator):
 
 
 def test_initialisation_follows_the_documented_scheme():
-    model = LSTMRegressor(hidden_layer_sizes=(5, 4), forget_bias=3.0, max_iter=1,
-                          learning_rate_init=1e-12, random_state=0)
+    model = LSTMRegressor(
+        hidden_layer_sizes=(5, 4),
+        forget_bias=3.0,
+        max_iter=1,
+        learning_rate_init=1e-12,
+        random_state=0,
+    )
     X, y = _regression_data(F=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -268,9 +297,10 @@ def test_network_layout_is_views_of_one_array():
         assert layers[1][0].kernel.shape == (5 * n_dir, 16)
         assert head_coef.shape == (4 * n_dir, 2)
         # Penalised weights come first: kernels, recurrent kernels, head coef.
-        assert network.n_penalised == n_dir * (
-            3 * 20 + 5 * 20 + 5 * n_dir * 16 + 4 * 16
-        ) + 4 * n_dir * 2
+        assert (
+            network.n_penalised
+            == n_dir * (3 * 20 + 5 * 20 + 5 * n_dir * 16 + 4 * 16) + 4 * n_dir * 2
+        )
 
 
 # ------------------------------------------------------------------ behaviour
@@ -358,8 +388,9 @@ def test_verbose_prints_one_line_per_epoch(capsys):
     X, y = _regression_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        LSTMRegressor(hidden_layer_sizes=(4,), max_iter=3, verbose=True,
-                      random_state=0).fit(X, y)
+        LSTMRegressor(
+            hidden_layer_sizes=(4,), max_iter=3, verbose=True, random_state=0
+        ).fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert len(lines) == 3
     assert lines[0].startswith("Iteration 1, loss = ")
@@ -374,21 +405,36 @@ def test_max_iter_reached_warns():
 # ------------------------------------------------------------------ bad input
 
 BAD_INPUTS = {
-    "nan": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X),
-            ValueError, "NaN"),
-    "inf": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X),
-            ValueError, "infinity"),
+    "nan": (
+        lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X),
+        ValueError,
+        "NaN",
+    ),
+    "inf": (
+        lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X),
+        ValueError,
+        "infinity",
+    ),
     "empty": (lambda X: X[:0], ValueError, "0 sample"),
     "one_d": (lambda X: X[:, 0, 0], ValueError, "1 dimension"),
     "four_d": (lambda X: X[..., None], ValueError, "4 dimension"),
     "zero_timesteps": (lambda X: X[:, :0], ValueError, "zero time steps"),
     "complex": (lambda X: X + 1j, ValueError, "[Cc]omplex"),
-    "object_strings": (lambda X: np.full(X.shape, "a", dtype=object), ValueError,
-                       "could not convert"),
-    "ragged_empty_sequence": (lambda X: [X[0], X[1][:0], X[2]], ValueError,
-                              "zero time steps"),
-    "ragged_feature_mismatch": (lambda X: [X[0], X[1][:, :1], X[2][:3]], ValueError,
-                                "same number of features"),
+    "object_strings": (
+        lambda X: np.full(X.shape, "a", dtype=object),
+        ValueError,
+        "could not convert",
+    ),
+    "ragged_empty_sequence": (
+        lambda X: [X[0], X[1][:0], X[2]],
+        ValueError,
+        "zero time steps",
+    ),
+    "ragged_feature_mismatch": (
+        lambda X: [X[0], X[1][:, :1], X[2][:3]],
+        ValueError,
+        "same number of features",
+    ),
 }
 
 
@@ -398,8 +444,10 @@ def test_bad_input_at_fit_gets_a_clear_error(estimator, case):
     X, y = _regression_data(n=12, T=5, F=2)
     make_bad, error, message = BAD_INPUTS[case]
     bad = make_bad(X)
-    y = np.resize((y > 0).astype(int), len(bad)) if estimator is LSTMClassifier else (
-        np.resize(y, len(bad))
+    y = (
+        np.resize((y > 0).astype(int), len(bad))
+        if estimator is LSTMClassifier
+        else (np.resize(y, len(bad)))
     )
     with pytest.raises(error, match=message):
         estimator(hidden_layer_sizes=(3,), max_iter=1).fit(bad, y)

@@ -25,8 +25,12 @@ def ragged_model(request):
     rng = np.random.default_rng(0)
     X = [rng.normal(size=(length, 3)) for length in rng.integers(1, 12, size=40)]
     y = np.array([x[:, 0].sum() for x in X])
-    model = LSTMRegressor(hidden_layer_sizes=(6, 5), bidirectional=request.param,
-                          max_iter=3, random_state=0)
+    model = LSTMRegressor(
+        hidden_layer_sizes=(6, 5),
+        bidirectional=request.param,
+        max_iter=3,
+        random_state=0,
+    )
     return _fit_quietly(model, X, y)
 
 
@@ -46,8 +50,12 @@ def test_prediction_does_not_depend_on_the_company(ragged_model, lengths, seed):
     for length in set(lengths):
         same_length = np.stack([x for x in X if len(x) == length])
         rows = [i for i, x in enumerate(X) if len(x) == length]
-        assert_allclose(ragged_model.predict(same_length), in_ragged_batch[rows],
-                        rtol=1e-10, atol=1e-12)
+        assert_allclose(
+            ragged_model.predict(same_length),
+            in_ragged_batch[rows],
+            rtol=1e-10,
+            atol=1e-12,
+        )
 
 
 def test_padding_is_invisible_to_both_directions():
@@ -56,9 +64,13 @@ def test_padding_is_invisible_to_both_directions():
     # nothing for it, while zeros appended to the sequence itself do.
     rng = np.random.default_rng(1)
     X = [rng.normal(size=(length, 2)) for length in (4, 9, 2, 7)]
-    model = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(5,), bidirectional=True,
-                                       max_iter=2, random_state=0),
-                         X, rng.normal(size=4))
+    model = _fit_quietly(
+        LSTMRegressor(
+            hidden_layer_sizes=(5,), bidirectional=True, max_iter=2, random_state=0
+        ),
+        X,
+        rng.normal(size=4),
+    )
     short = X[0]
     with_companion = model.predict([short, rng.normal(size=(30, 2))])[0]
     assert_allclose(with_companion, model.predict([short])[0], rtol=1e-10)
@@ -69,8 +81,9 @@ def test_padding_is_invisible_to_both_directions():
 def test_ragged_classification_through_model_selection():
     X, y = make_embedded_reber(240, random_state=0)
     assert len({len(x) for x in X}) > 5
-    clf = LSTMClassifier(hidden_layer_sizes=(16,), batch_size=32, max_iter=15,
-                         random_state=0)
+    clf = LSTMClassifier(
+        hidden_layer_sizes=(16,), batch_size=32, max_iter=15, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = cross_val_score(clf, X, y, cv=3)
@@ -86,8 +99,11 @@ def test_object_array_of_sequences_is_ragged_input():
     X = [rng.normal(size=(length, 2)) for length in (3, 5, 4)]
     X_object = np.empty(3, dtype=object)
     X_object[:] = X
-    model = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1,
-                                       random_state=0), X, np.arange(3.0))
+    model = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1, random_state=0),
+        X,
+        np.arange(3.0),
+    )
     assert_array_equal(model.predict(X_object), model.predict(X))
 
 
@@ -99,8 +115,13 @@ def test_bidirectional_reads_what_one_direction_cannot_reach_in_time():
     X = rng.normal(size=(n, T, 1))
     y = (X[:, 0, 0] > 0).astype(int)
     X[:, 0, 0] = np.where(y == 1, 2.0, -2.0)
-    clf = LSTMClassifier(hidden_layer_sizes=(8,), bidirectional=True, batch_size=32,
-                         max_iter=10, random_state=0)
+    clf = LSTMClassifier(
+        hidden_layer_sizes=(8,),
+        bidirectional=True,
+        batch_size=32,
+        max_iter=10,
+        random_state=0,
+    )
     _fit_quietly(clf, X[:200], y[:200])
     assert clf.score(X[200:], y[200:]) > 0.95
     weights = clf.lstm_weights_[0]

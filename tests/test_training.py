@@ -14,7 +14,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-import skseq._base
 from skseq import LSTMClassifier, LSTMRegressor
 
 TINY = dict(hidden_layer_sizes=(4,))
@@ -68,15 +67,18 @@ def _stopping_epoch(values, tol, n_iter_no_change, higher_is_better):
 def validation_splits(monkeypatch):
     """Record the (train, validation) index arrays of every early-stopping
     split that skseq makes, without changing them."""
+    import sklearn.model_selection
+
     splits = []
-    original = skseq._base.train_test_split
+    original = sklearn.model_selection.train_test_split
 
     def spy(*args, **kwargs):
         train_idx, val_idx = original(*args, **kwargs)
         splits.append((np.asarray(train_idx), np.asarray(val_idx)))
         return train_idx, val_idx
 
-    monkeypatch.setattr(skseq._base, "train_test_split", spy)
+    # skseq imports train_test_split when it first splits, from here.
+    monkeypatch.setattr(sklearn.model_selection, "train_test_split", spy)
     return splits
 
 
