@@ -48,15 +48,15 @@ class Sequences:
 
 
 def _is_ragged_list(X):
+    """Whether X is a collection of sequences to pad: a 1-D object array of
+    arrays (any lengths), or a list/tuple whose items differ in shape (a list
+    of equal-shaped items is an ordinary 2-D or 3-D array)."""
     if isinstance(X, np.ndarray):
         return (
             X.dtype == object
             and X.ndim == 1
             and len(X) > 0
-            and all(
-                hasattr(item, "shape") or isinstance(item, list | tuple) for item in X
-            )
-            and len({np.shape(item) for item in X}) > 1
+            and all(np.ndim(item) in (1, 2) for item in X)
         )
     if not isinstance(X, list | tuple) or len(X) == 0:
         return False
@@ -67,8 +67,6 @@ def _is_ragged_list(X):
         if not hasattr(item, "__len__") and not hasattr(item, "shape"):
             return False
         shapes.add(np.shape(item))
-    # A list of equal-shaped rows is an ordinary 2-D or 3-D array; a list of
-    # differently-shaped items is ragged.
     return len(shapes) > 1
 
 

@@ -105,6 +105,10 @@ def test_object_array_of_sequences_is_ragged_input():
         np.arange(3.0),
     )
     assert_array_equal(model.predict(X_object), model.predict(X))
+    # Equal lengths in an object array are sequences too, not one 2-D array.
+    same = np.empty(2, dtype=object)
+    same[:] = [X[0], X[0] + 1]
+    assert_array_equal(model.predict(same), model.predict(np.stack([X[0], X[0] + 1])))
 
 
 def test_bidirectional_reads_what_one_direction_cannot_reach_in_time():
