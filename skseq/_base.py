@@ -269,7 +269,8 @@ class BaseLSTM(BaseEstimator):
 
     @property
     def head_coef_(self):
-        """Weights of the output layer, shape (H_last, n_outputs)."""
+        """Weights of the output layer, shape (n_directions * H_last, n_outputs):
+        rows for the forward direction first, then (bidirectional) the reverse."""
         check_is_fitted(self)
         return self._network.unpack(self.weights_)[1]
 
