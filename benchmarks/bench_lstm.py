@@ -51,6 +51,9 @@ KERAS_FIT_S = 12.4
 # the gates), 3 sigmoids and 2 tanh (~5 flops each), 3 for c_t, 1 for h_t.
 ELEMENTWISE_FWD_FLOPS = 18
 
+# Minimum warm-up time per timed cell, on top of the warm-up call count.
+WARMUP_SECONDS = 0.5
+
 LIBS = ("skseq", "torch")
 LABEL = {"skseq": "skseq", "torch": "PyTorch"}
 
@@ -108,6 +111,11 @@ def fmt(x, spec=".2f", none="-"):
     if x is None or x != x:
         return none
     return format(x, spec)
+
+
+def fx(x):
+    """A factor such as a speed-up: '1.23x', or '-' when unknown."""
+    return "-" if x is None or x != x else f"{x:.2f}x"
 
 
 def ratio(a, b):
@@ -300,9 +308,14 @@ def alternate(funcs, budget, min_reps, max_reps, warmup):
     seconds, clamped to [min_reps, max_reps].
     """
     names = list(funcs)
-    for _ in range(warmup):
+    t0 = time.perf_counter()
+    n = 0
+    # warm-up: at least ``warmup`` rounds and WARMUP_SECONDS (allocators, thread
+    # pools and caches of both libraries settle over the first dozen calls)
+    while n < warmup or time.perf_counter() - t0 < WARMUP_SECONDS:
         for name in names:
             funcs[name]()
+        n += 1
     t0 = time.perf_counter()
     for name in names:
         funcs[name]()
@@ -594,6 +607,16 @@ def child_time(lib, config, opts):
     else:
         runner = SkseqRunner(cfg, *make_batch(B, T, D))
     out = {}
+    if opts.busy:  # the oversubscription check: train unloaded, then loaded
+        for key in ("unloaded", "loaded"):
+            busy = start_busy_loop() if key == "loaded" else None
+            try:
+                ts = alternate({lib: runner.train}, opts.budget / 2, opts.min_reps,
+                               opts.max_reps, opts.warmup)[lib]
+            finally:
+                stop_busy_loop(busy)
+            out[key] = {"median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+        return out
     for kind in ("train", "predict"):
         ts = alternate({lib: getattr(runner, kind)}, opts.budget / 2, opts.min_reps,
                        opts.max_reps, opts.warmup)[lib]
@@ -601,10 +624,27 @@ def child_time(lib, config, opts):
     return out
 
 
+def start_busy_loop():
+    """Another process that keeps one core busy (pure Python spin)."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.3)
+    return busy
+
+
+def stop_busy_loop(busy):
+    if busy is not None:
+        busy.kill()
+        busy.wait()
+
+
+def child_flags(opts):
+    return ["--budget", str(opts.budget), "--min-reps", str(opts.min_reps),
+            "--max-reps", str(opts.max_reps), "--warmup", str(opts.warmup)]
+
+
 def bench_isolation(libs, configs, opts, results):
     """Time each library alone in a fresh process, to expose co-location effects."""
-    flags = ["--budget", str(opts.budget), "--min-reps", str(opts.min_reps),
-             "--max-reps", str(opts.max_reps), "--warmup", str(opts.warmup)]
+    flags = child_flags(opts)
     out = {}
     for name in configs:
         out[name] = {}
@@ -714,7 +754,7 @@ def print_config(res, libs, peak, mem, threads_all):
         cells = [f(v) for v in values]
         c = res.get("cells", {}).get(cell) if cell else None
         note = (f"{fmt(c['other_load'] * 100, '.0f')}% ({c['attempts']})" if c else "")
-        rows.append([label] + cells + ([fmt(r, ".2f") + "x"] if both else []) + [note])
+        rows.append([label] + cells + ([fx(r)] if both else []) + [note])
 
     for kind, lab in (("train", "train step, ms"), ("predict", "predict, ms")):
         vals = [get(lib, f"{kind}_all") for lib in libs]
@@ -739,7 +779,7 @@ def print_config(res, libs, peak, mem, threads_all):
                 cell=f"{kind}_one")
             sp = [ratio(o, a) for o, a in zip(one, vals, strict=True)]
             row(f"  speed-up 1 -> {threads_all} threads", sp, None,
-                lambda v: fmt(v, ".2f") + "x")
+                fx)
             blank_ratio()
     if mem:
         vals = [mem.get(lib, {}).get("delta_mb") for lib in libs]
@@ -824,19 +864,24 @@ def bench_oversubscription(libs, torch, opts, baseline):
     for f in funcs.values():  # warm the fresh runners before the load starts
         f()
     quiet_wait(opts)
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    busy = start_busy_loop()
     try:
-        time.sleep(0.3)
         with ForeignLoad() as load:
             times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps, opts.warmup)
     finally:
-        busy.kill()
-        busy.wait()
+        stop_busy_loop(busy)
     out = {"foreign_load": load.value}
     for lib in libs:
         m = median(times[lib])
         out[lib] = {"median": m, "iqr_rel": iqr_rel(times[lib]), "n": len(times[lib]),
                     "unloaded": baseline.get(lib), "slowdown": ratio(m, baseline.get(lib))}
+    # the same, each library alone in a fresh process (its own OpenMP settings)
+    for lib in libs:  # the busy loop is the child's child: its CPU counts as ours
+        (r, _), load, attempts = guarded(lambda lib=lib: run_child(
+            ["--_child", "time", "--lib", lib, "--config", "mid", "--busy"]
+            + child_flags(opts)), opts)
+        r.update(other_load=load, attempts=attempts)
+        out[lib + "_alone"] = r
     return out
 
 
@@ -844,16 +889,32 @@ def print_oversub(out, libs):
     print(f"\n== oversubscription: mid train step while one other process busy-loops on one core "
           f"({n_cpus()} usable cores, default thread counts; other processes incl. the "
           f"busy loop used {fmt(out['foreign_load'] * 100, '.0f')}% of the machine)")
-    header = ["", "unloaded ms", "loaded ms", "slowdown", "iqr / n"]
+    header = ["", "unloaded ms", "loaded ms", "slowdown", "loaded iqr / n", "other load"]
     rows = []
     for lib in libs:
         o = out[lib]
-        rows.append([LABEL[lib], fmt_ms(o["unloaded"]), fmt_ms(o["median"]),
-                     fmt(o["slowdown"], ".2f") + "x",
-                     f"{fmt(o['iqr_rel'] * 100, '.0f')}% / {o['n']}"])
+        rows.append([f"{LABEL[lib]} (together, alternating)", fmt_ms(o["unloaded"]),
+                     fmt_ms(o["median"]), fx(o["slowdown"]),
+                     f"{fmt(o['iqr_rel'] * 100, '.0f')}% / {o['n']}",
+                     "(busy loop)"])
     if len(libs) == 2:
-        rows.append(["skseq/PyTorch", fmt(ratio(out['skseq']['unloaded'], out['torch']['unloaded']), ".2f") + "x",
-                     fmt(ratio(out['skseq']['median'], out['torch']['median']), ".2f") + "x", "", ""])
+        rows.append(["  skseq/PyTorch", fx(ratio(out['skseq']['unloaded'], out['torch']['unloaded'])),
+                     fx(ratio(out['skseq']['median'], out['torch']['median'])), "", "", ""])
+    alone = {}
+    for lib in libs:
+        a = out.get(lib + "_alone", {})
+        if "error" in a or not a:
+            rows.append([f"{LABEL[lib]} (alone, fresh process)", "failed", "", "", "", ""])
+            continue
+        u, lo = a["unloaded"]["median"], a["loaded"]["median"]
+        alone[lib] = (u, lo)
+        rows.append([f"{LABEL[lib]} (alone, fresh process)", fmt_ms(u), fmt_ms(lo),
+                     fx(ratio(lo, u)),
+                     f"{fmt(a['loaded']['iqr_rel'] * 100, '.0f')}% / {a['loaded']['n']}",
+                     fmt(a.get("other_load", float("nan")) * 100, ".0f") + "%"])
+    if len(alone) == 2:
+        rows.append(["  skseq/PyTorch", fx(ratio(alone['skseq'][0], alone['torch'][0])),
+                     fx(ratio(alone['skseq'][1], alone['torch'][1])), "", "", ""])
     print_table(rows, header)
 
 
@@ -881,8 +942,8 @@ def print_summary(results, libs, peak, mem, threads_all):
             r.append(f"{g:.1f} ({g / peak * 100:.0f}%)" if peak else f"{g:.1f}")
         for lib in libs:
             d = res.get(lib, {})
-            r.append(fmt(ratio(d.get("train_one", {}).get("median"),
-                               d.get("train_all", {}).get("median")), ".2f") + "x")
+            r.append(fx(ratio(d.get("train_one", {}).get("median"),
+                              d.get("train_all", {}).get("median"))))
         if mem:
             for lib in libs:
                 r.append(fmt(mem.get(res["config"], {}).get(lib, {}).get("delta_mb"), ".1f"))
@@ -944,6 +1005,7 @@ def parse_args(argv=None):
     # private: used when this file re-invokes itself in a fresh process
     p.add_argument("--_child", choices=["mem", "seed", "sgemm", "time"], help=argparse.SUPPRESS)
     p.add_argument("--lib", help=argparse.SUPPRESS)
+    p.add_argument("--busy", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     q = a.quick

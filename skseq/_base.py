@@ -120,6 +120,10 @@ def effective_n_threads():
     return max(1, n_threads)
 
 
+# Bytes of buffers a prediction may hold at once (it runs in blocks of rows).
+PREDICT_MEMORY_BUDGET = 256 << 20
+
+
 @functools.lru_cache(maxsize=64)
 def _cached_network(config):
     """The (stateless) network for a configuration tuple, built once."""
@@ -607,8 +611,9 @@ class BaseLSTM(BaseEstimator):
         per_row = n_slots * network.inference_row_size() * weights.dtype.itemsize
         # Blocks of rows bound the buffers' memory; within that, large blocks
         # keep the per-step GEMMs efficient.
-        block = int(np.clip((128 << 20) // max(per_row, 1), 1, 8192))
-        block = min(block, n_samples)
+        largest = int(np.clip(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1, 8192))
+        n_blocks = -(-n_samples // largest)
+        block = -(-n_samples // n_blocks)  # equal blocks: no small last one
         workspace = network.allocate(
             block, sequences.data.shape[1], weights.dtype, training=False
         )
