@@ -176,35 +176,18 @@ def test_batch_gradient_matches_finite_differences(
     if dropout:
         assert any(np.any(m == 0) for m in masks[1:])
 
-    def loss_at(w):
-        scratch = np.empty_like(w)
+    def loss_and_grad(w):
+        grad = np.empty_like(w)
         loss, _ = model._batch_loss_and_grad(
-            network,
-            w,
-            scratch,
-            workspace,
-            sequences,
-            targets,
-            sample_weight,
-            batch,
-            1,
-            masks,
-        )
-        return loss
+            network, w, grad, workspace, sequences, targets, sample_weight, batch,
+            1, masks,
+        )  # fmt: skip
+        return loss, grad
 
-    grad = np.empty_like(weights)
-    model._batch_loss_and_grad(
-        network,
-        weights,
-        grad,
-        workspace,
-        sequences,
-        targets,
-        sample_weight,
-        batch,
-        1,
-        masks,
-    )
+    def loss_at(w):
+        return loss_and_grad(w)[0]
+
+    grad = loss_and_grad(weights)[1]
     numeric = np.empty_like(weights)
     step = 1e-6
     for k in range(weights.size):

@@ -142,6 +142,14 @@ def _thread_report_in_worker():
 
 
 def test_no_thread_oversubscription_in_joblib_workers():
+    # The test directory is not importable in loky's workers (pytest imports
+    # test files by path), so this module's functions travel by value.
+    try:
+        import cloudpickle  # what joblib >= 1.5 serialises with
+    except ImportError:  # older joblib vendors it
+        from joblib.externals import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     n_jobs = 2
     expected = max(1, joblib.cpu_count() // n_jobs)
     reports = Parallel(n_jobs=n_jobs, backend="loky")(
