@@ -183,9 +183,16 @@ cdef void _forward_chunk(
     cdef floating *c_now
     cdef floating *h_now
 
-    # Input projection of every slot of the chunk at once.
-    gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
-         inputs, <int> n_in, kernel, <int> G, <floating> 0.0, gates, <int> G)
+    # Input projection: of every slot of the chunk at once when no sequence
+    # ends early, otherwise of each sequence's own steps only.
+    if lengths[m - 1] == T1 - 1:
+        gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
+             inputs, <int> n_in, kernel, <int> G, <floating> 0.0, gates, <int> G)
+    else:
+        for j in range(m):
+            gemm(False, False, <int> lengths[j], <int> G, <int> n_in, <floating> 1.0,
+                 inputs + (j * T1 + 1) * n_in, <int> n_in, kernel, <int> G,
+                 <floating> 0.0, gates + (j * T1 + 1) * G, <int> G)
 
     for j in range(m):
         memset(hidden + j * T1 * H, 0, H * sizeof(floating))
@@ -306,7 +313,7 @@ cdef void _backward_chunk(
     int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
-    cdef Py_ssize_t j, k, t, n_active, r
+    cdef Py_ssize_t j, k, t, n_active, r, length, first
     cdef Py_ssize_t last_step = lengths[0]
     cdef const floating *a
     cdef const floating *c_now
@@ -317,7 +324,9 @@ cdef void _backward_chunk(
 
     memset(dh_carry, 0, m * H * sizeof(floating))
     memset(dc_carry, 0, m * H * sizeof(floating))
-    # Slots that no step writes take part in the whole-chunk GEMMs below.
+    cdef bint padded = lengths[m - 1] < T1 - 1
+    # Slot 0 and the slots past each sequence's end hold zero gradients (the
+    # whole-chunk GEMMs below read slot 0; callers may read all of dgates).
     for j in range(m):
         memset(dgates + j * T1 * G, 0, G * sizeof(floating))
         if lengths[j] + 1 < T1:
@@ -344,21 +353,49 @@ cdef void _backward_chunk(
         _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
                             n_active, H, G)
 
-    # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by one
-    # row pairs h_{t-1} with dz_t, and meets zero slots at sequence boundaries.
-    gemm(True, False, <int> n_in, <int> G, <int> (m * T1), <floating> 1.0,
-         inputs, <int> n_in, dgates, <int> G, <floating> 0.0, partial, <int> G)
-    gemm(True, False, <int> H, <int> G, <int> (m * T1 - 1), <floating> 1.0,
-         hidden, <int> H, dgates + G, <int> G, <floating> 0.0,
-         partial + n_in * G, <int> G)
-    memset(grad_bias_part, 0, G * sizeof(floating))
-    for r in range(m * T1):
-        dz = dgates + r * G
-        for k in range(G):
-            grad_bias_part[k] += dz[k]
-    if dinputs != NULL:
-        gemm(False, True, <int> (m * T1), <int> n_in, <int> G, <floating> 1.0,
-             dgates, <int> G, kernel, <int> G, <floating> 0.0, dinputs, <int> n_in)
+    if not padded:
+        # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by
+        # one row pairs h_{t-1} with dz_t, and meets zero slots at sequence
+        # boundaries.
+        gemm(True, False, <int> n_in, <int> G, <int> (m * T1), <floating> 1.0,
+             inputs, <int> n_in, dgates, <int> G, <floating> 0.0, partial, <int> G)
+        gemm(True, False, <int> H, <int> G, <int> (m * T1 - 1), <floating> 1.0,
+             hidden, <int> H, dgates + G, <int> G, <floating> 0.0,
+             partial + n_in * G, <int> G)
+        memset(grad_bias_part, 0, G * sizeof(floating))
+        for r in range(m * T1):
+            dz = dgates + r * G
+            for k in range(G):
+                grad_bias_part[k] += dz[k]
+        if dinputs != NULL:
+            gemm(False, True, <int> (m * T1), <int> n_in, <int> G, <floating> 1.0,
+                 dgates, <int> G, kernel, <int> G, <floating> 0.0, dinputs, <int> n_in)
+        return
+
+    # Some sequences end early: the same products, sequence by sequence over
+    # their own steps only (accumulated in row order), so padding costs nothing.
+    memset(partial, 0, (n_in + H + 1) * G * sizeof(floating))
+    for j in range(m):
+        length = lengths[j]
+        first = j * T1 + 1  # row of step 1
+        gemm(True, False, <int> n_in, <int> G, <int> length, <floating> 1.0,
+             inputs + first * n_in, <int> n_in, dgates + first * G, <int> G,
+             <floating> 1.0, partial, <int> G)
+        gemm(True, False, <int> H, <int> G, <int> length, <floating> 1.0,
+             hidden + (first - 1) * H, <int> H, dgates + first * G, <int> G,
+             <floating> 1.0, partial + n_in * G, <int> G)
+        for r in range(first, first + length):
+            dz = dgates + r * G
+            for k in range(G):
+                grad_bias_part[k] += dz[k]
+        if dinputs != NULL:
+            memset(dinputs + j * T1 * n_in, 0, n_in * sizeof(floating))
+            gemm(False, True, <int> length, <int> n_in, <int> G, <floating> 1.0,
+                 dgates + first * G, <int> G, kernel, <int> G, <floating> 0.0,
+                 dinputs + first * n_in, <int> n_in)
+            if length + 1 < T1:
+                memset(dinputs + (first + length) * n_in, 0,
+                       (T1 - 1 - length) * n_in * sizeof(floating))
 
 
 def lstm_backward(
