@@ -969,7 +969,7 @@ def parse_args(argv=None):
                    help="seconds per timed cell, both libraries together (default 6, quick 1.5)")
     p.add_argument("--min-reps", type=int, default=None, help="default 9, quick 4")
     p.add_argument("--max-reps", type=int, default=None, help="default 300, quick 60")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up calls per library (default 3, quick 2)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up rounds per timed cell, and at least 0.5 s (default 3, quick 2)")
     p.add_argument("--seed-runs", type=int, default=None,
                    help="fresh processes per library for the seed example (default 3, quick 1)")
     p.add_argument("--coretype-sweep", action="store_true",
@@ -1130,7 +1130,7 @@ def main(argv=None):
     if opts.coretype_sweep:
         print("\n== sgemm peak by OpenBLAS core type (fresh subprocesses, 2048x2048 float32, GFLOP/s)")
         header = ["OPENBLAS_CORETYPE", f"numpy {threads_all}thr", "numpy 1thr",
-                  f"scipy {threads_all}thr", "scipy 1thr", "core types reported"]
+                  f"scipy {threads_all}thr", "scipy 1thr", "core types reported", "other load"]
         rows, sweep = [], {}
         sweep_list = ["(unset: autodetect)"]
         if coretype:
@@ -1142,16 +1142,16 @@ def main(argv=None):
             env.pop("OPENBLAS_CORETYPE", None)
             if not ct.startswith("("):
                 env["OPENBLAS_CORETYPE"] = ct.split()[0]
-            (r, _), _, _ = guarded(lambda env=env: run_child(
+            (r, _), load, _ = guarded(lambda env=env: run_child(
                 ["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env), opts)
             sweep[ct] = r
             if "error" in r:
-                rows.append([ct, "failed", "", "", "", r["error"][:60]])
+                rows.append([ct, "failed", "", "", "", r["error"][:60], ""])
                 continue
             cores = sorted({line.split("core=")[1].split()[0] for line in r["blas"]})
             rows.append([ct, fmt(r["all"]["numpy"], ".1f"), fmt(r["one"]["numpy"], ".1f"),
                          fmt(r["all"]["scipy"], ".1f"), fmt(r["one"]["scipy"], ".1f"),
-                         ",".join(cores)])
+                         ",".join(cores), fmt(load * 100, ".0f") + "%"])
         print_table(rows, header)
         report["coretype_sweep"] = sweep
 

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
-from ._core import lstm_core as _lstm_core
+from . import _lstm_core
 from ._network import LSTMNetwork, usable_cores
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._validation import check_sample_weight_array, check_sequences

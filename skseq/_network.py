@@ -32,7 +32,7 @@ import math
 import numpy as np
 from joblib import cpu_count
 
-from ._core import lstm_core as _lstm_core
+from . import _lstm_core
 
 ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION_RELU}
 
