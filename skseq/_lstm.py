@@ -535,12 +535,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         _check_targets_given(self, y)
-        if (
-            hasattr(y, "shape")
-            and len(y.shape) == 2
-            and y.shape[1] > 1
-            or (type_of_target(y) == "multilabel-indicator")
-        ):
+        if type_of_target(y) == "multilabel-indicator":
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
         else:
             y = column_or_1d(y, warn=True)
