@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from skseq import LSTMClassifier, LSTMRegressor
 from skseq.datasets import make_embedded_reber
@@ -88,6 +88,16 @@ def test_ragged_classification_through_model_selection():
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = cross_val_score(clf, X, y, cv=3)
     assert scores.mean() > 0.9
+    search = GridSearchCV(
+        LSTMClassifier(batch_size=32, max_iter=8, random_state=0),
+        {"hidden_layer_sizes": [(4,), (16,)]},
+        cv=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert search.best_params_ == {"hidden_layer_sizes": (16,)}
+    assert search.score(X, y) > 0.9
     _fit_quietly(clf, X, y)
     assert clf.predict_proba(X[:5]).shape == (5, 2)
     assert clf.score(X, y) > 0.9
