@@ -580,13 +580,16 @@ class BaseLSTM(BaseEstimator):
         masks = network.draw_dropout_masks(
             self._random_state, len(batch_idx), self.dropout, weights.dtype
         )
-        loss, total_weight = self._batch_loss_and_grad(
-            network, weights, grad, workspace, sequences, y, sample_weight,
-            batch_idx, n_threads, masks,
-        )  # fmt: skip
-        if total_weight == 0:
-            return loss
-        grad_norm = float(np.sqrt(grad @ grad))
+        # A diverging fit is detected below and reported with its likely
+        # cause; NumPy's overflow warnings on the way would only add noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, total_weight = self._batch_loss_and_grad(
+                network, weights, grad, workspace, sequences, y, sample_weight,
+                batch_idx, n_threads, masks,
+            )  # fmt: skip
+            if total_weight == 0:
+                return loss
+            grad_norm = float(np.sqrt(grad @ grad))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise ValueError(
                 f"The training loss became non-finite (loss={loss}) at iteration "
