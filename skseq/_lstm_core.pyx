@@ -19,8 +19,11 @@ Gate blocks are in the order i, f, g, o (Keras layout); the kernel is
 Sequences may end before T: ``lengths[j]`` in 1..T. Inside each chunk of
 ``chunk_size`` consecutive rows the lengths must not increase, so that the rows
 still running at step t are a prefix of the chunk and each step's GEMM covers
-exactly them (no work past a sequence's end). Past its end a sequence's hidden
-and cell slots are written as zeros and its gate gradients as zeros.
+exactly them (no work past a sequence's end); in a chunk with such sequences
+the whole-sequence products run sequence by sequence over their own steps.
+Past its end a sequence's hidden and cell slots are written as zeros and its
+gate gradients as zeros. Steps with few running rows use the loops of
+``_gates.h`` instead of BLAS, whose fixed cost would dominate.
 
 Threads: the batch is cut into chunks of ``chunk_size`` rows; each chunk runs
 its own time loop with single-threaded BLAS (the caller limits BLAS threads)
