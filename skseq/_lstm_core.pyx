@@ -34,6 +34,8 @@ summed in chunk order, so the result depends on ``chunk_size`` but never on
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from ._blas cimport gemm
@@ -64,6 +66,75 @@ cdef extern from "_gates.h" nogil:
                                        Py_ssize_t lddz, const float *W, Py_ssize_t m,
                                        Py_ssize_t H, Py_ssize_t G)
 
+cdef extern from "_gemm.h" nogil:
+    void skseq_gemm_init()
+    int skseq_gemm_level()
+    int skseq_gemm_set_level(int level)
+    Py_ssize_t skseq_packed_size_f(Py_ssize_t K, Py_ssize_t N)
+    Py_ssize_t skseq_packed_size_d(Py_ssize_t K, Py_ssize_t N)
+    void skseq_pack_f(const float *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
+                      Py_ssize_t N, float *packed)
+    void skseq_pack_d(const double *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
+                      Py_ssize_t N, double *packed)
+    void skseq_gemm_packed_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const float *A, Py_ssize_t lda, const float *packed,
+                             float *C, Py_ssize_t ldc, int accumulate)
+    void skseq_gemm_packed_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const double *A, Py_ssize_t lda, const double *packed,
+                             double *C, Py_ssize_t ldc, int accumulate)
+
+skseq_gemm_init()
+
+
+def packed_gemm_level():
+    """Vector level of the packed recurrent products: 2 AVX-512, 1 AVX2, 0 none.
+
+    With 0 the recurrent products of each step go to BLAS (and to plain loops
+    for steps with very few rows).
+    """
+    return skseq_gemm_level()
+
+
+def _set_packed_gemm_level(int level):
+    """Use at most ``level`` (0 forces BLAS); for tests and benchmarks.
+
+    Returns the level now in use, which never exceeds what the CPU supports.
+    """
+    return skseq_gemm_set_level(level)
+
+
+cdef floating *_packed_recurrent(const floating *recurrent_kernel, Py_ssize_t H,
+                                 bint transpose, void **block) noexcept nogil:
+    """Pack the recurrent kernel (H x 4H), or its transpose, for the step
+    products; NULL when the packed kernels are not available or memory is short
+    (the caller then uses BLAS). ``block`` receives the pointer to free."""
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t size
+    cdef floating *packed
+    block[0] = NULL
+    if floating is float:
+        size = skseq_packed_size_f(G if transpose else H, H if transpose else G)
+    else:
+        size = skseq_packed_size_d(G if transpose else H, H if transpose else G)
+    if size == 0:
+        return NULL
+    block[0] = malloc(size * sizeof(floating) + 64)
+    if block[0] == NULL:
+        return NULL
+    packed = <floating *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
+    if floating is float:
+        if transpose:
+            skseq_pack_f(recurrent_kernel, G, 1, G, H, packed)
+        else:
+            skseq_pack_f(recurrent_kernel, G, 0, H, G, packed)
+    else:
+        if transpose:
+            skseq_pack_d(recurrent_kernel, G, 1, G, H, packed)
+        else:
+            skseq_pack_d(recurrent_kernel, G, 0, H, G, packed)
+    return packed
+
+
 # At most this many rows, a step's recurrent product is done by the loops of
 # _gates.h instead of a BLAS call, whose fixed cost dominates such small work.
 cdef enum:
@@ -72,10 +143,16 @@ cdef enum:
 
 cdef inline void _recurrent_product(
     floating *z, Py_ssize_t ldz, const floating *h, Py_ssize_t ldh,
-    const floating *W, Py_ssize_t m, Py_ssize_t H, Py_ssize_t G,
+    const floating *W, const floating *packed, Py_ssize_t m, Py_ssize_t H,
+    Py_ssize_t G,
 ) noexcept nogil:
-    """z[:m] += h[:m] @ W for one step (W is H x G)."""
-    if m <= SMALL_ROWS:
+    """z[:m] += h[:m] @ W for one step (W is H x G; packed is W packed or NULL)."""
+    if packed != NULL:
+        if floating is float:
+            skseq_gemm_packed_f(m, G, H, h, ldh, packed, z, ldz, 1)
+        else:
+            skseq_gemm_packed_d(m, G, H, h, ldh, packed, z, ldz, 1)
+    elif m <= SMALL_ROWS:
         if floating is float:
             skseq_add_rows_times_f(z, ldz, h, ldh, W, m, H, G)
         else:
@@ -87,10 +164,17 @@ cdef inline void _recurrent_product(
 
 cdef inline void _recurrent_gradient(
     floating *out, const floating *dz, Py_ssize_t lddz,
-    const floating *W, Py_ssize_t m, Py_ssize_t H, Py_ssize_t G,
+    const floating *W, const floating *packed_t, Py_ssize_t m, Py_ssize_t H,
+    Py_ssize_t G,
 ) noexcept nogil:
-    """out[:m] = dz[:m] @ W.T for one step (out is m x H, contiguous)."""
-    if m <= SMALL_ROWS:
+    """out[:m] = dz[:m] @ W.T for one step (out is m x H, contiguous; packed_t
+    is W.T packed or NULL)."""
+    if packed_t != NULL:
+        if floating is float:
+            skseq_gemm_packed_f(m, H, G, dz, lddz, packed_t, out, H, 0)
+        else:
+            skseq_gemm_packed_d(m, H, G, dz, lddz, packed_t, out, H, 0)
+    elif m <= SMALL_ROWS:
         if floating is float:
             skseq_rows_times_transposed_f(out, H, dz, lddz, W, m, H, G)
         else:
@@ -170,6 +254,7 @@ cdef void _forward_chunk(
     const floating *inputs,            # IN  (m, T1, n_in) of this chunk
     const floating *kernel,            # IN  (n_in, G)
     const floating *recurrent_kernel,  # IN  (H, G)
+    const floating *packed,            # IN  recurrent_kernel packed, or NULL
     const floating *bias,              # IN  (G,)
     const Py_ssize_t *lengths,         # IN  (m,), non-increasing
     floating *gates,                   # OUT (m, T1, G)
@@ -207,7 +292,7 @@ cdef void _forward_chunk(
             n_active -= 1
         # Recurrent contribution, added into this step's gate rows.
         _recurrent_product(gates + t * G, T1 * G, hidden + (t - 1) * H, T1 * H,
-                           recurrent_kernel, n_active, H, G)
+                           recurrent_kernel, packed, n_active, H, G)
         if n_cell_slots == T1:
             slot = t
             prev_slot = t - 1
@@ -271,6 +356,8 @@ def lstm_forward(
     cdef Py_ssize_t n_cell_slots = cells.shape[1]
     cdef Py_ssize_t chunks
     cdef Py_ssize_t chunk, start, m
+    cdef void *block = NULL
+    cdef const floating *packed = NULL
     _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
     _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
     _check_shape("bias", (bias.shape[0],), (G,))
@@ -284,15 +371,17 @@ def lstm_forward(
         return
     chunks = (B + chunk_size - 1) // chunk_size
     with nogil:
+        packed = _packed_recurrent(&recurrent_kernel[0, 0], H, False, &block)
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
             start = chunk * chunk_size
             m = min(chunk_size, B - start)
             _forward_chunk(
                 &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
-                &bias[0], &lengths[start], &gates[start, 0, 0],
+                packed, &bias[0], &lengths[start], &gates[start, 0, 0],
                 &cells[start, 0, 0], &hidden[start, 0, 0],
                 m, T1, n_in, H, n_cell_slots, activation,
             )
+        free(block)
 
 
 # --------------------------------------------------------------------------
@@ -302,6 +391,7 @@ cdef void _backward_chunk(
     const floating *inputs,            # IN  (m, T1, n_in)
     const floating *kernel,            # IN  (n_in, G)
     const floating *recurrent_kernel,  # IN  (H, G)
+    const floating *packed_t,          # IN  recurrent_kernel.T packed, or NULL
     const Py_ssize_t *lengths,         # IN  (m,)
     const floating *gates,             # IN  (m, T1, G) activated gates
     const floating *cells,             # IN  (m, T1, H)
@@ -354,7 +444,7 @@ cdef void _backward_chunk(
                                      dc_carry + j * H, dz, H, activation)
         # dL/dh_{t-1} through the recurrence, for the rows still running.
         _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
-                            n_active, H, G)
+                            packed_t, n_active, H, G)
 
     if not padded:
         # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by
@@ -448,6 +538,8 @@ def lstm_backward(
     cdef floating *grad_kernel_ptr = &grad_kernel[0, 0]
     cdef floating *grad_recurrent_ptr = &grad_recurrent_kernel[0, 0]
     cdef floating total
+    cdef void *block = NULL
+    cdef const floating *packed_t = NULL
 
     _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
     _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
@@ -474,13 +566,15 @@ def lstm_backward(
     # One parallel region: the chunks' time loops, then (after the implicit
     # barrier) the sum of their partials in chunk order, each output element
     # owned by one thread, so the order of every sum is fixed.
+    with nogil:
+        packed_t = _packed_recurrent(&recurrent_kernel[0, 0], H, True, &block)
     with nogil, parallel(num_threads=n_threads):
         for chunk in prange(chunks, schedule="dynamic"):
             start = chunk * chunk_size
             m = min(chunk_size, B - start)
             _backward_chunk(
                 &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
-                &lengths[start], &gates[start, 0, 0], &cells[start, 0, 0],
+                packed_t, &lengths[start], &gates[start, 0, 0], &cells[start, 0, 0],
                 &hidden[start, 0, 0], &dhidden[start, 0, 0],
                 &dgates[start, 0, 0],
                 NULL if dinputs_ptr == NULL else dinputs_ptr + start * T1 * n_in,
@@ -498,6 +592,7 @@ def lstm_backward(
                 grad_recurrent_ptr[e - n_in * G] = total
             else:
                 grad_bias[e - (n_in + H) * G] = total
+    free(block)
 
 
 # --------------------------------------------------------------------------

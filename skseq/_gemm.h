@@ -1,0 +1,252 @@
+/*
+ * The recurrent product of a step, C (M x N) (+)= A (M x K) @ B (K x N), with
+ * B packed once per call of the core and then used for every step and chunk.
+ *
+ * Why not BLAS here: a step's product is small (M is a chunk's running rows,
+ * K = H, N = 4H, or K = 4H, N = H backward) and is repeated T times with the
+ * same B. A BLAS call repacks B every time and, through SciPy's OpenBLAS, may
+ * run kernels for an older vector width than the CPU has (OPENBLAS_CORETYPE).
+ * Packing B once and running register-blocked kernels over it is what every
+ * fast RNN implementation does; the large products outside the time loop stay
+ * with BLAS.
+ *
+ * Packed layout: the columns of op(B) in panels of NR = 2 vectors; panel p
+ * holds, for k = 0..K-1, the NR values op(B)[k, p*NR : p*NR + NR] next to each
+ * other (zeros past N). A micro-kernel keeps an MR x NR block of C in
+ * registers and, for each k, broadcasts MR values of A against the two vectors
+ * of the panel's row k. Row blocks are the outer loop and panels the inner
+ * one, so a row block's MR x KC values of A stay in the L1 cache while the
+ * panels stream past them from L2.
+ *
+ * Every element of C is summed over k in increasing order, one fused
+ * multiply-add per term (in blocks of KC terms added to C), whatever M, the
+ * chunk or the thread: results depend only on the inputs and the vector
+ * level. The level is chosen at import from what the CPU supports
+ * (AVX-512F, else AVX2 with FMA); without either, or off x86-64 with GCC or
+ * clang, skseq_gemm_level() is 0 and the core calls BLAS instead.
+ */
+#ifndef SKSEQ_GEMM_H
+#define SKSEQ_GEMM_H
+
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(SKSEQ_NO_PACKED_GEMM) && \
+    (defined(__clang__) ? __clang_major__ >= 10 : __GNUC__ >= 9)
+#define SKSEQ_HAVE_PACKED_GEMM 1
+#else
+#define SKSEQ_HAVE_PACKED_GEMM 0
+#endif
+
+/* Terms of the k sum per pass over C (K = 4H backward can be long): the A
+   values of a row block (MR x KC, 12 KB in float) stay in the L1 cache. */
+#define SKSEQ_GEMM_KC 256
+
+/* 0: no packed kernels, 1: AVX2 + FMA, 2: AVX-512F. */
+static int skseq_gemm_detected_level = 0;
+static int skseq_gemm_active_level = 0;
+
+static void skseq_gemm_init(void)
+{
+#if SKSEQ_HAVE_PACKED_GEMM
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        skseq_gemm_detected_level = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        skseq_gemm_detected_level = 1;
+#endif
+    skseq_gemm_active_level = skseq_gemm_detected_level;
+}
+
+static int skseq_gemm_level(void) { return skseq_gemm_active_level; }
+
+/* For tests and benchmarks: use at most this level (0 = always BLAS). */
+static int skseq_gemm_set_level(int level)
+{
+    if (level < 0) level = 0;
+    if (level > skseq_gemm_detected_level) level = skseq_gemm_detected_level;
+    skseq_gemm_active_level = level;
+    return level;
+}
+
+/* Values per panel row (NR) for the active level. */
+static ptrdiff_t skseq_gemm_panel_width(size_t value_size)
+{
+    switch (skseq_gemm_active_level) {
+    case 2: return 2 * (ptrdiff_t)(64 / value_size);
+    case 1: return 2 * (ptrdiff_t)(32 / value_size);
+    default: return 0;
+    }
+}
+
+#if SKSEQ_HAVE_PACKED_GEMM
+
+#define SKSEQ_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/*
+ * One micro-kernel: rows [0, MR) of C, one panel. acc selects C += (else
+ * C =); ncols < NR only in the last panel, whose values go through a
+ * small buffer so that nothing past column N is touched.
+ */
+#define SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR)                                \
+SKSEQ_ALWAYS_INLINE void skseq_micro_##S##_##TAG##_##MR(                            \
+    ptrdiff_t kc, const T *a, ptrdiff_t lda, const T *bp, T *c, ptrdiff_t ldc,      \
+    int acc, ptrdiff_t ncols)                                                       \
+{                                                                                   \
+    V c0[MR], c1[MR];                                                               \
+    ptrdiff_t i, k;                                                                 \
+    _Pragma("GCC unroll 16")                                                        \
+    for (i = 0; i < MR; i++) { c0[i] = (V){0}; c1[i] = (V){0}; }                    \
+    for (k = 0; k < kc; k++) {                                                      \
+        const V b0 = *(const V *)(bp + k * 2 * VL);                                 \
+        const V b1 = *(const V *)(bp + k * 2 * VL + VL);                            \
+        _Pragma("GCC unroll 16")                                                    \
+        for (i = 0; i < MR; i++) {                                                  \
+            /* x - 0 is x exactly, so this is a plain broadcast. */                 \
+            const V ai = a[i * lda + k] - (V){0};                                   \
+            c0[i] += ai * b0;                                                       \
+            c1[i] += ai * b1;                                                       \
+        }                                                                           \
+    }                                                                               \
+    if (ncols == 2 * VL) {                                                          \
+        _Pragma("GCC unroll 16")                                                    \
+        for (i = 0; i < MR; i++) {                                                  \
+            VU *out0 = (VU *)(c + i * ldc);                                         \
+            VU *out1 = (VU *)(c + i * ldc + VL);                                    \
+            if (acc) { *out0 = *out0 + c0[i]; *out1 = *out1 + c1[i]; }              \
+            else { *out0 = c0[i]; *out1 = c1[i]; }                                  \
+        }                                                                           \
+    } else {                                                                        \
+        T buf[2 * VL];                                                              \
+        ptrdiff_t n;                                                                \
+        for (i = 0; i < MR; i++) {                                                  \
+            memcpy(buf, &c0[i], sizeof(V));                                         \
+            memcpy(buf + VL, &c1[i], sizeof(V));                                    \
+            if (acc) for (n = 0; n < ncols; n++) c[i * ldc + n] += buf[n];          \
+            else for (n = 0; n < ncols; n++) c[i * ldc + n] = buf[n];               \
+        }                                                                           \
+    }                                                                               \
+}
+
+/*
+ * The driver for one vector level: for each block of KC terms, each row
+ * block (MR_MAX rows, then what is left in blocks of MR_A, MR_B, MR_C, 1
+ * rows), each panel.
+ */
+#define SKSEQ_DEFINE_LEVEL(T, S, V, VU, VL, TAG, TARGET, MR_MAX, MR_A, MR_B, MR_C)  \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_MAX)                                    \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_A)                                      \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_B)                                      \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_C)                                      \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, 1)                                         \
+__attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(          \
+    ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda,               \
+    const T *packed, T *C, ptrdiff_t ldc, int accumulate)                           \
+{                                                                                   \
+    const ptrdiff_t NR = 2 * VL;                                                    \
+    const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
+    ptrdiff_t kb, p, i;                                                             \
+    for (kb = 0; kb < K; kb += SKSEQ_GEMM_KC) {                                     \
+        const ptrdiff_t kc = K - kb < SKSEQ_GEMM_KC ? K - kb : SKSEQ_GEMM_KC;       \
+        const int acc = accumulate || kb > 0;                                       \
+        for (i = 0; i < M; ) {                                                      \
+            const ptrdiff_t rows = M - i >= MR_MAX ? MR_MAX : M - i >= MR_A ? MR_A :    \
+                M - i >= MR_B ? MR_B : M - i >= MR_C ? MR_C : 1;                        \
+            const T *a = A + i * lda + kb;                                              \
+            for (p = 0; p < panels; p++) {                                              \
+                const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
+                const T *bp = packed + p * K * NR + kb * NR;                            \
+                T *c = C + i * ldc + p * NR;                                            \
+                if (rows == MR_MAX)                                                     \
+                    skseq_micro_##S##_##TAG##_##MR_MAX(kc, a, lda, bp, c, ldc, acc, ncols); \
+                else if (rows == MR_A)                                                  \
+                    skseq_micro_##S##_##TAG##_##MR_A(kc, a, lda, bp, c, ldc, acc, ncols);   \
+                else if (rows == MR_B)                                                  \
+                    skseq_micro_##S##_##TAG##_##MR_B(kc, a, lda, bp, c, ldc, acc, ncols);   \
+                else if (rows == MR_C)                                                  \
+                    skseq_micro_##S##_##TAG##_##MR_C(kc, a, lda, bp, c, ldc, acc, ncols);   \
+                else                                                                    \
+                    skseq_micro_##S##_##TAG##_1(kc, a, lda, bp, c, ldc, acc, ncols);    \
+            }                                                                           \
+            i += rows;                                                                  \
+        }                                                                               \
+    }                                                                               \
+}
+
+typedef float skseq_v16f __attribute__((vector_size(64)));
+typedef float skseq_v16fu __attribute__((vector_size(64), aligned(4), may_alias));
+typedef double skseq_v8d __attribute__((vector_size(64)));
+typedef double skseq_v8du __attribute__((vector_size(64), aligned(8), may_alias));
+typedef float skseq_v8f __attribute__((vector_size(32)));
+typedef float skseq_v8fu __attribute__((vector_size(32), aligned(4), may_alias));
+typedef double skseq_v4d __attribute__((vector_size(32)));
+typedef double skseq_v4du __attribute__((vector_size(32), aligned(8), may_alias));
+
+/* AVX-512: 32 registers, 2 x 12 accumulators. AVX2: 16 registers, 2 x 6. */
+SKSEQ_DEFINE_LEVEL(float, f, skseq_v16f, skseq_v16fu, 16, avx512, "avx512f,fma",
+                   12, 8, 4, 2)
+SKSEQ_DEFINE_LEVEL(double, d, skseq_v8d, skseq_v8du, 8, avx512, "avx512f,fma",
+                   12, 8, 4, 2)
+SKSEQ_DEFINE_LEVEL(float, f, skseq_v8f, skseq_v8fu, 8, avx2, "avx2,fma", 6, 4, 3, 2)
+SKSEQ_DEFINE_LEVEL(double, d, skseq_v4d, skseq_v4du, 4, avx2, "avx2,fma", 6, 4, 3, 2)
+
+#endif /* SKSEQ_HAVE_PACKED_GEMM */
+
+/*
+ * Packing: op(B) is K x N; trans = 0 reads B[k * ldb + n], trans = 1 reads
+ * B[n * ldb + k]. packed must hold skseq_packed_size(K, N) values and be
+ * aligned to 64 bytes.
+ */
+#define SKSEQ_DEFINE_PACKING(T, S)                                                  \
+static ptrdiff_t skseq_packed_size_##S(ptrdiff_t K, ptrdiff_t N)                    \
+{                                                                                   \
+    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
+    return NR == 0 ? 0 : (N + NR - 1) / NR * NR * K;                                \
+}                                                                                   \
+                                                                                    \
+static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,       \
+                           ptrdiff_t N, T *packed)                                  \
+{                                                                                   \
+    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
+    ptrdiff_t p, k, n;                                                              \
+    if (NR == 0) return;                                                            \
+    for (p = 0; p * NR < N; p++) {                                                  \
+        T *panel = packed + p * K * NR;                                             \
+        const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;                  \
+        for (k = 0; k < K; k++) {                                                   \
+            T *row = panel + k * NR;                                                \
+            if (trans)                                                              \
+                for (n = 0; n < ncols; n++) row[n] = B[(p * NR + n) * ldb + k];     \
+            else                                                                    \
+                memcpy(row, B + k * ldb + p * NR, (size_t)ncols * sizeof(T));       \
+            for (n = ncols; n < NR; n++) row[n] = 0;                                \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+/* C (M x N, row stride ldc) = or += A (M x K, row stride lda) @ op(B). */          \
+static void skseq_gemm_packed_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,            \
+                                  const T *A, ptrdiff_t lda, const T *packed,       \
+                                  T *C, ptrdiff_t ldc, int accumulate)              \
+{                                                                                   \
+    SKSEQ_GEMM_DISPATCH(S)                                                          \
+}
+
+#if SKSEQ_HAVE_PACKED_GEMM
+#define SKSEQ_GEMM_DISPATCH(S)                                                      \
+    if (M <= 0 || N <= 0) return;                                                   \
+    if (skseq_gemm_active_level == 2)                                               \
+        skseq_gemm_packed_##S##_avx512(M, N, K, A, lda, packed, C, ldc, accumulate);\
+    else if (skseq_gemm_active_level == 1)                                          \
+        skseq_gemm_packed_##S##_avx2(M, N, K, A, lda, packed, C, ldc, accumulate);
+#else
+#define SKSEQ_GEMM_DISPATCH(S)                                                      \
+    (void)M; (void)N; (void)K; (void)A; (void)lda; (void)packed; (void)C;           \
+    (void)ldc; (void)accumulate;
+#endif
+
+SKSEQ_DEFINE_PACKING(float, f)
+SKSEQ_DEFINE_PACKING(double, d)
+
+#endif /* SKSEQ_GEMM_H */
