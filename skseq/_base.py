@@ -611,7 +611,7 @@ class BaseLSTM(BaseEstimator):
         weights = self.weights_
         n_samples = len(sequences)
         n_slots = sequences.data.shape[1] + 1
-        per_row = n_slots * network.inference_row_size() * weights.dtype.itemsize
+        per_row = network.inference_row_size(n_slots) * weights.dtype.itemsize
         # Blocks of rows bound the buffers' memory; within that, large blocks
         # keep the per-step GEMMs efficient.
         largest = int(np.clip(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1, 8192))

@@ -103,19 +103,21 @@ def _set_packed_gemm_level(int level):
     return skseq_gemm_set_level(level)
 
 
-cdef floating *_packed_recurrent(const floating *recurrent_kernel, Py_ssize_t H,
-                                 bint transpose, void **block) noexcept nogil:
-    """Pack the recurrent kernel (H x 4H), or its transpose, for the step
-    products; NULL when the packed kernels are not available or memory is short
-    (the caller then uses BLAS). ``block`` receives the pointer to free."""
-    cdef Py_ssize_t G = 4 * H
+cdef floating *_packed(const floating *matrix, Py_ssize_t rows, Py_ssize_t columns,
+                       bint transpose, void **block) noexcept nogil:
+    """Pack a C-contiguous (rows x columns) matrix, or its transpose, as the
+    right-hand operand of the step products; NULL when the packed kernels are
+    not available or memory is short (the caller then uses BLAS). ``block``
+    receives the pointer to free."""
+    cdef Py_ssize_t K = columns if transpose else rows
+    cdef Py_ssize_t N = rows if transpose else columns
     cdef Py_ssize_t size
     cdef floating *packed
     block[0] = NULL
     if floating is float:
-        size = skseq_packed_size_f(G if transpose else H, H if transpose else G)
+        size = skseq_packed_size_f(K, N)
     else:
-        size = skseq_packed_size_d(G if transpose else H, H if transpose else G)
+        size = skseq_packed_size_d(K, N)
     if size == 0:
         return NULL
     block[0] = malloc(size * sizeof(floating) + 64)
@@ -123,15 +125,9 @@ cdef floating *_packed_recurrent(const floating *recurrent_kernel, Py_ssize_t H,
         return NULL
     packed = <floating *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
     if floating is float:
-        if transpose:
-            skseq_pack_f(recurrent_kernel, G, 1, G, H, packed)
-        else:
-            skseq_pack_f(recurrent_kernel, G, 0, H, G, packed)
+        skseq_pack_f(matrix, columns, transpose, K, N, packed)
     else:
-        if transpose:
-            skseq_pack_d(recurrent_kernel, G, 1, G, H, packed)
-        else:
-            skseq_pack_d(recurrent_kernel, G, 0, H, G, packed)
+        skseq_pack_d(matrix, columns, transpose, K, N, packed)
     return packed
 
 
@@ -183,6 +179,21 @@ cdef inline void _recurrent_gradient(
         gemm(False, True, <int> m, <int> H, <int> G, <floating> 1.0,
              dz, <int> lddz, W, <int> G, <floating> 0.0, out, <int> H)
 
+cdef inline void _step_projection(
+    floating *z, Py_ssize_t ldz, const floating *x, Py_ssize_t ldx,
+    const floating *W, const floating *packed, Py_ssize_t m, Py_ssize_t n_in,
+    Py_ssize_t G,
+) noexcept nogil:
+    """z[:m] = x[:m] @ W for one step (W is n_in x G; packed is W packed or NULL)."""
+    if packed != NULL:
+        if floating is float:
+            skseq_gemm_packed_f(m, G, n_in, x, ldx, packed, z, ldz, 0)
+        else:
+            skseq_gemm_packed_d(m, G, n_in, x, ldx, packed, z, ldz, 0)
+    else:
+        gemm(False, False, <int> m, <int> G, <int> n_in, <floating> 1.0,
+             x, <int> ldx, W, <int> G, <floating> 0.0, z, <int> ldz)
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -233,6 +244,15 @@ cdef _check_shape(str name, tuple actual, tuple expected):
         raise ValueError(f"{name} has shape {actual}, expected {expected}.")
 
 
+cdef _check_slots(str name, object shape, tuple full, Py_ssize_t reduced_slots):
+    """A (B, T + 1, W) array, or (B, reduced_slots, W)."""
+    actual = tuple(shape[:3])
+    if actual[1] == reduced_slots and actual[1] != full[1]:
+        _check_shape(name, actual, (full[0], reduced_slots, full[2]))
+    else:
+        _check_shape(name, actual, full)
+
+
 cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
                     Py_ssize_t n_steps, Py_ssize_t chunk_size, int n_threads):
     cdef Py_ssize_t j
@@ -253,45 +273,58 @@ cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
 cdef void _forward_chunk(
     const floating *inputs,            # IN  (m, T1, n_in) of this chunk
     const floating *kernel,            # IN  (n_in, G)
+    const floating *packed_kernel,     # IN  kernel packed, or NULL
     const floating *recurrent_kernel,  # IN  (H, G)
     const floating *packed,            # IN  recurrent_kernel packed, or NULL
     const floating *bias,              # IN  (G,)
     const Py_ssize_t *lengths,         # IN  (m,), non-increasing
-    floating *gates,                   # OUT (m, T1, G)
+    floating *gates,                   # OUT (m, n_gate_slots, G)
     floating *cells,                   # OUT (m, n_cell_slots, H)
-    floating *hidden,                  # OUT (m, T1, H)
+    floating *hidden,                  # OUT (m, n_hidden_slots, H)
     Py_ssize_t m, Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
-    Py_ssize_t n_cell_slots, int activation,
+    Py_ssize_t n_gate_slots, Py_ssize_t n_cell_slots, Py_ssize_t n_hidden_slots,
+    int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
-    cdef Py_ssize_t j, t, n_active, slot, prev_slot
+    cdef Py_ssize_t j, t, n_active, gate_slot, slot, prev_slot, h_slot, h_prev_slot
     cdef Py_ssize_t last_step = lengths[0]
+    cdef bint all_steps = n_gate_slots == T1
     cdef floating *z
     cdef floating *c_prev
     cdef floating *c_now
     cdef floating *h_now
 
-    # Input projection: of every slot of the chunk at once when no sequence
-    # ends early, otherwise of each sequence's own steps only.
-    if lengths[m - 1] == T1 - 1:
-        gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
-             inputs, <int> n_in, kernel, <int> G, <floating> 0.0, gates, <int> G)
-    else:
-        for j in range(m):
-            gemm(False, False, <int> lengths[j], <int> G, <int> n_in, <floating> 1.0,
-                 inputs + (j * T1 + 1) * n_in, <int> n_in, kernel, <int> G,
-                 <floating> 0.0, gates + (j * T1 + 1) * G, <int> G)
+    # Input projection. With a gate slot per step (training): of every slot of
+    # the chunk at once when no sequence ends early, otherwise of each
+    # sequence's own steps only. With one gate slot (inference): step by step
+    # in the time loop, so the gates never leave the cache.
+    if all_steps:
+        if lengths[m - 1] == T1 - 1:
+            gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
+                 inputs, <int> n_in, kernel, <int> G, <floating> 0.0, gates, <int> G)
+        else:
+            for j in range(m):
+                gemm(False, False, <int> lengths[j], <int> G, <int> n_in,
+                     <floating> 1.0, inputs + (j * T1 + 1) * n_in, <int> n_in,
+                     kernel, <int> G, <floating> 0.0, gates + (j * T1 + 1) * G, <int> G)
 
     for j in range(m):
-        memset(hidden + j * T1 * H, 0, H * sizeof(floating))
+        memset(hidden + j * n_hidden_slots * H, 0, H * sizeof(floating))
         memset(cells + j * n_cell_slots * H, 0, H * sizeof(floating))
 
     n_active = m
     for t in range(1, last_step + 1):
         while lengths[n_active - 1] < t:
             n_active -= 1
+        gate_slot = t if all_steps else 0
+        if not all_steps:
+            _step_projection(gates, n_gate_slots * G, inputs + t * n_in, T1 * n_in,
+                             kernel, packed_kernel, n_active, n_in, G)
+        h_slot = t if n_hidden_slots == T1 else t & 1
+        h_prev_slot = t - 1 if n_hidden_slots == T1 else 1 - h_slot
         # Recurrent contribution, added into this step's gate rows.
-        _recurrent_product(gates + t * G, T1 * G, hidden + (t - 1) * H, T1 * H,
+        _recurrent_product(gates + gate_slot * G, n_gate_slots * G,
+                           hidden + h_prev_slot * H, n_hidden_slots * H,
                            recurrent_kernel, packed, n_active, H, G)
         if n_cell_slots == T1:
             slot = t
@@ -300,22 +333,26 @@ cdef void _forward_chunk(
             slot = t & 1
             prev_slot = 1 - slot
         for j in range(n_active):
-            z = gates + (j * T1 + t) * G
+            z = gates + (j * n_gate_slots + gate_slot) * G
             c_prev = cells + (j * n_cell_slots + prev_slot) * H
             c_now = cells + (j * n_cell_slots + slot) * H
-            h_now = hidden + (j * T1 + t) * H
+            h_now = hidden + (j * n_hidden_slots + h_slot) * H
             if floating is float:
                 skseq_forward_row_f(z, bias, c_prev, c_now, h_now, H, activation)
             else:
                 skseq_forward_row_d(z, bias, c_prev, c_now, h_now, H, activation)
+        # Rows that have ended keep zeros in the per-step slots; with two
+        # alternating slots their last state stays where it was written.
         for j in range(n_active, m):
-            memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
+            if n_hidden_slots == T1:
+                memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
             if n_cell_slots == T1:
                 memset(cells + (j * T1 + t) * H, 0, H * sizeof(floating))
     # Slots past the longest sequence of the chunk.
     for j in range(m):
         for t in range(last_step + 1, T1):
-            memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
+            if n_hidden_slots == T1:
+                memset(hidden + (j * T1 + t) * H, 0, H * sizeof(floating))
             if n_cell_slots == T1:
                 memset(cells + (j * T1 + t) * H, 0, H * sizeof(floating))
 
@@ -341,9 +378,13 @@ def lstm_forward(
     kernel, recurrent_kernel, bias : (n_in, 4H), (H, 4H), (4H,) arrays. IN
     lengths : (B,) intp array, 1 <= lengths <= T, non-increasing per chunk. IN
     gates : (B, T + 1, 4H) array. OUT: activated gates i, f, g, o at slot t.
+        Or (B, 1, 4H) for inference: one slot reused by every step, the input
+        projection done step by step (nothing of the gates is kept).
     cells : (B, T + 1, H) array, OUT: c_t at slot t; or (B, 2, H) for
         inference, used as two alternating slots (only the carry is kept).
-    hidden : (B, T + 1, H) array. OUT: h_t at slot t, zeros at slot 0.
+    hidden : (B, T + 1, H) array. OUT: h_t at slot t, zeros at slot 0 and past
+        each sequence's end. Or (B, 2, H): two alternating slots; sequence j's
+        last state h_{L} is left in slot ``L % 2`` (L = lengths[j]).
     activation : 0 for tanh, 1 for relu (candidate and cell output).
     chunk_size : rows per chunk (>= 1).
     n_threads : OpenMP threads (>= 1).
@@ -353,35 +394,40 @@ def lstm_forward(
     cdef Py_ssize_t n_in = inputs.shape[2]
     cdef Py_ssize_t H = recurrent_kernel.shape[0]
     cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t n_gate_slots = gates.shape[1]
     cdef Py_ssize_t n_cell_slots = cells.shape[1]
+    cdef Py_ssize_t n_hidden_slots = hidden.shape[1]
     cdef Py_ssize_t chunks
     cdef Py_ssize_t chunk, start, m
     cdef void *block = NULL
+    cdef void *kernel_block = NULL
     cdef const floating *packed = NULL
+    cdef const floating *packed_kernel = NULL
     _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
     _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
     _check_shape("bias", (bias.shape[0],), (G,))
-    _check_shape("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (B, T1, G))
-    _check_shape("hidden", (hidden.shape[0], hidden.shape[1], hidden.shape[2]), (B, T1, H))
-    if n_cell_slots != 2:
-        _check_shape("cells", (cells.shape[0], cells.shape[1], cells.shape[2]), (B, T1, H))
-    _check_shape("cells", (cells.shape[0], cells.shape[2]), (B, H))
+    _check_slots("gates", gates.shape, (B, T1, G), 1)
+    _check_slots("cells", cells.shape, (B, T1, H), 2)
+    _check_slots("hidden", hidden.shape, (B, T1, H), 2)
     _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
     if B == 0:
         return
     chunks = (B + chunk_size - 1) // chunk_size
     with nogil:
-        packed = _packed_recurrent(&recurrent_kernel[0, 0], H, False, &block)
+        packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+        if n_gate_slots != T1:
+            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
             start = chunk * chunk_size
             m = min(chunk_size, B - start)
             _forward_chunk(
-                &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
-                packed, &bias[0], &lengths[start], &gates[start, 0, 0],
-                &cells[start, 0, 0], &hidden[start, 0, 0],
-                m, T1, n_in, H, n_cell_slots, activation,
+                &inputs[start, 0, 0], &kernel[0, 0], packed_kernel,
+                &recurrent_kernel[0, 0], packed, &bias[0], &lengths[start],
+                &gates[start, 0, 0], &cells[start, 0, 0], &hidden[start, 0, 0],
+                m, T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots, activation,
             )
         free(block)
+        free(kernel_block)
 
 
 # --------------------------------------------------------------------------
@@ -567,7 +613,7 @@ def lstm_backward(
     # barrier) the sum of their partials in chunk order, each output element
     # owned by one thread, so the order of every sum is fixed.
     with nogil:
-        packed_t = _packed_recurrent(&recurrent_kernel[0, 0], H, True, &block)
+        packed_t = _packed(&recurrent_kernel[0, 0], H, G, True, &block)
     with nogil, parallel(num_threads=n_threads):
         for chunk in prange(chunks, schedule="dynamic"):
             start = chunk * chunk_size

@@ -186,13 +186,21 @@ class LSTMNetwork:
             masks.append(mask)
         return masks
 
-    def inference_row_size(self):
-        """Numbers per row and time slot held by an inference workspace."""
-        size = self.n_features
+    def inference_row_size(self, n_slots):
+        """Numbers held per sequence row by an inference workspace for
+        sequences of ``n_slots`` time slots (steps + 1)."""
+        size = self.n_features * n_slots
+        n_layers = len(self.hidden_layer_sizes)
         for index, hidden in enumerate(self.hidden_layer_sizes):
-            size += self.n_directions * 5 * hidden  # gates and hidden states
+            last = index == n_layers - 1
+            # One gate slot, two cell slots, hidden states of every step
+            # (two slots in the last layer).
+            per_direction = 4 * hidden + 2 * hidden + (2 if last else n_slots) * hidden
+            size += self.n_directions * per_direction
             if self.bidirectional:
-                size += self.input_widths[index] + 2 * hidden  # reversed input, output
+                size += self.input_widths[index] * n_slots  # reversed input
+                if not last:
+                    size += 2 * hidden * n_slots  # concatenated output
         return size
 
     # --------------------------------------------------------------- passes
@@ -253,9 +261,12 @@ class LSTMNetwork:
                     layer_input = states[0]["hidden"]
         last_hidden = workspace.last_hidden[:n_rows]
         for direction, state in enumerate(states):
-            last_hidden[:, direction * hidden : (direction + 1) * hidden] = state[
-                "hidden"
-            ][rows, lengths]
+            final = state["hidden"]
+            # Two alternating slots (inference): step L sits in slot L % 2.
+            slots = lengths if final.shape[1] == n_slots else lengths % 2
+            last_hidden[:, direction * hidden : (direction + 1) * hidden] = final[
+                rows, slots
+            ]
         if masks is not None:
             last_hidden *= masks[-1]
         return last_hidden @ head_coef + head_intercept
@@ -366,11 +377,23 @@ class _Workspace:
             if training and index < n_layers - 1:
                 flat["d_output"] = (np.empty(size * width_out, dtype=dtype), width_out)
             directions = []
+            last = index == n_layers - 1
             for direction in range(network.n_directions):
-                state = {
-                    "gates": (np.empty(size * 4 * hidden, dtype=dtype), 4 * hidden),
-                    "hidden": (np.empty(size * hidden, dtype=dtype), hidden),
-                }
+                if training:
+                    state = {
+                        "gates": (np.empty(size * 4 * hidden, dtype=dtype), 4 * hidden),
+                        "hidden": (np.empty(size * hidden, dtype=dtype), hidden),
+                    }
+                else:
+                    # Inference: one gate slot reused by every step; the last
+                    # layer keeps only two alternating hidden slots (its
+                    # final states are all the head reads).
+                    state = {
+                        "gates": (np.empty(n_rows * 4 * hidden, dtype=dtype),
+                                  4 * hidden, 1),
+                        "hidden": (np.empty((n_rows * 2 if last else size) * hidden,
+                                            dtype=dtype), hidden, 2 if last else None),
+                    }
                 if training:
                     state["cells"] = (np.empty(size * hidden, dtype=dtype), hidden)
                     if (
@@ -393,6 +416,7 @@ class _Workspace:
                     state["cells"] = (
                         np.empty(n_rows * 2 * hidden, dtype=dtype),
                         hidden,
+                        2,
                     )
                 if direction == 1:
                     state["reversed_input"] = (np.empty(size * n_in, dtype=dtype), n_in)
@@ -426,10 +450,9 @@ class _Workspace:
             for name, value in state.items():
                 if name == "work":
                     state_views[name] = value
-                elif name == "cells" and not self.training:
-                    state_views[name] = _view(value[0], value[1], n_rows, 2)
                 else:
-                    state_views[name] = _view(value[0], value[1], n_rows, n_slots)
+                    slots = value[2] if len(value) > 2 and value[2] else n_slots
+                    state_views[name] = _view(value[0], value[1], n_rows, slots)
             views["directions"].append(state_views)
         return views
 

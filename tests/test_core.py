@@ -816,3 +816,118 @@ def test_forward_with_two_cell_slots(core, dtype):
     assert_array_equal(two_hidden, hidden)
     rows = np.arange(n_samples)
     assert_array_equal(two_cells[rows, lengths % 2], cells[rows, lengths])
+
+
+# --------------------------------------------------------------------------
+# Packed step products and inference buffers
+
+
+def _packed_levels(core):
+    """Every vector level of the packed step products this CPU can run; 0 is
+    the BLAS path."""
+    return list(range(core.packed_gemm_level() + 1))
+
+
+@pytest.fixture
+def restore_packed_level(core):
+    level = core.packed_gemm_level()
+    yield
+    core._set_packed_gemm_level(level)
+
+
+def test_packed_level_is_clamped_to_the_cpu(core, restore_packed_level):
+    detected = core.packed_gemm_level()
+    assert detected in (0, 1, 2)
+    assert core._set_packed_gemm_level(99) == detected
+    assert core._set_packed_gemm_level(-1) == 0
+    assert core.packed_gemm_level() == 0
+
+
+@pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_packed_step_products_match_reference(
+    core, restore_packed_level, dtype, lengths_kind
+):
+    """Shapes that reach every branch of the packed kernels: 29 rows per chunk
+    (blocks of 12, 12, 4 and 1 rows), 4H = 280 gate columns (full panels and
+    a partial one) and a backward sum over 280 terms (two blocks of terms),
+    H = 70 (a partial panel backward). Each level agrees with the reference."""
+    n_hidden = 70
+    X, lengths, layers, R = make_problem(
+        12, "tanh", lengths_kind, n_samples=29, n_timesteps=4, n_in=5,
+        sizes=(n_hidden,),
+    )  # fmt: skip
+    # Weights scaled so that the gates are not all saturated.
+    layers = [[w / np.sqrt(n_hidden) for w in layers[0]]]
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    dhidden = pad(R, dtype)
+    ref_gates, ref_cells, ref_hidden = reference_forward(
+        inputs[:, 1:], lengths, *layer, "tanh"
+    )
+    ref = reference_backward(inputs[:, 1:], lengths, *layer, dhidden[:, 1:], "tanh")
+    bound = 1e-12 if dtype == np.float64 else 1e-5
+    for level in _packed_levels(core):
+        assert core._set_packed_gemm_level(level) == level
+        for chunk_size in (29, 13):
+            state = core_forward(core, inputs, layer, lengths, "tanh", chunk_size, 2)
+            grads = core_backward(
+                core, inputs, layer, lengths, state, dhidden, "tanh", chunk_size, 2
+            )
+            errors = {
+                "hidden": relative_error(state[2][:, 1:], ref_hidden),
+                "cells": relative_error(state[1][:, 1:], ref_cells),
+                "inputs": relative_error(grads["inputs"][:, 1:], ref["inputs"]),
+            }
+            for name in PARAMETER_NAMES:
+                errors[name] = relative_error(grads[name], ref[name])
+            worst = report(
+                f"packed level {level}, {np.dtype(dtype).name}, {lengths_kind}, "
+                f"chunk {chunk_size}",
+                errors,
+            )
+            assert worst <= bound
+            assert_zero_past_lengths(state[2], lengths)
+
+
+@pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inference_buffers_give_the_same_final_states(
+    core, restore_packed_level, dtype, lengths_kind
+):
+    """One gate slot and two alternating hidden and cell slots (the inference
+    buffers) give each sequence's final hidden state as the full buffers do."""
+    X, lengths, layers, _ = make_problem(
+        13, "tanh", lengths_kind, n_samples=29, n_timesteps=6, n_in=5, sizes=(20,)
+    )
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    n_samples, n_slots, _ = inputs.shape
+    rows = np.arange(n_samples)
+    for level in _packed_levels(core):
+        core._set_packed_gemm_level(level)
+        _, _, full_hidden = core_forward(core, inputs, layer, lengths, "tanh", 13, 2)
+        gates = np.full((n_samples, 1, 80), np.nan, dtype=dtype)
+        cells = np.full((n_samples, 2, 20), np.nan, dtype=dtype)
+        hidden = np.full((n_samples, 2, 20), np.nan, dtype=dtype)
+        core.lstm_forward(
+            inputs, *layer, lengths, gates, cells, hidden, 0, 13, 2
+        )  # fmt: skip
+        final, full_final = hidden[rows, lengths % 2], full_hidden[rows, lengths]
+        if level > 0:
+            # The packed kernels sum every product in one fixed order.
+            assert_array_equal(final, full_final)
+        else:
+            # Through BLAS the input projection runs step by step instead of
+            # all at once, which a BLAS may sum in another order.
+            tol = 1e-13 if dtype == np.float64 else 1e-6
+            assert_allclose(final, full_final, rtol=tol, atol=tol)
+        # A wrong number of slots is refused before any work.
+        with pytest.raises(ValueError, match="gates has shape"):
+            core.lstm_forward(
+                inputs, *layer, lengths, gates[:, :0], cells, hidden, 0, 13, 2
+            )  # fmt: skip
+        with pytest.raises(ValueError, match="hidden has shape"):
+            core.lstm_forward(
+                inputs, *layer, lengths, gates, cells, hidden[:, :1].copy(), 0, 13, 2
+            )  # fmt: skip

@@ -167,3 +167,28 @@ def test_dropout_masks_are_inverted_and_shared_over_time():
         assert set(np.unique(mask)) == {0.0, 1 / 0.75}
         assert abs(mask.mean() - 1.0) < 0.02  # inverted: expectation 1
     assert network.draw_dropout_masks(np.random.RandomState(0), 4, 0.0, float) is None
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("sizes", [(5,), (5, 4)])
+def test_predict_buffers_match_training_forward(sizes, bidirectional):
+    """predict keeps one gate slot and, in the last layer, two hidden slots;
+    its outputs equal those of the training forward with every step kept."""
+    from skseq._base import _fill_inputs
+    from skseq._validation import check_sequences
+
+    rng = np.random.default_rng(3)
+    X = [rng.normal(size=(n, 3)) for n in rng.integers(1, 9, size=23)]
+    y = rng.normal(size=23)
+    est = LSTMRegressor(
+        hidden_layer_sizes=sizes, bidirectional=bidirectional, max_iter=2,
+        batch_size=8, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    sequences = check_sequences(est, X, reset=False)
+    network = est._network
+    workspace = network.allocate(23, sequences.data.shape[1], np.float64, True)
+    inputs, lengths, order = _fill_inputs(workspace, sequences, np.arange(23))
+    training_raw = np.empty((23, 1))
+    training_raw[order] = network.forward(est.weights_, inputs, lengths, workspace, 1)
+    assert_allclose(est._forward_raw(sequences), training_raw, rtol=1e-12, atol=1e-14)
+    assert_allclose(est.predict(X), training_raw[:, 0], rtol=1e-12, atol=1e-14)
