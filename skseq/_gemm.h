@@ -85,12 +85,14 @@ static ptrdiff_t skseq_gemm_panel_width(size_t value_size)
 #define SKSEQ_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /*
- * One micro-kernel: rows [0, MR) of C, one panel. acc selects C += (else
- * C =); ncols < NR only in the last panel, whose values go through a
- * small buffer so that nothing past column N is touched.
+ * One micro-kernel: rows [0, MR) of C, one panel. A_AT(i, k) is the element
+ * (i, k) of A: a[i * lda + k] for the products with A, a[k * lda + i] for
+ * those with A transposed. acc selects C += (else C =); ncols < NR only in
+ * the last panel, whose values go through a small buffer so that nothing
+ * past column N is touched.
  */
-#define SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR)                                \
-SKSEQ_ALWAYS_INLINE void skseq_micro_##S##_##TAG##_##MR(                            \
+#define SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, MR)                    \
+SKSEQ_ALWAYS_INLINE void skseq_micro_##S##_##TAG##_##FORM##_##MR(                   \
     ptrdiff_t kc, const T *a, ptrdiff_t lda, const T *bp, T *c, ptrdiff_t ldc,      \
     int acc, ptrdiff_t ncols)                                                       \
 {                                                                                   \
@@ -104,7 +106,7 @@ SKSEQ_ALWAYS_INLINE void skseq_micro_##S##_##TAG##_##MR(                        
         _Pragma("GCC unroll 16")                                                    \
         for (i = 0; i < MR; i++) {                                                  \
             /* x - 0 is x exactly, so this is a plain broadcast. */                 \
-            const V ai = a[i * lda + k] - (V){0};                                   \
+            const V ai = A_AT(i, k) - (V){0};                                       \
             c0[i] += ai * b0;                                                       \
             c1[i] += ai * b1;                                                       \
         }                                                                           \
@@ -129,48 +131,95 @@ SKSEQ_ALWAYS_INLINE void skseq_micro_##S##_##TAG##_##MR(                        
     }                                                                               \
 }
 
+#define SKSEQ_A_ROWS(i, k) a[(i) * lda + (k)]
+#define SKSEQ_A_COLUMNS(i, k) a[(k) * lda + (i)]
+
+/* Micro-kernels of one form for every block height. */
+#define SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, FORM, A_AT, M0, M1, M2, M3)      \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, M0)                            \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, M1)                            \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, M2)                            \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, M3)                            \
+SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, 1)
+
+/* Row blocks of M0 rows, then what is left in blocks of M1, M2, M3, 1. */
+#define SKSEQ_BLOCK_ROWS(left, M0, M1, M2, M3)                                      \
+    ((left) >= M0 ? M0 : (left) >= M1 ? M1 : (left) >= M2 ? M2 : (left) >= M3 ? M3 : 1)
+
+#define SKSEQ_CALL_MICRO(S, TAG, FORM, rows, M0, M1, M2, M3, args)                  \
+    do {                                                                            \
+        if (rows == M0) skseq_micro_##S##_##TAG##_##FORM##_##M0 args;               \
+        else if (rows == M1) skseq_micro_##S##_##TAG##_##FORM##_##M1 args;          \
+        else if (rows == M2) skseq_micro_##S##_##TAG##_##FORM##_##M2 args;          \
+        else if (rows == M3) skseq_micro_##S##_##TAG##_##FORM##_##M3 args;          \
+        else skseq_micro_##S##_##TAG##_##FORM##_1 args;                             \
+    } while (0)
+
 /*
- * The driver for one vector level: for each block of KC terms, each row
- * block (MR_MAX rows, then what is left in blocks of MR_A, MR_B, MR_C, 1
- * rows), each panel.
+ * The drivers for one vector level.
+ *
+ * gemm_packed: C (+)= A @ op(B), op(B) packed by skseq_pack. For each block
+ * of KC terms, each row block, each panel.
+ *
+ * gemm_tn: C (+)= A.T @ B with A (K x M) and B (K x N) as stored, K long
+ * (the rows of every step of a chunk): each block of KC rows of B is packed
+ * into ``work`` and then used by every row block of C.
  */
-#define SKSEQ_DEFINE_LEVEL(T, S, V, VU, VL, TAG, TARGET, MR_MAX, MR_A, MR_B, MR_C)  \
-SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_MAX)                                    \
-SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_A)                                      \
-SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_B)                                      \
-SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, MR_C)                                      \
-SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, 1)                                         \
+#define SKSEQ_DEFINE_LEVEL(T, S, V, VU, VL, TAG, TARGET, M0, M1, M2, M3)            \
+SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, n, SKSEQ_A_ROWS, M0, M1, M2, M3)          \
+SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, t, SKSEQ_A_COLUMNS, M0, M1, M2, M3)       \
 __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(          \
     ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda,               \
     const T *packed, T *C, ptrdiff_t ldc, int accumulate)                           \
 {                                                                                   \
     const ptrdiff_t NR = 2 * VL;                                                    \
     const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
-    ptrdiff_t kb, p, i;                                                             \
+    ptrdiff_t kb, p, i, rows;                                                       \
     for (kb = 0; kb < K; kb += SKSEQ_GEMM_KC) {                                     \
         const ptrdiff_t kc = K - kb < SKSEQ_GEMM_KC ? K - kb : SKSEQ_GEMM_KC;       \
         const int acc = accumulate || kb > 0;                                       \
-        for (i = 0; i < M; ) {                                                      \
-            const ptrdiff_t rows = M - i >= MR_MAX ? MR_MAX : M - i >= MR_A ? MR_A :    \
-                M - i >= MR_B ? MR_B : M - i >= MR_C ? MR_C : 1;                        \
-            const T *a = A + i * lda + kb;                                              \
-            for (p = 0; p < panels; p++) {                                              \
-                const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
-                const T *bp = packed + p * K * NR + kb * NR;                            \
-                T *c = C + i * ldc + p * NR;                                            \
-                if (rows == MR_MAX)                                                     \
-                    skseq_micro_##S##_##TAG##_##MR_MAX(kc, a, lda, bp, c, ldc, acc, ncols); \
-                else if (rows == MR_A)                                                  \
-                    skseq_micro_##S##_##TAG##_##MR_A(kc, a, lda, bp, c, ldc, acc, ncols);   \
-                else if (rows == MR_B)                                                  \
-                    skseq_micro_##S##_##TAG##_##MR_B(kc, a, lda, bp, c, ldc, acc, ncols);   \
-                else if (rows == MR_C)                                                  \
-                    skseq_micro_##S##_##TAG##_##MR_C(kc, a, lda, bp, c, ldc, acc, ncols);   \
-                else                                                                    \
-                    skseq_micro_##S##_##TAG##_1(kc, a, lda, bp, c, ldc, acc, ncols);    \
-            }                                                                           \
-            i += rows;                                                                  \
-        }                                                                               \
+        for (i = 0; i < M; i += rows) {                                             \
+            const T *a = A + i * lda + kb;                                          \
+            rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                         \
+            for (p = 0; p < panels; p++) {                                          \
+                const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;          \
+                SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                   \
+                                 (kc, a, lda, packed + p * K * NR + kb * NR,        \
+                                  C + i * ldc + p * NR, ldc, acc, ncols));          \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+__attribute__((target(TARGET))) static void skseq_gemm_tn_##S##_##TAG(              \
+    ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda,               \
+    const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)        \
+{                                                                                   \
+    const ptrdiff_t NR = 2 * VL;                                                    \
+    const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
+    ptrdiff_t kb, p, i, k, n, rows;                                                 \
+    for (kb = 0; kb < K; kb += SKSEQ_GEMM_KC) {                                     \
+        const ptrdiff_t kc = K - kb < SKSEQ_GEMM_KC ? K - kb : SKSEQ_GEMM_KC;       \
+        const int acc = accumulate || kb > 0;                                       \
+        for (p = 0; p < panels; p++) {                                              \
+            const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
+            T *panel = work + p * kc * NR;                                          \
+            for (k = 0; k < kc; k++) {                                              \
+                memcpy(panel + k * NR, B + (kb + k) * ldb + p * NR,                 \
+                       (size_t)ncols * sizeof(T));                                  \
+                for (n = ncols; n < NR; n++) panel[k * NR + n] = 0;                 \
+            }                                                                       \
+        }                                                                           \
+        for (i = 0; i < M; i += rows) {                                             \
+            const T *a = A + kb * lda + i;                                          \
+            rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                         \
+            for (p = 0; p < panels; p++) {                                          \
+                const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;          \
+                SKSEQ_CALL_MICRO(S, TAG, t, rows, M0, M1, M2, M3,                   \
+                                 (kc, a, lda, work + p * kc * NR,                   \
+                                  C + i * ldc + p * NR, ldc, acc, ncols));          \
+            }                                                                       \
+        }                                                                           \
     }                                                                               \
 }
 
@@ -231,7 +280,36 @@ static void skseq_gemm_packed_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
                                   T *C, ptrdiff_t ldc, int accumulate)              \
 {                                                                                   \
     SKSEQ_GEMM_DISPATCH(S)                                                          \
+}                                                                                   \
+                                                                                    \
+/* Values of ``work`` that skseq_gemm_tn needs for N columns. */                    \
+static ptrdiff_t skseq_tn_work_size_##S(ptrdiff_t N)                                \
+{                                                                                   \
+    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
+    return NR == 0 ? 0 : (N + NR - 1) / NR * NR * SKSEQ_GEMM_KC;                    \
+}                                                                                   \
+                                                                                    \
+/* C (M x N) = or += A.T @ B; A is K x M (row stride lda), B is K x N (ldb);      \
+   work holds skseq_tn_work_size(N) values, aligned to 64 bytes. */                 \
+static void skseq_gemm_tn_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                \
+                              const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb, \
+                              T *C, ptrdiff_t ldc, int accumulate, T *work)         \
+{                                                                                   \
+    SKSEQ_GEMM_TN_DISPATCH(S)                                                       \
 }
+
+#if SKSEQ_HAVE_PACKED_GEMM
+#define SKSEQ_GEMM_TN_DISPATCH(S)                                                   \
+    if (M <= 0 || N <= 0) return;                                                   \
+    if (skseq_gemm_active_level == 2)                                               \
+        skseq_gemm_tn_##S##_avx512(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work); \
+    else if (skseq_gemm_active_level == 1)                                          \
+        skseq_gemm_tn_##S##_avx2(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work);
+#else
+#define SKSEQ_GEMM_TN_DISPATCH(S)                                                   \
+    (void)M; (void)N; (void)K; (void)A; (void)lda; (void)B; (void)ldb; (void)C;     \
+    (void)ldc; (void)accumulate; (void)work;
+#endif
 
 #if SKSEQ_HAVE_PACKED_GEMM
 #define SKSEQ_GEMM_DISPATCH(S)                                                      \

@@ -82,6 +82,14 @@ cdef extern from "_gemm.h" nogil:
     void skseq_gemm_packed_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                              const double *A, Py_ssize_t lda, const double *packed,
                              double *C, Py_ssize_t ldc, int accumulate)
+    Py_ssize_t skseq_tn_work_size_f(Py_ssize_t N)
+    Py_ssize_t skseq_tn_work_size_d(Py_ssize_t N)
+    void skseq_gemm_tn_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                         float *C, Py_ssize_t ldc, int accumulate, float *work)
+    void skseq_gemm_tn_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                         double *C, Py_ssize_t ldc, int accumulate, double *work)
 
 skseq_gemm_init()
 
@@ -194,6 +202,56 @@ cdef inline void _step_projection(
         gemm(False, False, <int> m, <int> G, <int> n_in, <floating> 1.0,
              x, <int> ldx, W, <int> G, <floating> 0.0, z, <int> ldz)
 
+cdef inline void _product(
+    floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
+    const floating *B, const floating *packed, Py_ssize_t M, Py_ssize_t K,
+    Py_ssize_t N,
+) noexcept nogil:
+    """C = A @ B (B is K x N; packed is B packed or NULL)."""
+    if packed != NULL:
+        if floating is float:
+            skseq_gemm_packed_f(M, N, K, A, lda, packed, C, ldc, 0)
+        else:
+            skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, 0)
+    else:
+        gemm(False, False, <int> M, <int> N, <int> K, <floating> 1.0,
+             A, <int> lda, B, <int> N, <floating> 0.0, C, <int> ldc)
+
+
+cdef inline void _transposed_product(
+    floating *C, const floating *A, Py_ssize_t lda, const floating *B,
+    Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, bint accumulate, floating *work,
+) noexcept nogil:
+    """C (M x N, contiguous) (+)= A.T @ B, A (K x M) and B (K x N, contiguous);
+    with the packed kernels when ``work`` (their workspace) is given."""
+    if work != NULL:
+        if floating is float:
+            skseq_gemm_tn_f(M, N, K, A, lda, B, N, C, N, accumulate, work)
+        else:
+            skseq_gemm_tn_d(M, N, K, A, lda, B, N, C, N, accumulate, work)
+    else:
+        gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0,
+             A, <int> lda, B, <int> N, <floating> (1.0 if accumulate else 0.0),
+             C, <int> N)
+
+
+cdef floating *_tn_work(const floating *like, Py_ssize_t N, void **block) noexcept nogil:
+    """Aligned workspace for _transposed_product (of the type of ``like``), or
+    NULL (then BLAS is used)."""
+    cdef Py_ssize_t size
+    block[0] = NULL
+    if floating is float:
+        size = skseq_tn_work_size_f(N)
+    else:
+        size = skseq_tn_work_size_d(N)
+    if size == 0:
+        return NULL
+    block[0] = malloc(size * sizeof(floating) + 64)
+    if block[0] == NULL:
+        return NULL
+    return <floating *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
+
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -300,13 +358,11 @@ cdef void _forward_chunk(
     # in the time loop, so the gates never leave the cache.
     if all_steps:
         if lengths[m - 1] == T1 - 1:
-            gemm(False, False, <int> (m * T1), <int> G, <int> n_in, <floating> 1.0,
-                 inputs, <int> n_in, kernel, <int> G, <floating> 0.0, gates, <int> G)
+            _product(gates, G, inputs, n_in, kernel, packed_kernel, m * T1, n_in, G)
         else:
             for j in range(m):
-                gemm(False, False, <int> lengths[j], <int> G, <int> n_in,
-                     <floating> 1.0, inputs + (j * T1 + 1) * n_in, <int> n_in,
-                     kernel, <int> G, <floating> 0.0, gates + (j * T1 + 1) * G, <int> G)
+                _product(gates + (j * T1 + 1) * G, G, inputs + (j * T1 + 1) * n_in,
+                         n_in, kernel, packed_kernel, lengths[j], n_in, G)
 
     for j in range(m):
         memset(hidden + j * n_hidden_slots * H, 0, H * sizeof(floating))
@@ -415,8 +471,7 @@ def lstm_forward(
     chunks = (B + chunk_size - 1) // chunk_size
     with nogil:
         packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
-        if n_gate_slots != T1:
-            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+        packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
             start = chunk * chunk_size
             m = min(chunk_size, B - start)
@@ -492,15 +547,15 @@ cdef void _backward_chunk(
         _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
                             packed_t, n_active, H, G)
 
+    cdef void *block = NULL
+    cdef floating *work = _tn_work(dgates, G, &block)
     if not padded:
         # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by
         # one row pairs h_{t-1} with dz_t, and meets zero slots at sequence
         # boundaries.
-        gemm(True, False, <int> n_in, <int> G, <int> (m * T1), <floating> 1.0,
-             inputs, <int> n_in, dgates, <int> G, <floating> 0.0, partial, <int> G)
-        gemm(True, False, <int> H, <int> G, <int> (m * T1 - 1), <floating> 1.0,
-             hidden, <int> H, dgates + G, <int> G, <floating> 0.0,
-             partial + n_in * G, <int> G)
+        _transposed_product(partial, inputs, n_in, dgates, n_in, m * T1, G, False, work)
+        _transposed_product(partial + n_in * G, hidden, H, dgates + G, H, m * T1 - 1, G,
+                            False, work)
         memset(grad_bias_part, 0, G * sizeof(floating))
         for r in range(m * T1):
             dz = dgates + r * G
@@ -509,6 +564,7 @@ cdef void _backward_chunk(
         if dinputs != NULL:
             gemm(False, True, <int> (m * T1), <int> n_in, <int> G, <floating> 1.0,
                  dgates, <int> G, kernel, <int> G, <floating> 0.0, dinputs, <int> n_in)
+        free(block)
         return
 
     # Some sequences end early: the same products, sequence by sequence over
@@ -517,12 +573,10 @@ cdef void _backward_chunk(
     for j in range(m):
         length = lengths[j]
         first = j * T1 + 1  # row of step 1
-        gemm(True, False, <int> n_in, <int> G, <int> length, <floating> 1.0,
-             inputs + first * n_in, <int> n_in, dgates + first * G, <int> G,
-             <floating> 1.0, partial, <int> G)
-        gemm(True, False, <int> H, <int> G, <int> length, <floating> 1.0,
-             hidden + (first - 1) * H, <int> H, dgates + first * G, <int> G,
-             <floating> 1.0, partial + n_in * G, <int> G)
+        _transposed_product(partial, inputs + first * n_in, n_in, dgates + first * G,
+                            n_in, length, G, True, work)
+        _transposed_product(partial + n_in * G, hidden + (first - 1) * H, H,
+                            dgates + first * G, H, length, G, True, work)
         for r in range(first, first + length):
             dz = dgates + r * G
             for k in range(G):
@@ -535,6 +589,7 @@ cdef void _backward_chunk(
             if length + 1 < T1:
                 memset(dinputs + (first + length) * n_in, 0,
                        (T1 - 1 - length) * n_in * sizeof(floating))
+    free(block)
 
 
 def lstm_backward(

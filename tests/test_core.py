@@ -850,11 +850,12 @@ def test_packed_step_products_match_reference(
 ):
     """Shapes that reach every branch of the packed kernels: 29 rows per chunk
     (blocks of 12, 12, 4 and 1 rows), 4H = 280 gate columns (full panels and
-    a partial one) and a backward sum over 280 terms (two blocks of terms),
-    H = 70 (a partial panel backward). Each level agrees with the reference."""
+    a partial one), a backward step sum over 280 terms and weight-gradient
+    sums over 29 x 10 slots (two blocks of 256 terms each), H = 70 (a partial
+    panel backward). Each level agrees with the reference."""
     n_hidden = 70
     X, lengths, layers, R = make_problem(
-        12, "tanh", lengths_kind, n_samples=29, n_timesteps=4, n_in=5,
+        12, "tanh", lengths_kind, n_samples=29, n_timesteps=9, n_in=5,
         sizes=(n_hidden,),
     )  # fmt: skip
     # Weights scaled so that the gates are not all saturated.
