@@ -1175,6 +1175,10 @@ def skseq_import(libs):
         from skseq import _lstm_core
         extra = (f" | core OpenMP={_lstm_core.openmp_enabled()}"
                  f" max_threads={_lstm_core.openmp_max_threads()}")
+        level = getattr(_lstm_core, "packed_gemm_level", None)
+        if level is not None:
+            names = {0: "none, BLAS", 1: "AVX2", 2: "AVX-512"}
+            extra += f" | packed kernels: {names.get(level(), level())}"
     except Exception:
         pass
     print(f"skseq {getattr(skseq, '__version__', '?')} from "

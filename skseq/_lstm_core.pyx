@@ -22,12 +22,18 @@ still running at step t are a prefix of the chunk and each step's GEMM covers
 exactly them (no work past a sequence's end); in a chunk with such sequences
 the whole-sequence products run sequence by sequence over their own steps.
 Past its end a sequence's hidden and cell slots are written as zeros and its
-gate gradients as zeros. Steps with few running rows use the loops of
-``_gates.h`` instead of BLAS, whose fixed cost would dominate.
+gate gradients as zeros. Without the packed kernels, steps with few running
+rows use the loops of ``_gates.h`` instead of BLAS, whose fixed cost would
+dominate.
+
+Products: where the CPU has AVX2 or AVX-512 (``packed_gemm_level() > 0``),
+the kernels of ``_gemm.h`` do the step products, with the weight matrices
+packed once per call, and the whole-chunk products (input projection, weight
+gradients); otherwise, and for dL/dx of stacked layers, BLAS does.
 
 Threads: the batch is cut into chunks of ``chunk_size`` rows; each chunk runs
-its own time loop with single-threaded BLAS (the caller limits BLAS threads)
-and writes its own rows only. Weight gradients are formed per chunk and then
+its own time loop with single-threaded products (the caller limits BLAS
+threads) and writes its own rows only. Weight gradients are formed per chunk and then
 summed in chunk order, so the result depends on ``chunk_size`` but never on
 ``n_threads`` or on thread timing.
 """

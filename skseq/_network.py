@@ -389,10 +389,18 @@ class _Workspace:
                     # layer keeps only two alternating hidden slots (its
                     # final states are all the head reads).
                     state = {
-                        "gates": (np.empty(n_rows * 4 * hidden, dtype=dtype),
-                                  4 * hidden, 1),
-                        "hidden": (np.empty((n_rows * 2 if last else size) * hidden,
-                                            dtype=dtype), hidden, 2 if last else None),
+                        "gates": (
+                            np.empty(n_rows * 4 * hidden, dtype=dtype),
+                            4 * hidden,
+                            1,
+                        ),
+                        "hidden": (
+                            np.empty(
+                                (n_rows * 2 if last else size) * hidden, dtype=dtype
+                            ),
+                            hidden,
+                            2 if last else None,
+                        ),
                     }
                 if training:
                     state["cells"] = (np.empty(size * hidden, dtype=dtype), hidden)
