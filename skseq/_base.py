@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
@@ -78,6 +78,14 @@ def _blas_controllers():
     so both are known by the time this first runs.
     """
     return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def _batches(n_samples, batch_size):
+    """Slices of consecutive batches, the last one possibly smaller (what
+    ``sklearn.utils.gen_batches`` gives, without its per-call parameter
+    validation, which costs more than a one-sequence prediction)."""
+    for start in range(0, n_samples, batch_size):
+        yield slice(start, min(start + batch_size, n_samples))
 
 
 class _SingleThreadedBLAS:
@@ -284,6 +292,10 @@ class BaseLSTM(BaseEstimator):
         check_is_fitted(self)
         return self._network.unpack(self.weights_)[2]
 
+    def __sklearn_is_fitted__(self):
+        # check_is_fitted would otherwise scan every attribute on each call.
+        return hasattr(self, "weights_")
+
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, Integral):
@@ -436,7 +448,7 @@ class BaseLSTM(BaseEstimator):
             if self.shuffle:
                 self._random_state.shuffle(sample_idx)
             accumulated_loss = 0.0
-            for batch in gen_batches(n_samples, batch_size):
+            for batch in _batches(n_samples, batch_size):
                 batch_idx = sample_idx[batch]
                 batch_loss = self._train_batch(
                     network, weights, grad, workspace, optimizer, sequences, y,
@@ -623,7 +635,7 @@ class BaseLSTM(BaseEstimator):
         n_threads = effective_n_threads()
         raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
         with _SingleThreadedBLAS():
-            for batch in gen_batches(n_samples, block):
+            for batch in _batches(n_samples, block):
                 batch_idx = np.arange(batch.start, batch.stop)
                 inputs, lengths, batch_idx = _fill_inputs(
                     workspace, sequences, batch_idx
