@@ -168,6 +168,31 @@ SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, 1)
 #define SKSEQ_DEFINE_LEVEL(T, S, V, VU, VL, TAG, TARGET, M0, M1, M2, M3)            \
 SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, n, SKSEQ_A_ROWS, M0, M1, M2, M3)          \
 SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, t, SKSEQ_A_COLUMNS, M0, M1, M2, M3)       \
+/* One row against four full panels: eight independent sums instead of two,   \
+   so a single sequence's step is not bound by the latency of one chain. */     \
+SKSEQ_ALWAYS_INLINE void skseq_row4_##S##_##TAG(                                    \
+    ptrdiff_t kc, const T *a, const T *bp, ptrdiff_t panel_stride, T *c, int acc)   \
+{                                                                                   \
+    V sums[8];                                                                      \
+    ptrdiff_t q, k;                                                                 \
+    _Pragma("GCC unroll 8")                                                         \
+    for (q = 0; q < 8; q++) sums[q] = (V){0};                                       \
+    for (k = 0; k < kc; k++) {                                                      \
+        const V ak = a[k] - (V){0};                                                 \
+        _Pragma("GCC unroll 4")                                                     \
+        for (q = 0; q < 4; q++) {                                                   \
+            const T *row = bp + q * panel_stride + k * 2 * VL;                      \
+            sums[2 * q] += ak * *(const V *)row;                                    \
+            sums[2 * q + 1] += ak * *(const V *)(row + VL);                         \
+        }                                                                           \
+    }                                                                               \
+    _Pragma("GCC unroll 8")                                                         \
+    for (q = 0; q < 8; q++) {                                                       \
+        VU *out = (VU *)(c + q * VL);                                               \
+        if (acc) *out = *out + sums[q];                                             \
+        else *out = sums[q];                                                        \
+    }                                                                               \
+}                                                                                   \
 __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(          \
     ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda,               \
     const T *packed, T *C, ptrdiff_t ldc, int accumulate)                           \
@@ -181,7 +206,12 @@ __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(      
         for (i = 0; i < M; i += rows) {                                             \
             const T *a = A + i * lda + kb;                                          \
             rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                         \
-            for (p = 0; p < panels; p++) {                                          \
+            p = 0;                                                                  \
+            if (rows == 1)                                                          \
+                for (; (p + 4) * NR <= N; p += 4)                                   \
+                    skseq_row4_##S##_##TAG(kc, a, packed + p * K * NR + kb * NR,    \
+                                           K * NR, C + i * ldc + p * NR, acc);      \
+            for (; p < panels; p++) {                                               \
                 const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;          \
                 SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                   \
                                  (kc, a, lda, packed + p * K * NR + kb * NR,        \
