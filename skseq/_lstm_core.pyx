@@ -151,25 +151,36 @@ cdef enum:
     SMALL_ROWS = 8
 
 
+cdef inline void _product(
+    floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
+    const floating *B, const floating *packed, Py_ssize_t M, Py_ssize_t K,
+    Py_ssize_t N, bint accumulate,
+) noexcept nogil:
+    """C (+)= A @ B (B is K x N, contiguous; packed is B packed or NULL)."""
+    if packed != NULL:
+        if floating is float:
+            skseq_gemm_packed_f(M, N, K, A, lda, packed, C, ldc, accumulate)
+        else:
+            skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, accumulate)
+    else:
+        gemm(False, False, <int> M, <int> N, <int> K, <floating> 1.0,
+             A, <int> lda, B, <int> N, <floating> (1.0 if accumulate else 0.0),
+             C, <int> ldc)
+
+
 cdef inline void _recurrent_product(
     floating *z, Py_ssize_t ldz, const floating *h, Py_ssize_t ldh,
     const floating *W, const floating *packed, Py_ssize_t m, Py_ssize_t H,
     Py_ssize_t G,
 ) noexcept nogil:
     """z[:m] += h[:m] @ W for one step (W is H x G; packed is W packed or NULL)."""
-    if packed != NULL:
-        if floating is float:
-            skseq_gemm_packed_f(m, G, H, h, ldh, packed, z, ldz, 1)
-        else:
-            skseq_gemm_packed_d(m, G, H, h, ldh, packed, z, ldz, 1)
-    elif m <= SMALL_ROWS:
+    if packed == NULL and m <= SMALL_ROWS:
         if floating is float:
             skseq_add_rows_times_f(z, ldz, h, ldh, W, m, H, G)
         else:
             skseq_add_rows_times_d(z, ldz, h, ldh, W, m, H, G)
     else:
-        gemm(False, False, <int> m, <int> G, <int> H, <floating> 1.0,
-             h, <int> ldh, W, <int> G, <floating> 1.0, z, <int> ldz)
+        _product(z, ldz, h, ldh, W, packed, m, H, G, True)
 
 
 cdef inline void _recurrent_gradient(
@@ -192,37 +203,6 @@ cdef inline void _recurrent_gradient(
     else:
         gemm(False, True, <int> m, <int> H, <int> G, <floating> 1.0,
              dz, <int> lddz, W, <int> G, <floating> 0.0, out, <int> H)
-
-cdef inline void _step_projection(
-    floating *z, Py_ssize_t ldz, const floating *x, Py_ssize_t ldx,
-    const floating *W, const floating *packed, Py_ssize_t m, Py_ssize_t n_in,
-    Py_ssize_t G,
-) noexcept nogil:
-    """z[:m] = x[:m] @ W for one step (W is n_in x G; packed is W packed or NULL)."""
-    if packed != NULL:
-        if floating is float:
-            skseq_gemm_packed_f(m, G, n_in, x, ldx, packed, z, ldz, 0)
-        else:
-            skseq_gemm_packed_d(m, G, n_in, x, ldx, packed, z, ldz, 0)
-    else:
-        gemm(False, False, <int> m, <int> G, <int> n_in, <floating> 1.0,
-             x, <int> ldx, W, <int> G, <floating> 0.0, z, <int> ldz)
-
-cdef inline void _product(
-    floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
-    const floating *B, const floating *packed, Py_ssize_t M, Py_ssize_t K,
-    Py_ssize_t N,
-) noexcept nogil:
-    """C = A @ B (B is K x N; packed is B packed or NULL)."""
-    if packed != NULL:
-        if floating is float:
-            skseq_gemm_packed_f(M, N, K, A, lda, packed, C, ldc, 0)
-        else:
-            skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, 0)
-    else:
-        gemm(False, False, <int> M, <int> N, <int> K, <floating> 1.0,
-             A, <int> lda, B, <int> N, <floating> 0.0, C, <int> ldc)
-
 
 cdef inline void _transposed_product(
     floating *C, const floating *A, Py_ssize_t lda, const floating *B,
@@ -364,11 +344,11 @@ cdef void _forward_chunk(
     # in the time loop, so the gates never leave the cache.
     if all_steps:
         if lengths[m - 1] == T1 - 1:
-            _product(gates, G, inputs, n_in, kernel, packed_kernel, m * T1, n_in, G)
+            _product(gates, G, inputs, n_in, kernel, packed_kernel, m * T1, n_in, G, False)
         else:
             for j in range(m):
                 _product(gates + (j * T1 + 1) * G, G, inputs + (j * T1 + 1) * n_in,
-                         n_in, kernel, packed_kernel, lengths[j], n_in, G)
+                         n_in, kernel, packed_kernel, lengths[j], n_in, G, False)
 
     for j in range(m):
         memset(hidden + j * n_hidden_slots * H, 0, H * sizeof(floating))
@@ -380,8 +360,8 @@ cdef void _forward_chunk(
             n_active -= 1
         gate_slot = t if all_steps else 0
         if not all_steps:
-            _step_projection(gates, n_gate_slots * G, inputs + t * n_in, T1 * n_in,
-                             kernel, packed_kernel, n_active, n_in, G)
+            _product(gates, n_gate_slots * G, inputs + t * n_in, T1 * n_in,
+                     kernel, packed_kernel, n_active, n_in, G, False)
         h_slot = t if n_hidden_slots == T1 else t & 1
         h_prev_slot = t - 1 if n_hidden_slots == T1 else 1 - h_slot
         # Recurrent contribution, added into this step's gate rows.
