@@ -192,3 +192,32 @@ def test_predict_buffers_match_training_forward(sizes, bidirectional):
     training_raw[order] = network.forward(est.weights_, inputs, lengths, workspace, 1)
     assert_allclose(est._forward_raw(sequences), training_raw, rtol=1e-12, atol=1e-14)
     assert_allclose(est.predict(X), training_raw[:, 0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_predict_in_blocks_matches_one_block(monkeypatch, bidirectional):
+    """Under a tiny memory budget predict runs one sequence per block; the
+    outputs are those of a single block (each row's arithmetic does not
+    depend on the other rows of its block)."""
+    import skseq._base
+
+    rng = np.random.default_rng(4)
+    X = [rng.normal(size=(n, 3)) for n in rng.integers(1, 12, size=23)]
+    y = rng.integers(0, 3, size=23)
+    est = LSTMClassifier(
+        hidden_layer_sizes=(6, 5), bidirectional=bidirectional, max_iter=3,
+        random_state=0,
+    ).fit(X, y)  # fmt: skip
+    whole = est.predict_proba(X)
+    allocations = []
+    allocate = est._network.allocate
+
+    def spy(n_rows, *args, **kwargs):
+        allocations.append(n_rows)
+        return allocate(n_rows, *args, **kwargs)
+
+    monkeypatch.setattr(est._network, "allocate", spy)
+    monkeypatch.setattr(skseq._base, "PREDICT_MEMORY_BUDGET", 1)
+    in_blocks = est.predict_proba(X)
+    assert allocations == [1]  # a workspace for blocks of one sequence
+    assert_allclose(in_blocks, whole, rtol=1e-12, atol=1e-15)
