@@ -80,6 +80,41 @@ static ptrdiff_t skseq_gemm_panel_width(size_t value_size)
     }
 }
 
+/*
+ * Packing: op(B) is K x N; trans = 0 reads B[k * ldb + n], trans = 1 reads
+ * B[n * ldb + k]. packed must hold skseq_packed_size(K, N) values and be
+ * aligned to 64 bytes.
+ */
+#define SKSEQ_DEFINE_PACKING(T, S)                                                  \
+static ptrdiff_t skseq_packed_size_##S(ptrdiff_t K, ptrdiff_t N)                    \
+{                                                                                   \
+    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
+    return NR == 0 ? 0 : (N + NR - 1) / NR * NR * K;                                \
+}                                                                                   \
+                                                                                    \
+static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,       \
+                           ptrdiff_t N, T *packed)                                  \
+{                                                                                   \
+    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
+    ptrdiff_t p, k, n;                                                              \
+    if (NR == 0) return;                                                            \
+    for (p = 0; p * NR < N; p++) {                                                  \
+        T *panel = packed + p * K * NR;                                             \
+        const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;                  \
+        for (k = 0; k < K; k++) {                                                   \
+            T *row = panel + k * NR;                                                \
+            if (trans)                                                              \
+                for (n = 0; n < ncols; n++) row[n] = B[(p * NR + n) * ldb + k];     \
+            else                                                                    \
+                memcpy(row, B + k * ldb + p * NR, (size_t)ncols * sizeof(T));       \
+            for (n = ncols; n < NR; n++) row[n] = 0;                                \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+
+SKSEQ_DEFINE_PACKING(float, f)
+SKSEQ_DEFINE_PACKING(double, d)
+
 #if SKSEQ_HAVE_PACKED_GEMM
 
 #define SKSEQ_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -227,19 +262,11 @@ __attribute__((target(TARGET))) static void skseq_gemm_tn_##S##_##TAG(          
 {                                                                                   \
     const ptrdiff_t NR = 2 * VL;                                                    \
     const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
-    ptrdiff_t kb, p, i, k, n, rows;                                                 \
+    ptrdiff_t kb, p, i, rows;                                                       \
     for (kb = 0; kb < K; kb += SKSEQ_GEMM_KC) {                                     \
         const ptrdiff_t kc = K - kb < SKSEQ_GEMM_KC ? K - kb : SKSEQ_GEMM_KC;       \
         const int acc = accumulate || kb > 0;                                       \
-        for (p = 0; p < panels; p++) {                                              \
-            const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
-            T *panel = work + p * kc * NR;                                          \
-            for (k = 0; k < kc; k++) {                                              \
-                memcpy(panel + k * NR, B + (kb + k) * ldb + p * NR,                 \
-                       (size_t)ncols * sizeof(T));                                  \
-                for (n = ncols; n < NR; n++) panel[k * NR + n] = 0;                 \
-            }                                                                       \
-        }                                                                           \
+        skseq_pack_##S(B + kb * ldb, ldb, 0, kc, N, work);                           \
         for (i = 0; i < M; i += rows) {                                             \
             const T *a = A + kb * lda + i;                                          \
             rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                         \
@@ -272,38 +299,8 @@ SKSEQ_DEFINE_LEVEL(double, d, skseq_v4d, skseq_v4du, 4, avx2, "avx2,fma", 6, 4, 
 
 #endif /* SKSEQ_HAVE_PACKED_GEMM */
 
-/*
- * Packing: op(B) is K x N; trans = 0 reads B[k * ldb + n], trans = 1 reads
- * B[n * ldb + k]. packed must hold skseq_packed_size(K, N) values and be
- * aligned to 64 bytes.
- */
-#define SKSEQ_DEFINE_PACKING(T, S)                                                  \
-static ptrdiff_t skseq_packed_size_##S(ptrdiff_t K, ptrdiff_t N)                    \
-{                                                                                   \
-    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
-    return NR == 0 ? 0 : (N + NR - 1) / NR * NR * K;                                \
-}                                                                                   \
-                                                                                    \
-static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,       \
-                           ptrdiff_t N, T *packed)                                  \
-{                                                                                   \
-    const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
-    ptrdiff_t p, k, n;                                                              \
-    if (NR == 0) return;                                                            \
-    for (p = 0; p * NR < N; p++) {                                                  \
-        T *panel = packed + p * K * NR;                                             \
-        const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;                  \
-        for (k = 0; k < K; k++) {                                                   \
-            T *row = panel + k * NR;                                                \
-            if (trans)                                                              \
-                for (n = 0; n < ncols; n++) row[n] = B[(p * NR + n) * ldb + k];     \
-            else                                                                    \
-                memcpy(row, B + k * ldb + p * NR, (size_t)ncols * sizeof(T));       \
-            for (n = ncols; n < NR; n++) row[n] = 0;                                \
-        }                                                                           \
-    }                                                                               \
-}                                                                                   \
-                                                                                    \
+/* The entry points: dispatch to the active level. */
+#define SKSEQ_DEFINE_ENTRY_POINTS(T, S)                                             \
 /* C (M x N, row stride ldc) = or += A (M x K, row stride lda) @ op(B). */          \
 static void skseq_gemm_packed_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,            \
                                   const T *A, ptrdiff_t lda, const T *packed,       \
@@ -354,7 +351,7 @@ static void skseq_gemm_tn_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,            
     (void)ldc; (void)accumulate;
 #endif
 
-SKSEQ_DEFINE_PACKING(float, f)
-SKSEQ_DEFINE_PACKING(double, d)
+SKSEQ_DEFINE_ENTRY_POINTS(float, f)
+SKSEQ_DEFINE_ENTRY_POINTS(double, d)
 
 #endif /* SKSEQ_GEMM_H */

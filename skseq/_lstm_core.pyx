@@ -117,6 +117,18 @@ def _set_packed_gemm_level(int level):
     return skseq_gemm_set_level(level)
 
 
+cdef void *_aligned(Py_ssize_t n_bytes, void **block) noexcept nogil:
+    """64-byte aligned memory inside a fresh block (``block`` receives the
+    pointer to free), or NULL when n_bytes is 0 or memory is short."""
+    block[0] = NULL
+    if n_bytes == 0:
+        return NULL
+    block[0] = malloc(n_bytes + 64)
+    if block[0] == NULL:
+        return NULL
+    return <void *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
+
+
 cdef floating *_packed(const floating *matrix, Py_ssize_t rows, Py_ssize_t columns,
                        bint transpose, void **block) noexcept nogil:
     """Pack a C-contiguous (rows x columns) matrix, or its transpose, as the
@@ -127,17 +139,13 @@ cdef floating *_packed(const floating *matrix, Py_ssize_t rows, Py_ssize_t colum
     cdef Py_ssize_t N = rows if transpose else columns
     cdef Py_ssize_t size
     cdef floating *packed
-    block[0] = NULL
     if floating is float:
         size = skseq_packed_size_f(K, N)
     else:
         size = skseq_packed_size_d(K, N)
-    if size == 0:
+    packed = <floating *> _aligned(size * sizeof(floating), block)
+    if packed == NULL:
         return NULL
-    block[0] = malloc(size * sizeof(floating) + 64)
-    if block[0] == NULL:
-        return NULL
-    packed = <floating *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
     if floating is float:
         skseq_pack_f(matrix, columns, transpose, K, N, packed)
     else:
@@ -225,17 +233,11 @@ cdef floating *_tn_work(const floating *like, Py_ssize_t N, void **block) noexce
     """Aligned workspace for _transposed_product (of the type of ``like``), or
     NULL (then BLAS is used)."""
     cdef Py_ssize_t size
-    block[0] = NULL
     if floating is float:
         size = skseq_tn_work_size_f(N)
     else:
         size = skseq_tn_work_size_d(N)
-    if size == 0:
-        return NULL
-    block[0] = malloc(size * sizeof(floating) + 64)
-    if block[0] == NULL:
-        return NULL
-    return <floating *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
+    return <floating *> _aligned(size * sizeof(floating), block)
 
 
 cdef extern from *:
