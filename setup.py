@@ -60,7 +60,12 @@ class BuildExt(build_ext):
             if self.compiler.compiler_type != "msvc":
                 # -fopenmp-simd honours the "omp simd" loops of _gates.h even
                 # in a serial build; it needs no OpenMP runtime.
-                ext.extra_compile_args += ["-O3", "-fopenmp-simd"]
+                # -fno-trapping-math: the core never reads floating-point
+                # exception flags, and without it GCC keeps the selects of
+                # the gate math as branches (a compare may trap), so the gate
+                # loops stay scalar on every target without AVX-512 masks:
+                # about 7x slower with AVX2. It changes no computed value.
+                ext.extra_compile_args += ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]

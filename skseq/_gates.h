@@ -7,7 +7,9 @@
  * exponential is computed here (range reduction by Cody and Waite, a Taylor
  * polynomial for e^r - 1 on |r| <= ln(2)/2, the power of two built from the
  * exponent bits) instead of calling libm once per value, and branches are
- * selects. Accuracy: a few ulp in float64 and float32 over the whole range;
+ * selects. Build with -fno-trapping-math (setup.py does): otherwise GCC may
+ * not turn the selects into blends (a compare could raise a flag) and
+ * vectorises these loops only where AVX-512 masks can predicate them. Accuracy: a few ulp in float64 and float32 over the whole range;
  * tanh keeps its relative accuracy near zero by going through expm1.
  *
  * On x86-64 Linux each row kernel is compiled three times (x86-64-v4 with
@@ -204,16 +206,21 @@ SKSEQ_MULTIVERSION static void skseq_forward_row_##S(                           
             h_now[k] = o * (c > 0 ? c : 0);                                         \
         }                                                                           \
     } else {                                                                        \
+        /* Two loops: one iteration of a fused loop chains five activations   \
+           (the cell's tanh waits for the gates), too long for the core to     \
+           overlap iterations; split, each loop keeps the FP units busy. */    \
         SKSEQ_SIMD                                                                  \
         for (k = 0; k < H; k++) {                                                   \
-            T i = skseq_sigmoid_##S(z[k] + bias[k]);                                \
-            T f = skseq_sigmoid_##S(z[H + k] + bias[H + k]);                        \
-            T g = skseq_tanh_##S(z[2 * H + k] + bias[2 * H + k]);                   \
-            T o = skseq_sigmoid_##S(z[3 * H + k] + bias[3 * H + k]);                \
-            T c = f * c_prev[k] + i * g;                                            \
-            z[k] = i; z[H + k] = f; z[2 * H + k] = g; z[3 * H + k] = o;             \
+            z[k] = skseq_sigmoid_##S(z[k] + bias[k]);                               \
+            z[H + k] = skseq_sigmoid_##S(z[H + k] + bias[H + k]);                   \
+            z[2 * H + k] = skseq_tanh_##S(z[2 * H + k] + bias[2 * H + k]);          \
+            z[3 * H + k] = skseq_sigmoid_##S(z[3 * H + k] + bias[3 * H + k]);       \
+        }                                                                           \
+        SKSEQ_SIMD                                                                  \
+        for (k = 0; k < H; k++) {                                                   \
+            T c = z[H + k] * c_prev[k] + z[k] * z[2 * H + k];                       \
             c_now[k] = c;                                                           \
-            h_now[k] = o * skseq_tanh_##S(c);                                       \
+            h_now[k] = z[3 * H + k] * skseq_tanh_##S(c);                            \
         }                                                                           \
     }                                                                               \
 }                                                                                   \
