@@ -43,8 +43,12 @@ OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "logistic": expit, "softmax": _so
 
 def _squared_loss(y_true, y_pred, sample_weight):
     """Half the mean squared error, averaged over outputs (as MLPRegressor)."""
-    per_sample = 0.5 * np.mean((y_true - y_pred) ** 2, axis=1)
-    return np.average(per_sample, weights=sample_weight)
+    residual = y_true - y_pred
+    per_sample = np.square(residual, out=residual).sum(axis=1)
+    per_sample *= 0.5 / residual.shape[1]
+    if sample_weight is None:
+        return per_sample.sum() / len(per_sample)
+    return (per_sample @ sample_weight) / sample_weight.sum()
 
 
 def _log_loss(y_true, y_prob, sample_weight):
@@ -130,6 +134,11 @@ def effective_n_threads():
 
 # Bytes of buffers a prediction may hold at once (it runs in blocks of rows).
 PREDICT_MEMORY_BUDGET = 256 << 20
+
+# partial_fit keeps its training buffers for the next call when they take at
+# most this many bytes: for small batches, allocating and viewing them again
+# costs a noticeable part of the step; large ones are not worth holding.
+KEEP_WORKSPACE_BYTES = 16 << 20
 
 
 @functools.lru_cache(maxsize=64)
@@ -238,6 +247,7 @@ class BaseLSTM(BaseEstimator):
     # -------------------------------------------------------- persistence
     def __getstate__(self):
         state = super().__getstate__()
+        state.pop("_workspace", None)  # scratch buffers, not fitted state
         state["_skseq_version"] = __version__
         return state
 
@@ -427,15 +437,15 @@ class BaseLSTM(BaseEstimator):
                     UserWarning,
                     stacklevel=3,
                 )
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+            batch_size = max(1, min(int(self.batch_size), n_samples))
 
         network = self._network
         weights = self.weights_
-        grad = np.empty_like(weights)
         optimizer = self._make_optimizer(weights)
-        workspace = network.allocate(
-            batch_size, sequences.data.shape[1], weights.dtype, training=True
+        workspace = self._training_workspace(
+            network, batch_size, sequences.data.shape[1], weights.dtype, incremental
         )
+        grad = workspace.gradient_like(weights)
         n_threads = effective_n_threads()
         sample_idx = np.arange(n_samples)
         best_weights = None
@@ -506,6 +516,26 @@ class BaseLSTM(BaseEstimator):
             )
         if early_stopping and best_weights is not None:
             weights[...] = best_weights
+
+    def _training_workspace(self, network, n_rows, n_timesteps, dtype, keep):
+        """Training buffers for batches of ``n_rows`` sequences of at most
+        ``n_timesteps`` steps: the ones kept by the previous partial_fit call
+        if they are large enough, otherwise new ones (kept for the next call
+        when ``keep`` and small)."""
+        key = (self._network_config, np.dtype(dtype))
+        kept = self.__dict__.pop("_workspace", None)
+        if (
+            kept is not None
+            and kept[0] == key
+            and kept[1].n_rows >= n_rows
+            and kept[1].n_timesteps >= n_timesteps
+        ):
+            workspace = kept[1]
+        else:
+            workspace = network.allocate(n_rows, n_timesteps, dtype, training=True)
+        if keep and workspace.nbytes <= KEEP_WORKSPACE_BYTES:
+            self._workspace = (key, workspace)
+        return workspace
 
     def _validation_split(self, y, n_samples):
         from sklearn.model_selection import train_test_split  # only needed here

@@ -21,6 +21,7 @@
 #ifndef SKSEQ_GATES_H
 #define SKSEQ_GATES_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -311,5 +312,30 @@ SKSEQ_MULTIVERSION static void skseq_rows_times_transposed_##S(                 
 
 SKSEQ_DEFINE_SMALL_PRODUCTS(double, d)
 SKSEQ_DEFINE_SMALL_PRODUCTS(float, f)
+
+/* ------------------------------------------------------------ Adam step */
+/*
+ * One Adam update in place, element by element (so independent of threads):
+ * m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2,
+ * w <- w - step m / (sqrt(v) + eps), step being the bias-corrected rate.
+ */
+#define SKSEQ_DEFINE_ADAM(T, S, SQRT)                                               \
+SKSEQ_MULTIVERSION static void skseq_adam_##S(                                      \
+    T *w, const T *g, T *m, T *v, ptrdiff_t n, T step, T b1, T b2, T eps)           \
+{                                                                                   \
+    const T c1 = 1 - b1, c2 = 1 - b2;                                               \
+    ptrdiff_t k;                                                                    \
+    SKSEQ_SIMD                                                                      \
+    for (k = 0; k < n; k++) {                                                       \
+        const T mk = b1 * m[k] + c1 * g[k];                                         \
+        const T vk = b2 * v[k] + c2 * (g[k] * g[k]);                                \
+        m[k] = mk;                                                                  \
+        v[k] = vk;                                                                  \
+        w[k] -= step * (mk / (SQRT(vk) + eps));                                     \
+    }                                                                               \
+}
+
+SKSEQ_DEFINE_ADAM(double, d, sqrt)
+SKSEQ_DEFINE_ADAM(float, f, sqrtf)
 
 #endif /* SKSEQ_GATES_H */

@@ -59,6 +59,10 @@ cdef extern from "_gates.h" nogil:
                               const float *c_prev, const float *dh_in,
                               const float *dh_rec, float *dc, float *dz,
                               Py_ssize_t H, int relu)
+    void skseq_adam_d(double *w, const double *g, double *m, double *v, Py_ssize_t n,
+                      double step, double b1, double b2, double eps)
+    void skseq_adam_f(float *w, const float *g, float *m, float *v, Py_ssize_t n,
+                      float step, float b1, float b2, float eps)
     void skseq_add_rows_times_d(double *z, Py_ssize_t ldz, const double *h,
                                 Py_ssize_t ldh, const double *W, Py_ssize_t m,
                                 Py_ssize_t H, Py_ssize_t G)
@@ -728,3 +732,32 @@ def reverse_time(
                 for t in range(length + 1, T1):
                     for k in range(width):
                         target[j, t, k] = 0
+
+
+def adam_update(floating[::1] weights, const floating[::1] grad,
+                floating[::1] first_moment, floating[::1] second_moment,
+                double step, double beta_1, double beta_2, double epsilon):
+    """One Adam step in place, in one pass over the arrays:
+
+    m <- beta_1 m + (1 - beta_1) g;  v <- beta_2 v + (1 - beta_2) g^2;
+    w <- w - step * m / (sqrt(v) + epsilon)
+
+    (``step`` is the bias-corrected learning rate). Each element on its own,
+    so the result does not depend on threads.
+    """
+    cdef Py_ssize_t n = weights.shape[0]
+    if not (grad.shape[0] == first_moment.shape[0] == second_moment.shape[0] == n):
+        raise ValueError(
+            f"adam_update needs arrays of one length; got {n}, {grad.shape[0]}, "
+            f"{first_moment.shape[0]} and {second_moment.shape[0]}."
+        )
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            skseq_adam_f(&weights[0], &grad[0], &first_moment[0], &second_moment[0],
+                         n, <float> step, <float> beta_1, <float> beta_2,
+                         <float> epsilon)
+        else:
+            skseq_adam_d(&weights[0], &grad[0], &first_moment[0], &second_moment[0],
+                         n, step, beta_1, beta_2, epsilon)

@@ -218,7 +218,7 @@ class LSTMNetwork:
         :meth:`draw_dropout_masks`, or None.
         """
         n_rows, n_slots, _ = inputs.shape
-        layers, head_coef, head_intercept = self.unpack(flat)
+        layers, head_coef, head_intercept = workspace.unpacked(self, flat)
         chunk_size = chunk_size_for(n_rows)
         rows = np.arange(n_rows)
         layer_input = inputs
@@ -281,25 +281,42 @@ class LSTMNetwork:
         run on ``workspace``.
         """
         n_rows, n_slots, _ = inputs.shape
-        layers, head_coef, _ = self.unpack(flat)
-        grad_layers, grad_head_coef, grad_head_intercept = self.unpack(grad)
+        layers, head_coef, _ = workspace.unpacked(self, flat)
+        grad_layers, grad_head_coef, grad_head_intercept = workspace.unpacked(
+            self, grad
+        )
         chunk_size = chunk_size_for(n_rows)
         rows = np.arange(n_rows)
 
         np.matmul(workspace.last_hidden[:n_rows].T, d_outputs, out=grad_head_coef)
-        np.sum(d_outputs, axis=0, out=grad_head_intercept)
+        np.add.reduce(d_outputs, axis=0, out=grad_head_intercept)
         d_last = d_outputs @ head_coef.T
         if masks is not None:
             d_last *= masks[-1]
 
+        # The top layer's dL/dh is zero but at each sequence's last step. Its
+        # buffer is all zeros between passes (allocated so, and cleaned up
+        # after): only those entries are written, then zeroed again.
         top = workspace.layer_buffers(len(layers) - 1, n_rows, n_slots)
         top_hidden = layers[-1][0].recurrent_kernel.shape[0]
-        for direction, state in enumerate(top["directions"]):
-            state["dhidden"].fill(0)
-            state["dhidden"][rows, lengths] = d_last[
-                :, direction * top_hidden : (direction + 1) * top_hidden
-            ]
+        try:
+            for direction, state in enumerate(top["directions"]):
+                state["dhidden"][rows, lengths] = d_last[
+                    :, direction * top_hidden : (direction + 1) * top_hidden
+                ]
+            self._backward_layers(
+                layers, grad_layers, lengths, workspace, n_rows, n_slots,
+                chunk_size, n_threads, masks,
+            )  # fmt: skip
+        finally:
+            for state in top["directions"]:
+                state["dhidden"][rows, lengths] = 0
+        return grad
 
+    def _backward_layers(
+        self, layers, grad_layers, lengths, workspace, n_rows, n_slots,
+        chunk_size, n_threads, masks,
+    ):  # fmt: skip
         for index in range(len(layers) - 1, -1, -1):
             buffers = workspace.layer_buffers(index, n_rows, n_slots)
             states = buffers["directions"]
@@ -344,7 +361,6 @@ class LSTMNetwork:
                     )
             if d_input is not None and masks is not None and masks[index] is not None:
                 d_input *= masks[index][:, None, :]
-        return grad
 
 
 class _Workspace:
@@ -412,8 +428,9 @@ class _Workspace:
                         # The layer above writes dL/d(output) straight here.
                         state["dhidden"] = flat["d_output"]
                     else:
+                        # Zeros: the top layer's stays zero between passes.
                         state["dhidden"] = (
-                            np.empty(size * hidden, dtype=dtype),
+                            np.zeros(size * hidden, dtype=dtype),
                             hidden,
                         )
                     work_size = _lstm_core.backward_workspace_size(
@@ -436,9 +453,23 @@ class _Workspace:
                 directions.append(state)
             self._layers.append((flat, directions))
         self.last_hidden = np.empty((n_rows, network.input_widths[-1]), dtype=dtype)
+        self.n_rows, self.n_timesteps = n_rows, n_timesteps
+        self.nbytes = self._inputs.nbytes + self.last_hidden.nbytes
+        for flat, directions in self._layers:
+            for value in flat.values():
+                self.nbytes += value[0].nbytes
+            for state in directions:
+                for name, value in state.items():
+                    if name == "dhidden" and value is flat.get("d_output"):
+                        continue
+                    self.nbytes += (value if name == "work" else value[0]).nbytes
         # What each layer read in the last forward pass (its input or the
         # dropout-masked copy), for the backward pass.
         self.layer_inputs = [None] * n_layers
+        # Views made once and reused by every batch: per (layer, rows, slots)
+        # and of the last few flat arrays unpacked (weights, gradient).
+        self._buffer_views = {}
+        self._unpacked = []
 
     def inputs(self, n_rows, n_slots):
         """The (n_rows, n_slots, n_features) input view; slot 0 is zero."""
@@ -446,7 +477,32 @@ class _Workspace:
             n_rows, n_slots, self.n_features
         )
 
+    def gradient_like(self, flat):
+        """An uninitialised array like ``flat``, the same one on every call."""
+        grad = self.__dict__.get("_gradient")
+        if grad is None or grad.shape != flat.shape or grad.dtype != flat.dtype:
+            grad = self._gradient = np.empty_like(flat)
+        return grad
+
+    def unpacked(self, network, flat):
+        """``network.unpack(flat)``, remembered for the same array object
+        (the weights and the gradient are updated in place, so their views
+        stay valid for as long as the workspace lives)."""
+        for array, views in self._unpacked:
+            if array is flat:
+                return views
+        views = network.unpack(flat)
+        self._unpacked = [(flat, views)] + self._unpacked[:1]
+        return views
+
     def layer_buffers(self, index, n_rows, n_slots):
+        key = (index, n_rows, n_slots)
+        views = self._buffer_views.get(key)
+        if views is None:
+            views = self._buffer_views[key] = self._make_layer_buffers(*key)
+        return views
+
+    def _make_layer_buffers(self, index, n_rows, n_slots):
         flat, directions = self._layers[index]
         views = {
             name: _view(array, width, n_rows, n_slots)

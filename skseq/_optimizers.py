@@ -4,10 +4,13 @@ Each optimizer keeps its state in plain NumPy arrays and numbers, returned by
 ``state()`` and accepted back by the constructor, so an estimator can store it
 as ordinary fitted data (joblib, skops and dask carry it without trusting any
 class) and resume training with ``warm_start`` or ``partial_fit``.
-Updates use preallocated scratch arrays: nothing is allocated per step.
+Updates work in place (Adam in one compiled pass): nothing is allocated per
+step.
 """
 
 import numpy as np
+
+from ._lstm_core import adam_update
 
 
 class SGDOptimizer:
@@ -39,13 +42,14 @@ class SGDOptimizer:
             self.velocity = np.zeros_like(weights)
             self.learning_rate = float(learning_rate_init)
         else:
-            self.velocity = state["velocity"].astype(weights.dtype, copy=True)
+            self.velocity = _contiguous(state["velocity"], weights.dtype)
             self.learning_rate = float(state["learning_rate"])
         self._scaled_grad = np.empty_like(weights)
         self._step = np.empty_like(weights)
 
     def state(self):
-        return {"velocity": self.velocity.copy(), "learning_rate": self.learning_rate}
+        # The live velocity, not a copy (see AdamOptimizer.state).
+        return {"velocity": self.velocity, "learning_rate": self.learning_rate}
 
     def update(self, grad):
         lr, mu = self.learning_rate, self.momentum
@@ -105,37 +109,30 @@ class AdamOptimizer:
             self.second_moment = np.zeros_like(weights)
         else:
             self.t = int(state["t"])
-            self.first_moment = state["first_moment"].astype(weights.dtype, copy=True)
-            self.second_moment = state["second_moment"].astype(weights.dtype, copy=True)
-        self._scratch = np.empty_like(weights)
+            # The state's own arrays, updated in place from here on.
+            self.first_moment = _contiguous(state["first_moment"], weights.dtype)
+            self.second_moment = _contiguous(state["second_moment"], weights.dtype)
 
     def state(self):
+        # The live moment arrays, not copies: whoever keeps the state keeps
+        # it in step with the weights, which are updated in place as well.
         return {
             "t": self.t,
-            "first_moment": self.first_moment.copy(),
-            "second_moment": self.second_moment.copy(),
+            "first_moment": self.first_moment,
+            "second_moment": self.second_moment,
         }
 
     def update(self, grad):
         self.t += 1
-        scratch = self._scratch
-        self.first_moment *= self.beta_1
-        np.multiply(grad, 1.0 - self.beta_1, out=scratch)
-        self.first_moment += scratch
-        self.second_moment *= self.beta_2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - self.beta_2
-        self.second_moment += scratch
         step = (
             self.learning_rate
             * np.sqrt(1.0 - self.beta_2**self.t)
             / (1.0 - self.beta_1**self.t)
         )
-        np.sqrt(self.second_moment, out=scratch)
-        scratch += self.epsilon
-        np.divide(self.first_moment, scratch, out=scratch)
-        scratch *= step
-        self.weights -= scratch
+        adam_update(
+            self.weights, grad, self.first_moment, self.second_moment,
+            step, self.beta_1, self.beta_2, self.epsilon,
+        )  # fmt: skip
 
     def iteration_ends(self, n_samples_seen):
         pass
@@ -144,3 +141,9 @@ class AdamOptimizer:
         if verbose:
             print(message + " Stopping.")
         return True
+
+
+def _contiguous(array, dtype):
+    """``array`` itself when it already is C-contiguous of ``dtype``, else a
+    converted copy."""
+    return np.ascontiguousarray(array, dtype=dtype)

@@ -474,6 +474,64 @@ def test_partial_fit_runs_one_epoch_per_call():
         assert model.loss_ == model.loss_curve_[-1]
 
 
+def test_partial_fit_reused_buffers_change_nothing(monkeypatch):
+    # partial_fit keeps its (small) training buffers for the next call. Calls
+    # with other batch sizes, longer and shorter sequences, ragged ones and
+    # dropout must give exactly what an estimator without kept buffers gives
+    # (a pickle round trip drops them; KEEP_WORKSPACE_BYTES = 0 never keeps).
+    import pickle
+
+    import skseq._base
+
+    rng = np.random.default_rng(3)
+    calls = []
+    for n, T in [(12, 6), (20, 9), (7, 4), (12, 9)]:
+        X = rng.normal(size=(n, T, 2))
+        calls.append((X, X[:, 0, 0] - X[:, -1, 1]))
+    ragged = [rng.normal(size=(L, 2)) for L in (8, 3, 5, 9, 2, 6)]
+    calls.append((ragged, np.array([x[0, 0] for x in ragged])))
+    params = dict(hidden_layer_sizes=(5, 3), dropout=0.2, batch_size=5, random_state=0)
+    kept = LSTMRegressor(**params)
+    dropped = LSTMRegressor(**params)
+    for X, y in calls:
+        kept.partial_fit(X, y)
+        assert "_workspace" in kept.__dict__
+        dropped = pickle.loads(pickle.dumps(dropped.partial_fit(X, y)))
+        assert "_workspace" not in dropped.__dict__
+        assert_array_equal(kept.weights_, dropped.weights_)
+    assert kept.loss_curve_ == dropped.loss_curve_
+
+    monkeypatch.setattr(skseq._base, "KEEP_WORKSPACE_BYTES", 0)
+    never = LSTMRegressor(**params)
+    for X, y in calls:
+        never.partial_fit(X, y)
+        assert "_workspace" not in never.__dict__
+    assert_array_equal(never.weights_, kept.weights_)
+    # fit does not keep them either, and drops what partial_fit kept.
+    _fit_quietly(kept.set_params(max_iter=2), *calls[0])
+    assert "_workspace" not in kept.__dict__
+
+
+def test_adam_update_matches_the_formula():
+    from skseq._lstm_core import adam_update
+
+    rng = np.random.default_rng(0)
+    for dtype, rtol in [(np.float64, 1e-14), (np.float32, 1e-6)]:
+        w, g = rng.normal(size=(2, 1001)).astype(dtype)
+        m = rng.normal(size=1001).astype(dtype)
+        v = rng.uniform(0, 2, size=1001).astype(dtype)
+        step, b1, b2, eps = 0.01, 0.8, 0.99, 1e-3
+        m_ref = b1 * m.astype(np.float64) + (1 - b1) * g
+        v_ref = b2 * v.astype(np.float64) + (1 - b2) * g.astype(np.float64) ** 2
+        w_ref = w - step * m_ref / (np.sqrt(v_ref) + eps)
+        adam_update(w, g, m, v, step, b1, b2, eps)
+        assert_allclose(m, m_ref, rtol=rtol, atol=rtol)
+        assert_allclose(v, v_ref, rtol=rtol)
+        assert_allclose(w, w_ref, rtol=rtol)
+    with pytest.raises(ValueError, match="one length"):
+        adam_update(w, g[:-1], m, v, step, b1, b2, eps)
+
+
 def test_partial_fit_classifier_classes():
     X, y = _classification_data(n=45, n_classes=3)
     model = LSTMClassifier(**TINY, random_state=0)
