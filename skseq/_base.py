@@ -6,6 +6,7 @@ loss functions. The arithmetic of one batch lives in ``_network``; this module
 never touches a pointer.
 """
 
+import contextlib
 import functools
 import os
 import time
@@ -116,6 +117,9 @@ class _SingleThreadedBLAS:
     def __exit__(self, *exc_info):
         for controller, n_threads in self._saved:
             controller.set_num_threads(n_threads)
+
+
+_NO_LIMIT = contextlib.nullcontext()
 
 
 def effective_n_threads():
@@ -656,15 +660,20 @@ class BaseLSTM(BaseEstimator):
         per_row = network.inference_row_size(n_slots) * weights.dtype.itemsize
         # Blocks of rows bound the buffers' memory; within that, large blocks
         # keep the per-step GEMMs efficient.
-        largest = int(np.clip(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1, 8192))
+        largest = min(max(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1), 8192)
         n_blocks = -(-n_samples // largest)
         block = -(-n_samples // n_blocks)  # equal blocks: no small last one
-        workspace = network.allocate(
-            block, sequences.data.shape[1], weights.dtype, training=False
+        workspace = network.inference_workspace(
+            block, sequences.data.shape[1], weights.dtype
         )
         n_threads = effective_n_threads()
         raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
-        with _SingleThreadedBLAS():
+        # With the packed kernels the forward core calls no BLAS (but when
+        # memory to pack a matrix is short), so BLAS needs no limit here; the
+        # head's product runs after the core.
+        packed = _lstm_core.packed_gemm_level() > 0
+        limit = _NO_LIMIT if packed else _SingleThreadedBLAS()
+        with limit:
             for batch in _batches(n_samples, block):
                 batch_idx = np.arange(batch.start, batch.stop)
                 inputs, lengths, batch_idx = _fill_inputs(
@@ -673,6 +682,7 @@ class BaseLSTM(BaseEstimator):
                 raw[batch_idx] = network.forward(
                     weights, inputs, lengths, workspace, n_threads
                 )
+        network.return_workspace(workspace)
         return raw
 
     def _predict_output(self, X):

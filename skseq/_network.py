@@ -28,6 +28,8 @@ the dropped features stay dropped over the whole sequence.
 
 import functools
 import math
+import threading
+import weakref
 
 import numpy as np
 from joblib import cpu_count
@@ -44,6 +46,14 @@ MIN_WORK_PER_THREAD = 1_000_000
 
 # Fewer rows than this make the per-step GEMMs too small to run efficiently.
 MIN_CHUNK_ROWS = 16
+
+# Inference workspaces of at most this many bytes are kept (this many at most,
+# over all networks) for later predictions: allocating and viewing them again
+# costs about a third of a one-sequence prediction.
+KEEP_INFERENCE_BYTES = 1 << 20
+KEEP_INFERENCE_WORKSPACES = 4
+_POOL = []  # (network, workspace), most recently returned first
+_POOL_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -208,6 +218,33 @@ class LSTMNetwork:
         """Buffers for batches of at most ``n_rows`` sequences of at most
         ``n_timesteps`` steps: allocated once, reused for every batch."""
         return _Workspace(self, n_rows, n_timesteps, dtype, training)
+
+    def inference_workspace(self, n_rows, n_timesteps, dtype):
+        """An inference workspace for ``n_rows`` x ``n_timesteps``: a small
+        one that an earlier prediction handed back with
+        :meth:`return_workspace`, if one is large enough, otherwise a new one.
+        A workspace is held by one caller at a time, so predictions running
+        in several threads never share buffers."""
+        dtype = np.dtype(dtype)
+        with _POOL_LOCK:
+            for position, (network, workspace) in enumerate(_POOL):
+                if (
+                    network is self
+                    and workspace.dtype == dtype
+                    and workspace.n_rows >= n_rows
+                    and workspace.n_timesteps >= n_timesteps
+                ):
+                    del _POOL[position]
+                    return workspace
+        return _Workspace(self, n_rows, n_timesteps, dtype, training=False)
+
+    def return_workspace(self, workspace):
+        """Keep a small inference workspace for a later prediction (the pool
+        holds the few most recent ones of all networks)."""
+        if workspace.nbytes <= KEEP_INFERENCE_BYTES:
+            with _POOL_LOCK:
+                _POOL.insert(0, (self, workspace))
+                del _POOL[KEEP_INFERENCE_WORKSPACES:]
 
     def forward(self, flat, inputs, lengths, workspace, n_threads, masks=None):
         """Raw head outputs (before the output activation), shape (B, n_outputs).
@@ -487,12 +524,13 @@ class _Workspace:
     def unpacked(self, network, flat):
         """``network.unpack(flat)``, remembered for the same array object
         (the weights and the gradient are updated in place, so their views
-        stay valid for as long as the workspace lives)."""
-        for array, views in self._unpacked:
-            if array is flat:
+        stay valid). The memory holds weak references: a workspace kept for
+        later calls does not keep an estimator's weights alive."""
+        for ref, views in self._unpacked:
+            if ref() is flat:
                 return views
         views = network.unpack(flat)
-        self._unpacked = [(flat, views)] + self._unpacked[:1]
+        self._unpacked = [(weakref.ref(flat), views)] + self._unpacked[:1]
         return views
 
     def layer_buffers(self, index, n_rows, n_slots):

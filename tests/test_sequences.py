@@ -210,14 +210,43 @@ def test_predict_in_blocks_matches_one_block(monkeypatch, bidirectional):
     ).fit(X, y)  # fmt: skip
     whole = est.predict_proba(X)
     allocations = []
-    allocate = est._network.allocate
+    allocate = est._network.inference_workspace
 
     def spy(n_rows, *args, **kwargs):
         allocations.append(n_rows)
         return allocate(n_rows, *args, **kwargs)
 
-    monkeypatch.setattr(est._network, "allocate", spy)
+    monkeypatch.setattr(est._network, "inference_workspace", spy)
     monkeypatch.setattr(skseq._base, "PREDICT_MEMORY_BUDGET", 1)
     in_blocks = est.predict_proba(X)
     assert allocations == [1]  # a workspace for blocks of one sequence
     assert_allclose(in_blocks, whole, rtol=1e-12, atol=1e-15)
+
+
+def test_kept_inference_buffers_change_nothing(monkeypatch):
+    """Small inference workspaces are kept for later predictions. Predictions
+    of other sizes and lengths, in any order, and from several threads at
+    once on one estimator, equal those made with fresh buffers every time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import skseq._network
+
+    rng = np.random.default_rng(6)
+    X = [rng.normal(size=(n, 3)) for n in rng.integers(1, 12, size=30)]
+    y = np.array([x[-1, 0] for x in X])
+    est = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=(6, 5), max_iter=2, random_state=0), X, y
+    )
+    queries = [X[:1], X[3:4], X[:7], X[10:11], X, X[5:9], X[2:3]]
+    queries += [rng.normal(size=(n, T, 3)) for n, T in [(2, 14), (1, 3), (5, 20)]]
+    monkeypatch.setattr(skseq._network, "KEEP_INFERENCE_BYTES", 0)
+    fresh = [est.predict(q) for q in queries]
+    monkeypatch.undo()
+    kept = [est.predict(q) for q in queries + queries[::-1]]
+    assert skseq._network._POOL  # the small workspaces were kept
+    for got, expected in zip(kept, fresh + fresh[::-1], strict=True):
+        assert_array_equal(got, expected)
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(est.predict, queries * 20))
+    for got, expected in zip(concurrent, fresh * 20, strict=True):
+        assert_array_equal(got, expected)
