@@ -29,7 +29,6 @@ the dropped features stay dropped over the whole sequence.
 import functools
 import math
 import threading
-import weakref
 
 import numpy as np
 from joblib import cpu_count
@@ -242,6 +241,8 @@ class LSTMNetwork:
         """Keep a small inference workspace for a later prediction (the pool
         holds the few most recent ones of all networks)."""
         if workspace.nbytes <= KEEP_INFERENCE_BYTES:
+            # A pooled workspace must not keep an estimator's weights alive.
+            workspace.forget_arrays()
             with _POOL_LOCK:
                 _POOL.insert(0, (self, workspace))
                 del _POOL[KEEP_INFERENCE_WORKSPACES:]
@@ -524,14 +525,18 @@ class _Workspace:
     def unpacked(self, network, flat):
         """``network.unpack(flat)``, remembered for the same array object
         (the weights and the gradient are updated in place, so their views
-        stay valid). The memory holds weak references: a workspace kept for
-        later calls does not keep an estimator's weights alive."""
-        for ref, views in self._unpacked:
-            if ref() is flat:
+        stay valid). The views keep ``flat`` alive; :meth:`forget_arrays`
+        lets it go."""
+        for array, views in self._unpacked:
+            if array is flat:
                 return views
         views = network.unpack(flat)
-        self._unpacked = [(weakref.ref(flat), views)] + self._unpacked[:1]
+        self._unpacked = [(flat, views)] + self._unpacked[:1]
         return views
+
+    def forget_arrays(self):
+        """Drop the remembered views (and with them the arrays they view)."""
+        self._unpacked = []
 
     def layer_buffers(self, index, n_rows, n_slots):
         key = (index, n_rows, n_slots)

@@ -250,3 +250,17 @@ def test_kept_inference_buffers_change_nothing(monkeypatch):
         concurrent = list(pool.map(est.predict, queries * 20))
     for got, expected in zip(concurrent, fresh * 20, strict=True):
         assert_array_equal(got, expected)
+
+
+def test_kept_inference_buffers_do_not_keep_weights_alive():
+    import gc
+    import weakref
+
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(10, 4, 2)), rng.normal(size=10)
+    est = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1), X, y)
+    est.predict(X[:2])
+    weights = weakref.ref(est.weights_)
+    del est
+    gc.collect()
+    assert weights() is None
