@@ -8,6 +8,8 @@ Updates work in place (Adam in one compiled pass): nothing is allocated per
 step.
 """
 
+import math
+
 import numpy as np
 
 from ._lstm_core import adam_update
@@ -126,7 +128,7 @@ class AdamOptimizer:
         self.t += 1
         step = (
             self.learning_rate
-            * np.sqrt(1.0 - self.beta_2**self.t)
+            * math.sqrt(1.0 - self.beta_2**self.t)
             / (1.0 - self.beta_1**self.t)
         )
         adam_update(
