@@ -139,9 +139,10 @@ def effective_n_threads():
 # Bytes of buffers a prediction may hold at once (it runs in blocks of rows).
 PREDICT_MEMORY_BUDGET = 256 << 20
 
-# partial_fit keeps its training buffers for the next call when they take at
-# most this many bytes: for small batches, allocating and viewing them again
-# costs a noticeable part of the step; large ones are not worth holding.
+# partial_fit keeps its training buffers (and gradient) for the next call when
+# they take at most this many bytes: for small batches, allocating and viewing
+# them again costs a noticeable part of the step; large ones are not worth
+# holding.
 KEEP_WORKSPACE_BYTES = 16 << 20
 
 
@@ -537,7 +538,9 @@ class BaseLSTM(BaseEstimator):
             workspace = kept[1]
         else:
             workspace = network.allocate(n_rows, n_timesteps, dtype, training=True)
-        if keep and workspace.nbytes <= KEEP_WORKSPACE_BYTES:
+        # It will also hold a gradient array as large as the weights.
+        held = workspace.nbytes + self.weights_.nbytes
+        if keep and held <= KEEP_WORKSPACE_BYTES:
             self._workspace = (key, workspace)
         return workspace
 
