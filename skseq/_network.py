@@ -409,6 +409,12 @@ class _Workspace:
     The backward pass writes gate gradients over the gate values, which it no
     longer needs once read. Inference keeps no per-step cell states and no
     gradient buffers.
+
+    A workspace may serve many calls (partial_fit keeps a small one between
+    calls; predictions share a pool of small ones), so it holds no result
+    between calls, only scratch values every pass overwrites, and the
+    top layer's dL/dh buffer, which is zero between passes. Views made from
+    it (per layer and batch shape, and of the weights) are remembered.
     """
 
     def __init__(self, network, n_rows, n_timesteps, dtype, training):
