@@ -16,7 +16,8 @@ per hidden unit of the forward and backward row kernels:
   the loops only where AVX-512 masks can predicate them; the gate math of
   the other targets then runs one value at a time.
 
-It also reports whether GCC said it vectorised the loops of ``_gates.h``.
+It also reports, per precision, whether GCC said it vectorised the row
+kernels of ``_gates.h``.
 x86-64 Linux with GCC (or a compatible ``$CC``) only. Run from anywhere::
 
     python benchmarks/bench_gates.py [--quick] [--json out.json]
@@ -96,7 +97,7 @@ static double bench_##S(int H, int rows, int backward, double seconds,       \
                                   H, 0);                                      \
         for (i = 0; i < G * n; i++) saved[i] = z[i];                          \
     }                                                                         \
-    for (;;) { /* calibrate: one trial takes about `seconds` */              \
+    for (;;) { /* calibrate, then one trial takes about `seconds` */             \
         t0 = now();                                                           \
         for (r = 0; r < reps; r++) {                                          \
             for (i = 0; i < G * n; i++) z[i] = saved[i];                      \
@@ -117,7 +118,7 @@ static double bench_##S(int H, int rows, int backward, double seconds,       \
         if (now() - t0 > seconds / 4 || reps > (1L << 30)) break;             \
         reps *= 2;                                                            \
     }                                                                         \
-    reps = (long)(reps * seconds / (now() - t0 + 1e-9) / 4) + 1;              \
+    reps = (long)(reps * seconds / (now() - t0 + 1e-9)) + 1;              \
     for (trial = 0; trial < trials; trial++) {                                \
         t0 = now();                                                           \
         for (r = 0; r < reps; r++)                                            \
@@ -204,12 +205,30 @@ def header_for(target):
     return text.replace(CLONES, f'__attribute__((target("arch={target}")))')
 
 
+def kernel_lines(header_text):
+    """Line numbers of the row-kernel definitions, per precision (GCC reports
+    the loops of a macro-made function at the line of the macro's use)."""
+    lines = {}
+    for number, line in enumerate(header_text.splitlines(), start=1):
+        for dtype, use in (
+            ("float64", "SKSEQ_DEFINE_ROW_KERNELS(double, d)"),
+            ("float32", "SKSEQ_DEFINE_ROW_KERNELS(float, f)"),
+        ):
+            if line.startswith(use):
+                lines[dtype] = number
+    if len(lines) != 2:
+        sys.exit(f"bench_gates: cannot find the row kernels' definitions in {HEADER}.")
+    return lines
+
+
 def build(compiler, workdir, target, flags):
-    """Compile the harness for one target; return (binary, vectorised?)."""
+    """Compile the harness for one target; return (binary, {dtype: whether
+    GCC reported a vectorised loop in that precision's row kernels})."""
     tag = f"{target}-{'build' if flags is BUILD_FLAGS else 'plain'}"
     directory = Path(workdir) / tag
     directory.mkdir()
-    (directory / "gates_one_target.h").write_text(header_for(target))
+    header = header_for(target)
+    (directory / "gates_one_target.h").write_text(header)
     source = directory / "harness.c"
     source.write_text(HARNESS)
     binary = directory / "harness"
@@ -221,11 +240,14 @@ def build(compiler, workdir, target, flags):
         sys.exit(
             f"bench_gates: compiling failed:\n{' '.join(command)}\n{result.stderr}"
         )
-    report = result.stderr + result.stdout
-    vectorised = any(
-        "gates_one_target.h" in line and "vectorized" in line
-        for line in report.splitlines()
-    )
+    report = (result.stderr + result.stdout).splitlines()
+    vectorised = {
+        dtype: any(
+            f"gates_one_target.h:{number}:" in line and "vectorized" in line
+            for line in report
+        )
+        for dtype, number in kernel_lines(header).items()
+    }
     return binary, vectorised
 
 
@@ -250,7 +272,7 @@ def main():
     compiler = find_compiler()
     if compiler is None:
         sys.exit("bench_gates: no C compiler found (set CC).")
-    seconds, trials = (0.05, 3) if args.quick else (0.15, 7)
+    seconds, trials = (0.02, 3) if args.quick else (0.05, 7)
     flags = cpu_flags()
     version = subprocess.run(
         [compiler, "--version"], capture_output=True, text=True
@@ -276,42 +298,45 @@ def main():
                 CASES, times_with, times_without, strict=True
             ):
                 dtype64, hidden, rows, backward = case
+                dtype = "float64" if dtype64 else "float32"
                 results.append(
                     dict(
                         target=target,
-                        dtype="float64" if dtype64 else "float32",
+                        dtype=dtype,
                         hidden=hidden,
                         rows=rows,
                         kernel="backward" if backward else "forward",
                         ns_per_unit=t_with,
                         ns_per_unit_without_flags=t_without,
-                        vectorised=vec_with,
-                        vectorised_without_flags=vec_without,
+                        vectorised=vec_with[dtype],
+                        vectorised_without_flags=vec_without[dtype],
                     )
                 )
     header = (
         f"{'target':<10} {'dtype':<8} {'H':>4} {'kernel':<9} "
-        f"{'build flags':>11} {'without':>9} {'without/with':>12}"
+        f"{'build flags':>11} {'without':>9} {'without/with':>12} "
+        f"{'vectorised (GCC): build / without':>34}"
     )
     current = None
     for row in results:
         if row["target"] != current:
+            if current is not None:
+                print()
             current = row["target"]
-            print(
-                f"{current}: loops vectorised (GCC report) with the build flags: "
-                f"{'yes' if row['vectorised'] else 'no'}, without: "
-                f"{'yes' if row['vectorised_without_flags'] else 'no'}"
-            )
             print(header)
             print("-" * len(header))
         ratio = row["ns_per_unit_without_flags"] / row["ns_per_unit"]
+        vectorised = (
+            f"{'yes' if row['vectorised'] else 'no'} / "
+            f"{'yes' if row['vectorised_without_flags'] else 'no'}"
+        )
         print(
             f"{row['target']:<10} {row['dtype']:<8} {row['hidden']:>4} "
             f"{row['kernel']:<9} {row['ns_per_unit']:>11.2f} "
-            f"{row['ns_per_unit_without_flags']:>9.2f} {ratio:>11.1f}x"
+            f"{row['ns_per_unit_without_flags']:>9.2f} {ratio:>11.1f}x "
+            f"{vectorised:>34}"
         )
-        if row is results[-1] or results[results.index(row) + 1]["target"] != current:
-            print()
+    print()
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
