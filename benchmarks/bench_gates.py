@@ -60,94 +60,90 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* Best time per hidden unit, in ns, of `reps` passes over `rows` rows; the
-   pre-activations are restored from `saved` before every pass (the forward
-   kernel overwrites them) and the copy is timed alone and subtracted. */
+/* The buffers of one benchmark: `rows` rows of 4H pre-activations `z`,
+   restored from `saved` before every pass (the forward kernel overwrites
+   them), and the states the kernels read and write. */
 #define DEFINE_BENCH(T, S)                                                    \
+typedef struct {                                                              \
+    int H, rows, backward;                                                    \
+    T *z, *saved, *bias, *c_prev, *c_now, *h, *dh, *dc;                       \
+} buffers_##S;                                                                \
+                                                                              \
+/* `reps` passes: restore z, then (if `kernels`) run the kernel on each row;  \
+   returns the seconds taken. */                                              \
+static double passes_##S(buffers_##S *b, long reps, int kernels)              \
+{                                                                             \
+    const size_t G = 4 * (size_t)b->H, H = (size_t)b->H;                      \
+    const size_t n = G * (size_t)b->rows;                                     \
+    double t0 = now();                                                        \
+    long r;                                                                   \
+    size_t i, j;                                                              \
+    for (r = 0; r < reps; r++) {                                              \
+        for (i = 0; i < n; i++) b->z[i] = b->saved[i];                        \
+        if (!kernels) continue;                                               \
+        for (j = 0; j < (size_t)b->rows; j++) {                               \
+            if (b->backward)                                                  \
+                skseq_backward_row_##S(b->z + G * j, b->c_now + H * j,        \
+                                       b->c_prev + H * j, b->dh + H * j,      \
+                                       b->h + H * j, b->dc + H * j,           \
+                                       b->z + G * j, b->H, 0);                \
+            else                                                              \
+                skseq_forward_row_##S(b->z + G * j, b->bias,                  \
+                                      b->c_prev + H * j, b->c_now + H * j,    \
+                                      b->h + H * j, b->H, 0);                 \
+        }                                                                     \
+    }                                                                         \
+    return now() - t0;                                                        \
+}                                                                             \
+                                                                              \
+/* Best time per hidden unit, in ns, over `trials` trials of about `seconds`  \
+   each; the time of restoring z is measured alone and subtracted. */         \
 static double bench_##S(int H, int rows, int backward, double seconds,       \
                         int trials)                                           \
 {                                                                             \
     const size_t G = 4 * (size_t)H, n = (size_t)rows;                         \
-    T *z = aligned_alloc(64, sizeof(T) * G * n);                              \
-    T *saved = aligned_alloc(64, sizeof(T) * G * n);                          \
-    T *bias = aligned_alloc(64, sizeof(T) * G);                               \
-    T *c_prev = aligned_alloc(64, sizeof(T) * H * n);                         \
-    T *c_now = aligned_alloc(64, sizeof(T) * H * n);                          \
-    T *h = aligned_alloc(64, sizeof(T) * H * n);                              \
-    T *dh = aligned_alloc(64, sizeof(T) * H * n);                             \
-    T *dc = aligned_alloc(64, sizeof(T) * H * n);                             \
+    buffers_##S b;                                                            \
     size_t i;                                                                 \
-    long reps = 1, r;                                                         \
-    int j, trial;                                                             \
-    double best = 1e30, t0, t_copy, t_all;                                    \
+    long reps = 1;                                                            \
+    int trial;                                                                \
+    double best = 1e30, elapsed, t;                                           \
+    b.H = H; b.rows = rows; b.backward = backward;                            \
+    b.z = aligned_alloc(64, sizeof(T) * G * n);                               \
+    b.saved = aligned_alloc(64, sizeof(T) * G * n);                           \
+    b.bias = aligned_alloc(64, sizeof(T) * G);                                \
+    b.c_prev = aligned_alloc(64, sizeof(T) * H * n);                          \
+    b.c_now = aligned_alloc(64, sizeof(T) * H * n);                           \
+    b.h = aligned_alloc(64, sizeof(T) * H * n);                               \
+    b.dh = aligned_alloc(64, sizeof(T) * H * n);                              \
+    b.dc = aligned_alloc(64, sizeof(T) * H * n);                              \
     srand(12345);                                                             \
     for (i = 0; i < G * n; i++)                                               \
-        saved[i] = (T)(8.0 * rand() / RAND_MAX - 4.0);                        \
-    for (i = 0; i < G; i++) bias[i] = (T)0.1;                                 \
+        b.saved[i] = (T)(8.0 * rand() / RAND_MAX - 4.0);                      \
+    for (i = 0; i < G; i++) b.bias[i] = (T)0.1;                               \
     for (i = 0; i < (size_t)H * n; i++) {                                     \
-        c_prev[i] = (T)(2.0 * rand() / RAND_MAX - 1.0);                       \
-        dh[i] = (T)(rand() / (double)RAND_MAX - 0.5);                         \
-        dc[i] = (T)0;                                                         \
+        b.c_prev[i] = (T)(2.0 * rand() / RAND_MAX - 1.0);                     \
+        b.dh[i] = (T)(rand() / (double)RAND_MAX - 0.5);                       \
+        b.dc[i] = (T)0;                                                       \
     }                                                                         \
     if (backward) { /* gates in (0, 1) and (-1, 1), as a forward leaves */    \
-        for (i = 0; i < G * n; i++) z[i] = saved[i];                          \
-        for (j = 0; j < rows; j++)                                            \
-            skseq_forward_row_##S(z + G * j, bias, c_prev + (size_t)H * j,    \
-                                  c_now + (size_t)H * j, h + (size_t)H * j,   \
-                                  H, 0);                                      \
-        for (i = 0; i < G * n; i++) saved[i] = z[i];                          \
+        b.backward = 0;                                                       \
+        passes_##S(&b, 1, 1);                                                 \
+        b.backward = 1;                                                       \
+        for (i = 0; i < G * n; i++) b.saved[i] = b.z[i];                      \
     }                                                                         \
-    for (;;) { /* calibrate, then one trial takes about `seconds` */             \
-        t0 = now();                                                           \
-        for (r = 0; r < reps; r++) {                                          \
-            for (i = 0; i < G * n; i++) z[i] = saved[i];                      \
-            for (j = 0; j < rows; j++) {                                      \
-                if (backward)                                                 \
-                    skseq_backward_row_##S(                                   \
-                        z + G * j, c_now + (size_t)H * j,                     \
-                        c_prev + (size_t)H * j, dh + (size_t)H * j,           \
-                        h + (size_t)H * j, dc + (size_t)H * j, z + G * j,     \
-                        H, 0);                                                \
-                else                                                          \
-                    skseq_forward_row_##S(z + G * j, bias,                    \
-                                          c_prev + (size_t)H * j,             \
-                                          c_now + (size_t)H * j,              \
-                                          h + (size_t)H * j, H, 0);           \
-            }                                                                 \
-        }                                                                     \
-        if (now() - t0 > seconds / 4 || reps > (1L << 30)) break;             \
+    /* Calibrate, then one trial takes about `seconds`. */                    \
+    while ((elapsed = passes_##S(&b, reps, 1)) < seconds / 4                  \
+           && reps < (1L << 30))                                              \
         reps *= 2;                                                            \
-    }                                                                         \
-    reps = (long)(reps * seconds / (now() - t0 + 1e-9)) + 1;              \
+    reps = (long)(reps * seconds / (elapsed + 1e-9)) + 1;                     \
     for (trial = 0; trial < trials; trial++) {                                \
-        t0 = now();                                                           \
-        for (r = 0; r < reps; r++)                                            \
-            for (i = 0; i < G * n; i++) z[i] = saved[i];                      \
-        t_copy = now() - t0;                                                  \
-        t0 = now();                                                           \
-        for (r = 0; r < reps; r++) {                                          \
-            for (i = 0; i < G * n; i++) z[i] = saved[i];                      \
-            for (j = 0; j < rows; j++) {                                      \
-                if (backward)                                                 \
-                    skseq_backward_row_##S(                                   \
-                        z + G * j, c_now + (size_t)H * j,                     \
-                        c_prev + (size_t)H * j, dh + (size_t)H * j,           \
-                        h + (size_t)H * j, dc + (size_t)H * j, z + G * j,     \
-                        H, 0);                                                \
-                else                                                          \
-                    skseq_forward_row_##S(z + G * j, bias,                    \
-                                          c_prev + (size_t)H * j,             \
-                                          c_now + (size_t)H * j,              \
-                                          h + (size_t)H * j, H, 0);           \
-            }                                                                 \
-        }                                                                     \
-        t_all = now() - t0;                                                   \
-        if (t_all - t_copy < best) best = t_all - t_copy;                     \
+        t = passes_##S(&b, reps, 1) - passes_##S(&b, reps, 0);                \
+        if (t < best) best = t;                                               \
     }                                                                         \
     /* A use of the results, so that nothing is optimised away. */           \
-    if (z[0] == (T)12345.678) printf("%g", (double)h[0]);                     \
-    free(z); free(saved); free(bias); free(c_prev); free(c_now); free(h);     \
-    free(dh); free(dc);                                                       \
+    if (b.z[0] == (T)12345.678) printf("%g", (double)b.h[0]);                 \
+    free(b.z); free(b.saved); free(b.bias); free(b.c_prev); free(b.c_now);    \
+    free(b.h); free(b.dh); free(b.dc);                                        \
     return best / ((double)reps * rows * H) * 1e9;                            \
 }
 

@@ -527,13 +527,11 @@ class BaseLSTM(BaseEstimator):
         ``n_timesteps`` steps: the ones kept by the previous partial_fit call
         if they are large enough, otherwise new ones (kept for the next call
         when ``keep`` and small)."""
-        key = (self._network_config, np.dtype(dtype))
         kept = self.__dict__.pop("_workspace", None)
         if (
             kept is not None
-            and kept[0] == key
-            and kept[1].n_rows >= n_rows
-            and kept[1].n_timesteps >= n_timesteps
+            and kept[0] == self._network_config
+            and kept[1].fits(n_rows, n_timesteps, dtype)
         ):
             workspace = kept[1]
         else:
@@ -541,7 +539,7 @@ class BaseLSTM(BaseEstimator):
         # It will also hold a gradient array as large as the weights.
         held = workspace.nbytes + self.weights_.nbytes
         if keep and held <= KEEP_WORKSPACE_BYTES:
-            self._workspace = (key, workspace)
+            self._workspace = (self._network_config, workspace)
         return workspace
 
     def _validation_split(self, y, n_samples):

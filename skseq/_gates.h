@@ -9,8 +9,9 @@
  * exponent bits) instead of calling libm once per value, and branches are
  * selects. Build with -fno-trapping-math (setup.py does): otherwise GCC may
  * not turn the selects into blends (a compare could raise a flag) and
- * vectorises these loops only where AVX-512 masks can predicate them. Accuracy: a few ulp in float64 and float32 over the whole range;
- * tanh keeps its relative accuracy near zero by going through expm1.
+ * vectorises these loops only where AVX-512 masks can predicate them.
+ * Accuracy: a few ulp in float64 and float32 over the whole range; tanh
+ * keeps its relative accuracy near zero by going through expm1.
  *
  * On x86-64 Linux each row kernel is compiled three times (x86-64-v4 with
  * AVX-512, v3 with AVX2 and FMA, and the baseline) and the loader picks the
@@ -121,23 +122,30 @@ SKSEQ_INLINE float skseq_expm1_small_f(float r) {
     return p * r;
 }
 
-SKSEQ_INLINE float skseq_exp_f(float x) {
+/* Cody-Waite reduction x = k ln2 + r, |r| <= ln(2)/2, for k in [-126, 127]:
+   returns 2^k (built from the exponent bits) and r in *r. */
+SKSEQ_INLINE float skseq_reduce_f(float x, float *r) {
     const float shifter = 12582912.0f;   /* 1.5 * 2^23 */
     const float ln2_hi = 0.693359375f;    /* 10 bits: k * ln2_hi exact */
     const float ln2_lo = -2.12194440e-4f;
-    float k, r, p, scale;
+    float k = x * 1.44269504f + shifter;  /* round(x / ln2) in the low bits */
+    float scale;
     uint32_t bits;
+    memcpy(&bits, &k, sizeof bits);
+    k -= shifter;
+    *r = (x - k * ln2_hi) - k * ln2_lo;
+    bits = (bits - 0x4B400000U + 127U) << 23;
+    memcpy(&scale, &bits, sizeof scale);
+    return scale;
+}
+
+SKSEQ_INLINE float skseq_exp_f(float x) {
+    float r, scale;
     const float x_in = x;
     x = x < -87.33f ? -87.33f : x;  /* ln(smallest normal float) */
     x = x > 88.0f ? 88.0f : x;
-    k = x * 1.44269504f + shifter;
-    memcpy(&bits, &k, sizeof bits);
-    k -= shifter;
-    r = (x - k * ln2_hi) - k * ln2_lo;
-    p = 1.0f + skseq_expm1_small_f(r);
-    bits = (bits - 0x4B400000U + 127U) << 23;
-    memcpy(&scale, &bits, sizeof scale);
-    return x_in < -87.33f ? 0.0f : p * scale;
+    scale = skseq_reduce_f(x, &r);
+    return x_in < -87.33f ? 0.0f : (1.0f + skseq_expm1_small_f(r)) * scale;
 }
 
 /* e^y - 1 for y <= 0 with one range reduction and one polynomial:
@@ -146,20 +154,10 @@ SKSEQ_INLINE float skseq_exp_f(float x) {
    -1 to float precision. Measured: tanh through this is within 2.5 ulp of
    the float64 value on [-100, 100] (the two-branch form it replaced: 2.7). */
 SKSEQ_INLINE float skseq_expm1_neg_f(float y) {
-    const float shifter = 12582912.0f;   /* 1.5 * 2^23 */
-    const float ln2_hi = 0.693359375f;
-    const float ln2_lo = -2.12194440e-4f;
-    float k, r, p, scale;
-    uint32_t bits;
+    float r, scale;
     y = y < -30.0f ? -30.0f : y;
-    k = y * 1.44269504f + shifter;
-    memcpy(&bits, &k, sizeof bits);
-    k -= shifter;
-    r = (y - k * ln2_hi) - k * ln2_lo;
-    p = skseq_expm1_small_f(r);
-    bits = (bits - 0x4B400000U + 127U) << 23;  /* 2^k, k in [-44, 0] */
-    memcpy(&scale, &bits, sizeof scale);
-    return scale * p + (scale - 1.0f);
+    scale = skseq_reduce_f(y, &r);  /* 2^k, k in [-44, 0] */
+    return scale * skseq_expm1_small_f(r) + (scale - 1.0f);
 }
 
 SKSEQ_INLINE float skseq_sigmoid_f(float z) {

@@ -33,8 +33,8 @@ gradients); otherwise, and for dL/dx of stacked layers, BLAS does.
 
 Threads: the batch is cut into chunks of ``chunk_size`` rows; each chunk runs
 its own time loop with single-threaded products (the caller limits BLAS
-threads) and writes its own rows only. Weight gradients are formed per chunk and then
-summed in chunk order, so the result depends on ``chunk_size`` but never on
+threads) and writes its own rows only. Weight gradients are formed per chunk
+and then summed in chunk order, so the result depends on ``chunk_size`` but never on
 ``n_threads`` or on thread timing.
 """
 
@@ -163,6 +163,18 @@ cdef enum:
     SMALL_ROWS = 8
 
 
+cdef inline void _packed_product(
+    floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
+    const floating *packed, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N,
+    bint accumulate,
+) noexcept nogil:
+    """C (+)= A @ op(B), with op(B) (K x N) packed by _packed."""
+    if floating is float:
+        skseq_gemm_packed_f(M, N, K, A, lda, packed, C, ldc, accumulate)
+    else:
+        skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, accumulate)
+
+
 cdef inline void _product(
     floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
     const floating *B, const floating *packed, Py_ssize_t M, Py_ssize_t K,
@@ -170,10 +182,7 @@ cdef inline void _product(
 ) noexcept nogil:
     """C (+)= A @ B (B is K x N, contiguous; packed is B packed or NULL)."""
     if packed != NULL:
-        if floating is float:
-            skseq_gemm_packed_f(M, N, K, A, lda, packed, C, ldc, accumulate)
-        else:
-            skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, accumulate)
+        _packed_product(C, ldc, A, lda, packed, M, K, N, accumulate)
     else:
         gemm(False, False, <int> M, <int> N, <int> K, <floating> 1.0,
              A, <int> lda, B, <int> N, <floating> (1.0 if accumulate else 0.0),
@@ -203,10 +212,7 @@ cdef inline void _recurrent_gradient(
     """out[:m] = dz[:m] @ W.T for one step (out is m x H, contiguous; packed_t
     is W.T packed or NULL)."""
     if packed_t != NULL:
-        if floating is float:
-            skseq_gemm_packed_f(m, H, G, dz, lddz, packed_t, out, H, 0)
-        else:
-            skseq_gemm_packed_d(m, H, G, dz, lddz, packed_t, out, H, 0)
+        _packed_product(out, H, dz, lddz, packed_t, m, G, H, False)
     elif m <= SMALL_ROWS:
         if floating is float:
             skseq_rows_times_transposed_f(out, H, dz, lddz, W, m, H, G)

@@ -227,12 +227,7 @@ class LSTMNetwork:
         dtype = np.dtype(dtype)
         with _POOL_LOCK:
             for position, (network, workspace) in enumerate(_POOL):
-                if (
-                    network is self
-                    and workspace.dtype == dtype
-                    and workspace.n_rows >= n_rows
-                    and workspace.n_timesteps >= n_timesteps
-                ):
+                if network is self and workspace.fits(n_rows, n_timesteps, dtype):
                     del _POOL[position]
                     return workspace
         return _Workspace(self, n_rows, n_timesteps, dtype, training=False)
@@ -519,6 +514,14 @@ class _Workspace:
         """The (n_rows, n_slots, n_features) input view; slot 0 is zero."""
         return self._inputs[: n_rows * n_slots * self.n_features].reshape(
             n_rows, n_slots, self.n_features
+        )
+
+    def fits(self, n_rows, n_timesteps, dtype):
+        """Whether batches of ``n_rows`` x ``n_timesteps`` in ``dtype`` fit."""
+        return (
+            self.dtype == dtype
+            and self.n_rows >= n_rows
+            and self.n_timesteps >= n_timesteps
         )
 
     def gradient_like(self, flat):
