@@ -109,17 +109,18 @@ SKSEQ_INLINE double skseq_tanh_d(double z) {
 
 /* ---------------------------------------------------------------- float32 */
 
-/* e^r - 1 for |r| <= ln(2)/2: Taylor terms up to r^8 (truncation < 1e-9). */
+/* e^r - 1 for |r| <= ln(2)/2, as r q(r): q is the degree-5 polynomial of
+   least maximum relative error to (e^r - 1) / r on that interval (2^-26.5,
+   a fifth of a float32 ulp), two terms shorter than the Taylor series of the
+   same accuracy. */
 SKSEQ_INLINE float skseq_expm1_small_f(float r) {
-    float p = 1.0f / 40320.0f;
-    p = p * r + 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    return p * r;
+    float q = 1.38888729e-3f;
+    q = q * r + 8.36910401e-3f;
+    q = q * r + 4.16671373e-2f;
+    q = q * r + 1.66665062e-1f;
+    q = q * r + 0.49999997f;
+    q = q * r + 1.0f;
+    return q * r;
 }
 
 /* Cody-Waite reduction x = k ln2 + r, |r| <= ln(2)/2, for k in [-126, 127]:
@@ -139,14 +140,6 @@ SKSEQ_INLINE float skseq_reduce_f(float x, float *r) {
     return scale;
 }
 
-SKSEQ_INLINE float skseq_exp_f(float x) {
-    float r, scale;
-    const float x_in = x;
-    x = x < -87.33f ? -87.33f : x;  /* ln(smallest normal float) */
-    x = x > 88.0f ? 88.0f : x;
-    scale = skseq_reduce_f(x, &r);
-    return x_in < -87.33f ? 0.0f : (1.0f + skseq_expm1_small_f(r)) * scale;
-}
 
 /* e^y - 1 for y <= 0 with one range reduction and one polynomial:
    e^y - 1 = 2^k (1 + p) - 1 = 2^k p + (2^k - 1), where 2^k - 1 is exact and
@@ -160,9 +153,16 @@ SKSEQ_INLINE float skseq_expm1_neg_f(float y) {
     return scale * skseq_expm1_small_f(r) + (scale - 1.0f);
 }
 
+/* 1 / (1 + e^-z), with -z clamped to [-87.3, 87.3] so that e^-z and the
+   result stay normal floats (below z = -87.3 the result is 1.2e-38, not a
+   subnormal: those can be slow). No branch on the sign is needed: for z < 0
+   the sum 1 + e^-z and its reciprocal are each correctly rounded. */
 SKSEQ_INLINE float skseq_sigmoid_f(float z) {
-    float e = skseq_exp_f(z >= 0 ? -z : z);
-    return (z >= 0 ? 1.0f : e) / (1.0f + e);
+    float x = -z, r, scale;
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 87.3f ? 87.3f : x;
+    scale = skseq_reduce_f(x, &r);
+    return 1.0f / (1.0f + (1.0f + skseq_expm1_small_f(r)) * scale);
 }
 
 SKSEQ_INLINE float skseq_tanh_f(float z) {

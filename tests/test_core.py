@@ -626,6 +626,69 @@ def test_large_preactivations_stay_finite(core, dtype, activation):
     assert np.all(np.isfinite(grads["inputs"]))
 
 
+def _ulps(got, want):
+    """|got - want| in units of the last place of ``want`` rounded to got's type
+    (the smallest normal's ulp below it)."""
+    dtype = got.dtype
+    want_rounded = np.abs(want).astype(dtype)
+    tiny = np.finfo(dtype).tiny
+    ulp = np.spacing(np.maximum(want_rounded, tiny)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - want) / ulp
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gate_activations_are_accurate_to_a_few_ulps(core, dtype):
+    """The gate math in isolation: one step from zero state and zero inputs
+    leaves z = bias, so the gates are sigmoid(bias) and tanh(bias) as the
+    kernel computes them, here compared with float64 NumPy over [-100, 100]
+    (dense near 0, where the polynomials and range reduction do their work)
+    in units of the last place. Also c = i g and h = o tanh(c)."""
+    n_hidden = 4096
+    tiny = np.geomspace(1e-30, 1, n_hidden // 2)
+    wide, near_zero = np.linspace(-100, 100, 2 * n_hidden), np.linspace(-4, 4, n_hidden)
+    values = np.concatenate([wide, near_zero, tiny, -tiny])
+    rng = np.random.default_rng(20)
+    # Each value once per gate position over the rows.
+    n_rows = 4
+    bias = np.stack([np.roll(rng.permutation(values), r * n_hidden)
+                     for r in range(n_rows)]).astype(dtype)  # fmt: skip
+    inputs = np.zeros((1, 2, 1), dtype)
+    kernel = np.zeros((1, 4 * n_hidden), dtype)
+    recurrent = np.zeros((n_hidden, 4 * n_hidden), dtype)
+    lengths = np.ones(1, dtype=np.intp)
+    tolerance = 3.0
+    for row in range(n_rows):
+        gates = np.full((1, 2, 4 * n_hidden), np.nan, dtype)
+        cells = np.full((1, 2, n_hidden), np.nan, dtype)
+        hidden = np.full((1, 2, n_hidden), np.nan, dtype)
+        core.lstm_forward(inputs, kernel, recurrent, bias[row], lengths, gates,
+                          cells, hidden, 0, 1, 1)  # fmt: skip
+        z = bias[row].astype(np.float64).reshape(4, n_hidden)
+        got = gates[0, 1].reshape(4, n_hidden)
+        sigmoid = 1.0 / (1.0 + np.exp(-z))
+        if dtype == np.float32:
+            # Below z = -87.3 the float32 kernel returns sigmoid(-87.3), 1.2e-38,
+            # keeping the result a normal float: the true value is smaller.
+            exact, floor = z >= -87.3, 1.0 / (1.0 + np.exp(87.3))
+        else:
+            exact, floor = sigmoid >= np.finfo(dtype).tiny, np.finfo(dtype).tiny
+        for gate in (0, 1, 3):
+            error = _ulps(got[gate], sigmoid[gate])[exact[gate]]
+            assert np.max(error) <= tolerance, ("sigmoid", gate, np.max(error))
+            below = got[gate][~exact[gate]]
+            assert np.all((below >= 0) & (below <= floor * (1 + 1e-6)))
+        error = _ulps(got[2], np.tanh(z[2]))
+        assert np.max(error) <= tolerance, ("tanh", np.max(error))
+        # The cell and hidden state follow from the gates the kernel wrote.
+        g64 = got.astype(np.float64)
+        cell = g64[0] * g64[2]
+        assert_allclose(cells[0, 1], cell, rtol=2 * np.finfo(dtype).eps,
+                        atol=np.finfo(dtype).tiny)  # fmt: skip
+        h_want = g64[3] * np.tanh(cells[0, 1].astype(np.float64))
+        assert_allclose(hidden[0, 1], h_want, rtol=8 * np.finfo(dtype).eps,
+                        atol=np.finfo(dtype).tiny)  # fmt: skip
+
+
 def _floating_point_flags():
     """(clear, test) functions for the C floating-point exception flags, or None."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
