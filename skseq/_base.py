@@ -8,7 +8,6 @@ never touches a pointer.
 
 import contextlib
 import functools
-import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -130,10 +129,7 @@ def effective_n_threads():
     the OpenMP runtime. joblib's workers get ``cpu_count() // n_jobs``
     threads each, so parallel model selection does not oversubscribe.
     """
-    n_threads = _lstm_core.openmp_max_threads()
-    if os.environ.get("OMP_NUM_THREADS") is None:
-        n_threads = min(n_threads, usable_cores())
-    return max(1, n_threads)
+    return _lstm_core.openmp_effective_threads(usable_cores())
 
 
 # Bytes of buffers a prediction may hold at once (it runs in blocks of rows).

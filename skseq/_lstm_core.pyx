@@ -41,7 +41,7 @@ and then summed in chunk order, so the result depends on ``chunk_size`` but neve
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport uintptr_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, getenv, malloc
 from libc.string cimport memset
 
 from ._blas cimport gemm
@@ -277,6 +277,17 @@ def openmp_enabled():
 def openmp_max_threads():
     """The OpenMP runtime's current thread budget (1 for a serial build)."""
     return skseq_openmp_max_threads()
+
+
+def openmp_effective_threads(int cores):
+    """scikit-learn's rule for OpenMP code: the runtime's thread budget, capped
+    at ``cores`` unless OMP_NUM_THREADS is set; at least 1. One call instead
+    of a Python environment lookup, which costs more than a small batch's
+    per-call bookkeeping should. (os.environ writes reach the C environment.)"""
+    cdef int n = skseq_openmp_max_threads()
+    if getenv(b"OMP_NUM_THREADS") == NULL and n > cores:
+        n = cores
+    return max(n, 1)
 
 
 def n_chunks(Py_ssize_t n_rows, Py_ssize_t chunk_size):

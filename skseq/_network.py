@@ -65,6 +65,9 @@ def usable_cores():
     return max(1, cpu_count())
 
 
+# The two below are pure functions of their arguments and of the machine,
+# called several times per batch: cached, each call is one lookup.
+@functools.lru_cache(maxsize=1024)
 def chunk_size_for(n_rows):
     """Rows per batch chunk: as many chunks as the machine has usable cores,
     each of at least MIN_CHUNK_ROWS rows (one chunk for smaller batches).
@@ -78,6 +81,7 @@ def chunk_size_for(n_rows):
     return math.ceil(n_rows / n_chunks)
 
 
+@functools.lru_cache(maxsize=1024)
 def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
     """Threads for one layer's pass: never more than there are chunks or
     than the work pays for. Results do not depend on it."""

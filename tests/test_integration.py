@@ -548,3 +548,19 @@ def test_zero_sample_weight_equals_dropping_the_samples(Estimator):
     assert_allclose(weighted.weights_, dropped.weights_, rtol=1e-10, atol=1e-14)
     unweighted = Estimator(**params, batch_size=n_samples).fit(X, y)
     assert not np.allclose(weighted.weights_, unweighted.weights_)
+
+
+def test_thread_budget_follows_omp_num_threads_set_at_run_time(monkeypatch):
+    """The budget is capped at the usable cores only while OMP_NUM_THREADS is
+    unset (scikit-learn's rule). The check runs in compiled code; it must see
+    the variable set or removed through os.environ after import."""
+    from skseq._base import _lstm_core
+
+    budget = _lstm_core.openmp_max_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert _lstm_core.openmp_effective_threads(1) == 1
+    assert _lstm_core.openmp_effective_threads(budget + 5) == budget
+    monkeypatch.setenv("OMP_NUM_THREADS", str(budget))
+    assert _lstm_core.openmp_effective_threads(1) == budget
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _lstm_core.openmp_effective_threads(1) == 1
