@@ -8,6 +8,7 @@ never touches a pointer.
 
 import contextlib
 import functools
+import math
 import time
 import warnings
 from numbers import Integral, Real
@@ -48,7 +49,9 @@ def _squared_loss(y_true, y_pred, sample_weight):
     per_sample *= 0.5 / residual.shape[1]
     if sample_weight is None:
         return per_sample.sum() / len(per_sample)
-    return (per_sample @ sample_weight) / sample_weight.sum()
+    # Not a dot product: BLAS may thread those, and the result would then
+    # depend on the BLAS thread count.
+    return (per_sample * sample_weight).sum() / sample_weight.sum()
 
 
 def _log_loss(y_true, y_prob, sample_weight):
@@ -119,6 +122,17 @@ class _SingleThreadedBLAS:
 
 
 _NO_LIMIT = contextlib.nullcontext()
+
+
+def _training_blas_limit(n_layers):
+    """The BLAS limit a fit needs. With the packed kernels, a one-layer
+    network's training step calls no BLAS (the head, the gradient norm and the
+    losses included), so there is nothing to limit and the threadpoolctl
+    calls are saved; the core calls BLAS from its threads for the input
+    gradient of stacked layers, and for every product without the kernels."""
+    if n_layers == 1 and _lstm_core.packed_gemm_level() > 0:
+        return _NO_LIMIT
+    return _SingleThreadedBLAS()
 
 
 def effective_n_threads():
@@ -400,7 +414,7 @@ class BaseLSTM(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
 
-        with _SingleThreadedBLAS():
+        with _training_blas_limit(len(hidden_sizes)):
             self._fit_stochastic(sequences, y, sample_weight, incremental)
         return self
 
@@ -602,7 +616,8 @@ class BaseLSTM(BaseEstimator):
 
         if self.alpha > 0:
             penalised = weights[: network.n_penalised]
-            loss += 0.5 * self.alpha * float(penalised @ penalised) / total_weight
+            squares = _lstm_core.sum_of_squares(penalised)
+            loss += 0.5 * self.alpha * squares / total_weight
             grad[: network.n_penalised] += (self.alpha / total_weight) * penalised
         return float(loss), total_weight
 
@@ -632,7 +647,7 @@ class BaseLSTM(BaseEstimator):
             )  # fmt: skip
             if total_weight == 0:
                 return loss
-            grad_norm = float(np.sqrt(grad @ grad))
+            grad_norm = math.sqrt(_lstm_core.sum_of_squares(grad))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise ValueError(
                 f"The training loss became non-finite (loss={loss}) at iteration "

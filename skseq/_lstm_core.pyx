@@ -751,6 +751,99 @@ def reverse_time(
                         target[j, t, k] = 0
 
 
+# --------------------------------------------------------------------------
+# The dense head and sums of squares, without BLAS where the packed kernels
+# run: a training step of a one-layer network then calls no BLAS at all, so
+# its results cannot depend on BLAS threads and it needs no BLAS limit.
+
+def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
+                  const floating[::1] bias, floating[:, ::1] out):
+    """out = inputs @ weights + bias on the calling thread. The packed kernels
+    do the product where the CPU has them, else one BLAS call does.
+
+    inputs (M, K), weights (K, N), bias (N,), out (M, N): C-contiguous.
+    """
+    cdef Py_ssize_t M = inputs.shape[0]
+    cdef Py_ssize_t K = inputs.shape[1]
+    cdef Py_ssize_t N = weights.shape[1]
+    cdef Py_ssize_t i, j
+    cdef void *block = NULL
+    cdef const floating *packed = NULL
+    _check_shape("weights", (weights.shape[0], weights.shape[1]), (K, N))
+    _check_shape("bias", (bias.shape[0],), (N,))
+    _check_shape("out", (out.shape[0], out.shape[1]), (M, N))
+    if M == 0 or N == 0:
+        return
+    with nogil:
+        for i in range(M):
+            for j in range(N):
+                out[i, j] = bias[j]
+        if K > 0:
+            packed = _packed(&weights[0, 0], K, N, False, &block)
+            _product(&out[0, 0], N, &inputs[0, 0], K, &weights[0, 0], packed,
+                     M, K, N, True)
+            free(block)
+
+
+def dense_backward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
+                   const floating[:, ::1] d_out, floating[:, ::1] grad_weights,
+                   floating[:, ::1] d_inputs):
+    """grad_weights = inputs.T @ d_out and d_inputs = d_out @ weights.T, on the
+    calling thread, as dense_forward (packed kernels, else BLAS).
+
+    inputs (M, K), weights (K, N), d_out (M, N), grad_weights (K, N),
+    d_inputs (M, K): C-contiguous.
+    """
+    cdef Py_ssize_t M = inputs.shape[0]
+    cdef Py_ssize_t K = inputs.shape[1]
+    cdef Py_ssize_t N = weights.shape[1]
+    cdef void *block = NULL
+    cdef floating *work = NULL
+    cdef const floating *packed_t = NULL
+    _check_shape("weights", (weights.shape[0], weights.shape[1]), (K, N))
+    _check_shape("d_out", (d_out.shape[0], d_out.shape[1]), (M, N))
+    _check_shape("grad_weights", (grad_weights.shape[0], grad_weights.shape[1]),
+                 (K, N))
+    _check_shape("d_inputs", (d_inputs.shape[0], d_inputs.shape[1]), (M, K))
+    if K == 0 or N == 0:
+        return
+    if M == 0:
+        grad_weights[:, :] = 0
+        return
+    with nogil:
+        work = _tn_work(&d_out[0, 0], N, &block)
+        _transposed_product(&grad_weights[0, 0], &inputs[0, 0], K, &d_out[0, 0],
+                            K, M, N, False, work)
+        free(block)
+        packed_t = _packed(&weights[0, 0], K, N, True, &block)
+        _recurrent_gradient(&d_inputs[0, 0], &d_out[0, 0], N, &weights[0, 0],
+                            packed_t, M, K, N)
+        free(block)
+
+
+def sum_of_squares(const floating[::1] values):
+    """The sum of squares as a float64, in one fixed order (eight running sums,
+    then added in order), whatever the threads: a BLAS dot product may split
+    the sum differently for each BLAS thread count."""
+    cdef Py_ssize_t n = values.shape[0]
+    cdef Py_ssize_t i, j, body = n - n % 8
+    cdef double sums[8]
+    cdef double value, total = 0.0
+    with nogil:
+        for j in range(8):
+            sums[j] = 0.0
+        for i in range(0, body, 8):
+            for j in range(8):
+                value = values[i + j]
+                sums[j] += value * value
+        for i in range(body, n):
+            value = values[i]
+            sums[i - body] += value * value
+        for j in range(8):
+            total += sums[j]
+    return total
+
+
 def adam_update(floating[::1] weights, const floating[::1] grad,
                 floating[::1] first_moment, floating[::1] second_moment,
                 double step, double beta_1, double beta_2, double epsilon):

@@ -306,7 +306,9 @@ class LSTMNetwork:
             ]
         if masks is not None:
             last_hidden *= masks[-1]
-        return last_hidden @ head_coef + head_intercept
+        raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
+        _lstm_core.dense_forward(last_hidden, head_coef, head_intercept, raw)
+        return raw
 
     def backward(
         self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads, masks=None
@@ -325,9 +327,11 @@ class LSTMNetwork:
         chunk_size = chunk_size_for(n_rows)
         rows = np.arange(n_rows)
 
-        np.matmul(workspace.last_hidden[:n_rows].T, d_outputs, out=grad_head_coef)
+        d_last = np.empty((n_rows, head_coef.shape[0]), dtype=head_coef.dtype)
+        _lstm_core.dense_backward(
+            workspace.last_hidden[:n_rows], head_coef, d_outputs, grad_head_coef, d_last
+        )
         np.add.reduce(d_outputs, axis=0, out=grad_head_intercept)
-        d_last = d_outputs @ head_coef.T
         if masks is not None:
             d_last *= masks[-1]
 

@@ -995,3 +995,62 @@ def test_inference_buffers_give_the_same_final_states(
             core.lstm_forward(
                 inputs, *layer, lengths, gates, cells, hidden[:, :1].copy(), 0, 13, 2
             )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# The dense head and the sum of squares
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_head_matches_numpy(core, restore_packed_level, dtype):
+    """dense_forward and dense_backward on shapes that reach every branch:
+    one row, row blocks with a remainder, a single output column (a mostly
+    empty panel), several panels with a partial one, and sums over more than
+    one block of 256 terms; at every packed level (0 is BLAS)."""
+    rng = np.random.default_rng(30)
+    bound = 1e-13 if dtype == np.float64 else 2e-6
+    for level in _packed_levels(core):
+        assert core._set_packed_gemm_level(level) == level
+        for n_rows, n_in, n_out in [(1, 5, 1), (29, 70, 1), (7, 300, 3),
+                                    (33, 20, 70), (300, 40, 2)]:  # fmt: skip
+            X = rng.standard_normal((n_rows, n_in)).astype(dtype)
+            W = rng.standard_normal((n_in, n_out)).astype(dtype)
+            b = rng.standard_normal(n_out).astype(dtype)
+            D = rng.standard_normal((n_rows, n_out)).astype(dtype)
+            out = np.full((n_rows, n_out), np.nan, dtype)
+            core.dense_forward(X, W, b, out)
+            grad_W = np.full((n_in, n_out), np.nan, dtype)
+            d_X = np.full((n_rows, n_in), np.nan, dtype)
+            core.dense_backward(X, W, D, grad_W, d_X)
+            X64, W64, D64 = (a.astype(np.float64) for a in (X, W, D))
+            errors = {
+                "out": relative_error(out, X64 @ W64 + b),
+                "grad_weights": relative_error(grad_W, X64.T @ D64),
+                "d_inputs": relative_error(d_X, D64 @ W64.T),
+            }
+            worst = report(
+                f"dense head, level {level}, {np.dtype(dtype).name}, "
+                f"{(n_rows, n_in, n_out)}",
+                errors,
+            )
+            assert worst <= bound
+    grad_W = np.full((4, 2), np.nan, dtype)
+    core.dense_backward(
+        np.zeros((0, 4), dtype), W[:4, :2].copy(), np.zeros((0, 2), dtype), grad_W,
+        np.zeros((0, 4), dtype),
+    )  # fmt: skip
+    assert_array_equal(grad_W, 0)  # an empty batch has a zero gradient
+    with pytest.raises(ValueError, match="weights has shape"):
+        core.dense_forward(X, W[:-1], b, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_of_squares(core, dtype):
+    rng = np.random.default_rng(31)
+    for n in (0, 1, 7, 8, 9, 1001):
+        x = rng.standard_normal(n).astype(dtype)
+        want = float(np.sum(x.astype(np.float64) ** 2))
+        assert core.sum_of_squares(x) == pytest.approx(want, rel=1e-14, abs=0)
+    # Accumulated in float64: float32 values whose float32 sum would overflow.
+    big = np.full(10, 1e30, dtype=np.float32)
+    assert core.sum_of_squares(big) == pytest.approx(1e61, rel=1e-6)

@@ -564,3 +564,26 @@ def test_thread_budget_follows_omp_num_threads_set_at_run_time(monkeypatch):
     assert _lstm_core.openmp_effective_threads(1) == budget
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert _lstm_core.openmp_effective_threads(1) == 1
+
+
+def test_one_layer_training_does_not_depend_on_blas_threads():
+    """A one-layer network trains without a BLAS thread limit where the packed
+    kernels run, because its step calls no BLAS: the head's products and the
+    sums of squares (penalty, gradient norm) are compiled. The BLAS thread
+    count then must not change a bit of the result. Over 10 000 weights
+    (OpenBLAS threads its dot products above that), with the penalty, gradient
+    clipping and sample weights."""
+    X = _sequences(64, 20, 8, seed=5)
+    y = X[:, -1, 0] - X[:, 0, 1]
+    sample_weight = np.random.default_rng(5).uniform(0.5, 2.0, size=len(X))
+    model = LSTMRegressor(
+        hidden_layer_sizes=(64,), alpha=1e-3, max_grad_norm=0.05, batch_size=32,
+        max_iter=3, random_state=0,
+    )  # fmt: skip
+    weights = []
+    for blas_threads in (1, 2):
+        with threadpoolctl.threadpool_limits(blas_threads, user_api="blas"):
+            fitted = clone(model).fit(X, y, sample_weight=sample_weight)
+        weights.append(fitted.weights_)
+    assert weights[0].size > 10_000
+    np.testing.assert_array_equal(weights[0], weights[1])
