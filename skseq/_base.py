@@ -127,9 +127,10 @@ _NO_LIMIT = contextlib.nullcontext()
 def _training_blas_limit(n_layers):
     """The BLAS limit a fit needs. With the packed kernels, a one-layer
     network's training step calls no BLAS (the head, the gradient norm and the
-    losses included), so there is nothing to limit and the threadpoolctl
-    calls are saved; the core calls BLAS from its threads for the input
-    gradient of stacked layers, and for every product without the kernels."""
+    losses included; BLAS only stands in when memory to pack a matrix is
+    short), so there is nothing to limit and the threadpoolctl calls are
+    saved. The core calls BLAS from its threads for the input gradient of
+    stacked layers, and for every product without the kernels."""
     if n_layers == 1 and _lstm_core.packed_gemm_level() > 0:
         return _NO_LIMIT
     return _SingleThreadedBLAS()

@@ -105,6 +105,12 @@ static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,   
             T *row = panel + k * NR;                                                \
             if (trans)                                                              \
                 for (n = 0; n < ncols; n++) row[n] = B[(p * NR + n) * ldb + k];     \
+            /* A full panel row is 64 or 128 bytes: copies of a constant size  \
+               are inlined, where a variable one is a libc call per row. */     \
+            else if (ncols * sizeof(T) == 128)                                      \
+                memcpy(row, B + k * ldb + p * NR, 128);                             \
+            else if (ncols * sizeof(T) == 64)                                       \
+                memcpy(row, B + k * ldb + p * NR, 64);                              \
             else                                                                    \
                 memcpy(row, B + k * ldb + p * NR, (size_t)ncols * sizeof(T));       \
             for (n = ncols; n < NR; n++) row[n] = 0;                                \
