@@ -686,8 +686,25 @@ class BaseLSTM(BaseEstimator):
         # head's product runs after the core.
         packed = _lstm_core.packed_gemm_level() > 0
         limit = _NO_LIMIT if packed else _SingleThreadedBLAS()
+        # Sequences of one length in a C-contiguous array are read where they
+        # are, without a padded copy (a one-direction network reads each step
+        # once, in order).
+        in_place = (
+            not sequences.ragged
+            and not network.bidirectional
+            and sequences.data.flags.c_contiguous
+        )
         with limit:
             for batch in _batches(n_samples, block):
+                if in_place:
+                    lengths = np.ascontiguousarray(
+                        sequences.lengths[batch], dtype=np.intp
+                    )
+                    raw[batch] = network.forward(
+                        weights, sequences.data[batch], lengths, workspace,
+                        n_threads, zero_slot=False,
+                    )  # fmt: skip
+                    continue
                 batch_idx = np.arange(batch.start, batch.stop)
                 inputs, lengths, batch_idx = _fill_inputs(
                     workspace, sequences, batch_idx

@@ -338,7 +338,8 @@ cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
 # One chunk, forward.
 
 cdef void _forward_chunk(
-    const floating *inputs,            # IN  (m, T1, n_in) of this chunk
+    const floating *inputs,            # IN  (m, T1, n_in) of this chunk, or
+                                       #     (m, T1 - 1, n_in): no zero slot
     const floating *kernel,            # IN  (n_in, G)
     const floating *packed_kernel,     # IN  kernel packed, or NULL
     const floating *recurrent_kernel,  # IN  (H, G)
@@ -350,10 +351,12 @@ cdef void _forward_chunk(
     floating *hidden,                  # OUT (m, n_hidden_slots, H)
     Py_ssize_t m, Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
     Py_ssize_t n_gate_slots, Py_ssize_t n_cell_slots, Py_ssize_t n_hidden_slots,
-    int activation,
+    Py_ssize_t n_input_slots, int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t j, t, n_active, gate_slot, slot, prev_slot, h_slot, h_prev_slot
+    # Step t's inputs sit in slot t, or in slot t - 1 without the zero slot.
+    cdef Py_ssize_t shift = T1 - n_input_slots
     cdef Py_ssize_t last_step = lengths[0]
     cdef bint all_steps = n_gate_slots == T1
     cdef floating *z
@@ -383,8 +386,9 @@ cdef void _forward_chunk(
             n_active -= 1
         gate_slot = t if all_steps else 0
         if not all_steps:
-            _product(gates, n_gate_slots * G, inputs + t * n_in, T1 * n_in,
-                     kernel, packed_kernel, n_active, n_in, G, False)
+            _product(gates, n_gate_slots * G, inputs + (t - shift) * n_in,
+                     n_input_slots * n_in, kernel, packed_kernel, n_active, n_in, G,
+                     False)
         h_slot = t if n_hidden_slots == T1 else t & 1
         h_prev_slot = t - 1 if n_hidden_slots == T1 else 1 - h_slot
         # Recurrent contribution, added into this step's gate rows.
@@ -434,12 +438,15 @@ def lstm_forward(
     int activation,
     Py_ssize_t chunk_size,
     int n_threads,
+    bint zero_slot=True,
 ):
     """Run one LSTM layer forward over a batch.
 
     Parameters
     ----------
     inputs : (B, T + 1, n_in) array, slot 0 zeros. IN
+        With ``zero_slot=False``, (B, T, n_in): step t in slot t - 1, read in
+        place (inference only: the gates must have one slot).
     kernel, recurrent_kernel, bias : (n_in, 4H), (H, 4H), (4H,) arrays. IN
     lengths : (B,) intp array, 1 <= lengths <= T, non-increasing per chunk. IN
     gates : (B, T + 1, 4H) array. OUT: activated gates i, f, g, o at slot t.
@@ -453,9 +460,11 @@ def lstm_forward(
     activation : 0 for tanh, 1 for relu (candidate and cell output).
     chunk_size : rows per chunk (>= 1).
     n_threads : OpenMP threads (>= 1).
+    zero_slot : whether ``inputs`` has the zero slot 0.
     """
     cdef Py_ssize_t B = inputs.shape[0]
-    cdef Py_ssize_t T1 = inputs.shape[1]
+    cdef Py_ssize_t n_input_slots = inputs.shape[1]
+    cdef Py_ssize_t T1 = n_input_slots + (0 if zero_slot else 1)
     cdef Py_ssize_t n_in = inputs.shape[2]
     cdef Py_ssize_t H = recurrent_kernel.shape[0]
     cdef Py_ssize_t G = 4 * H
@@ -475,6 +484,11 @@ def lstm_forward(
     _check_slots("cells", cells.shape, (B, T1, H), 2)
     _check_slots("hidden", hidden.shape, (B, T1, H), 2)
     _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
+    if not zero_slot and n_gate_slots != 1:
+        raise ValueError(
+            "inputs without the zero slot are only read by the inference pass "
+            f"(gates with one slot); gates has {n_gate_slots} slots."
+        )
     if B == 0:
         return
     chunks = (B + chunk_size - 1) // chunk_size
@@ -488,7 +502,8 @@ def lstm_forward(
                 &inputs[start, 0, 0], &kernel[0, 0], packed_kernel,
                 &recurrent_kernel[0, 0], packed, &bias[0], &lengths[start],
                 &gates[start, 0, 0], &cells[start, 0, 0], &hidden[start, 0, 0],
-                m, T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots, activation,
+                m, T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots,
+                n_input_slots, activation,
             )
         free(block)
         free(kernel_block)

@@ -246,15 +246,23 @@ class LSTMNetwork:
                 _POOL.insert(0, (self, workspace))
                 del _POOL[KEEP_INFERENCE_WORKSPACES:]
 
-    def forward(self, flat, inputs, lengths, workspace, n_threads, masks=None):
+    def forward(
+        self, flat, inputs, lengths, workspace, n_threads, masks=None, zero_slot=True
+    ):
         """Raw head outputs (before the output activation), shape (B, n_outputs).
 
         ``inputs`` is workspace.inputs(...) filled by the caller: (B, T + 1,
         n_features) with slot 0 zeros. Rows must be sorted by decreasing length
         within each chunk. ``masks`` are dropout masks from
-        :meth:`draw_dropout_masks`, or None.
+        :meth:`draw_dropout_masks`, or None. With ``zero_slot=False``,
+        ``inputs`` is a C-contiguous (B, T, n_features) array read in place
+        (inference with one direction only).
         """
-        n_rows, n_slots, _ = inputs.shape
+        if not zero_slot and (self.bidirectional or workspace.training):
+            raise ValueError(
+                "inputs without the zero slot are for one-direction inference only"
+            )
+        n_rows, n_slots = inputs.shape[0], inputs.shape[1] + (0 if zero_slot else 1)
         layers, head_coef, head_intercept = workspace.unpacked(self, flat)
         chunk_size = chunk_size_for(n_rows)
         rows = np.arange(n_rows)
@@ -283,7 +291,7 @@ class LSTMNetwork:
                 _lstm_core.lstm_forward(
                     unit_input, unit.kernel, unit.recurrent_kernel, unit.bias,
                     lengths, state["gates"], state["cells"], state["hidden"],
-                    self._activation_code, chunk_size, threads,
+                    self._activation_code, chunk_size, threads, zero_slot,
                 )  # fmt: skip
             states = buffers["directions"]
             if index < n_layers - 1:
@@ -296,6 +304,7 @@ class LSTMNetwork:
                     layer_input = output
                 else:
                     layer_input = states[0]["hidden"]
+                zero_slot = True  # the layers above read hidden states
         last_hidden = workspace.last_hidden[:n_rows]
         for direction, state in enumerate(states):
             final = state["hidden"]
@@ -426,7 +435,10 @@ class _Workspace:
         self.n_features = network.n_features
         n_slots = n_timesteps + 1
         size = n_rows * n_slots
-        self._inputs = np.zeros(size * network.n_features, dtype=dtype)
+        self._inputs_size = size * network.n_features
+        # Inference allocates it on first use: predictions of dense
+        # one-direction networks read their input in place and never do.
+        self._inputs = np.zeros(self._inputs_size, dtype=dtype) if training else None
         self._layers = []
         n_layers = len(network.hidden_layer_sizes)
         for index, hidden in enumerate(network.hidden_layer_sizes):
@@ -501,7 +513,9 @@ class _Workspace:
             self._layers.append((flat, directions))
         self.last_hidden = np.empty((n_rows, network.input_widths[-1]), dtype=dtype)
         self.n_rows, self.n_timesteps = n_rows, n_timesteps
-        self.nbytes = self._inputs.nbytes + self.last_hidden.nbytes
+        self.nbytes = self.last_hidden.nbytes
+        if self._inputs is not None:
+            self.nbytes += self._inputs.nbytes
         for flat, directions in self._layers:
             for value in flat.values():
                 self.nbytes += value[0].nbytes
@@ -520,6 +534,9 @@ class _Workspace:
 
     def inputs(self, n_rows, n_slots):
         """The (n_rows, n_slots, n_features) input view; slot 0 is zero."""
+        if self._inputs is None:
+            self._inputs = np.zeros(self._inputs_size, dtype=self.dtype)
+            self.nbytes += self._inputs.nbytes
         return self._inputs[: n_rows * n_slots * self.n_features].reshape(
             n_rows, n_slots, self.n_features
         )
@@ -552,8 +569,11 @@ class _Workspace:
         return views
 
     def forget_arrays(self):
-        """Drop the remembered views (and with them the arrays they view)."""
+        """Drop the remembered views (and with them the arrays they view),
+        and the references to the last pass's inputs (which may be a
+        caller's array, read in place)."""
         self._unpacked = []
+        self.layer_inputs = [None] * len(self.layer_inputs)
 
     def layer_buffers(self, index, n_rows, n_slots):
         key = (index, n_rows, n_slots)

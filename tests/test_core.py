@@ -1054,3 +1054,36 @@ def test_sum_of_squares(core, dtype):
     # Accumulated in float64: float32 values whose float32 sum would overflow.
     big = np.full(10, 1e30, dtype=np.float32)
     assert core.sum_of_squares(big) == pytest.approx(1e61, rel=1e-6)
+
+
+@pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inference_reads_inputs_without_the_zero_slot(
+    core, restore_packed_level, dtype, lengths_kind
+):
+    """Inference can read (B, T, n_in) inputs in place, step t in slot t - 1:
+    the same final states as from the padded copy, bit for bit. The training
+    pass, which needs the zero slot, refuses them."""
+    X, lengths, layers, _ = make_problem(
+        15, "tanh", lengths_kind, n_samples=29, n_timesteps=6, n_in=5, sizes=(20,)
+    )
+    (layer,) = cast_layers(layers, dtype)
+    inputs = pad(X, dtype)
+    unpadded = np.ascontiguousarray(inputs[:, 1:])
+    n_samples = inputs.shape[0]
+    rows = np.arange(n_samples)
+    for level in _packed_levels(core):
+        core._set_packed_gemm_level(level)
+        finals = []
+        for source, zero_slot in ((inputs, True), (unpadded, False)):
+            gates = np.full((n_samples, 1, 80), np.nan, dtype=dtype)
+            cells = np.full((n_samples, 2, 20), np.nan, dtype=dtype)
+            hidden = np.full((n_samples, 2, 20), np.nan, dtype=dtype)
+            core.lstm_forward(source, *layer, lengths, gates, cells, hidden, 0, 13,
+                              2, zero_slot)  # fmt: skip
+            finals.append(hidden[rows, lengths % 2])
+        assert_array_equal(finals[1], finals[0])
+        assert np.all(np.isfinite(finals[1]))
+    full = [np.empty((n_samples, inputs.shape[1], w), dtype) for w in (80, 20, 20)]
+    with pytest.raises(ValueError, match="zero slot"):
+        core.lstm_forward(unpadded, *layer, lengths, *full, 0, 13, 2, False)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
@@ -264,3 +265,48 @@ def test_kept_inference_buffers_do_not_keep_weights_alive():
     del est
     gc.collect()
     assert weights() is None
+
+
+def test_kept_inference_buffers_do_not_keep_inputs_alive():
+    """Dense predictions read the caller's array in place; the workspace that
+    goes back to the pool must not hold on to it."""
+    import gc
+    import weakref
+
+    import skseq._network
+
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(10, 4, 2)), rng.normal(size=10)
+    est = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1), X, y)
+    # An array of its own (not a view of X), of the model's dtype so that
+    # nothing is converted (copied) first.
+    query = X[:3].astype(est.weights_.dtype, copy=True)
+    est.predict(query)
+    assert skseq._network._POOL
+    alive = weakref.ref(query)
+    del query
+    gc.collect()
+    assert alive() is None
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(5,), (5, 4)])
+def test_dense_input_read_in_place_predicts_as_the_padded_copy(hidden_layer_sizes):
+    """A C-contiguous array of equal-length sequences is read in place; inside
+    a ragged batch the same sequences go through the padded copy. Both give
+    the same predictions, bit for bit."""
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(40, 9, 3)), rng.normal(size=40)
+    est = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=hidden_layer_sizes, max_iter=2,
+                      random_state=0),
+        X, y,
+    )  # fmt: skip
+    in_place = est.predict(X)
+    padded = est.predict(list(X) + [X[0, :4]])[:-1]
+    assert_array_equal(in_place, padded)
+    # Also for a float32 model and a non-contiguous view (copied first).
+    est32 = _fit_quietly(clone(est), X.astype(np.float32), y)
+    assert_array_equal(
+        est32.predict(X[:, :, :].astype(np.float32)),
+        est32.predict(np.asfortranarray(X.astype(np.float32))),
+    )
