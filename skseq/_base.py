@@ -124,14 +124,14 @@ class _SingleThreadedBLAS:
 _NO_LIMIT = contextlib.nullcontext()
 
 
-def _training_blas_limit(n_layers):
-    """The BLAS limit a fit needs. With the packed kernels, a one-layer
-    network's training step calls no BLAS (the head, the gradient norm and the
-    losses included; BLAS only stands in when memory to pack a matrix is
-    short), so there is nothing to limit and the threadpoolctl calls are
-    saved. The core calls BLAS from its threads for the input gradient of
-    stacked layers, and for every product without the kernels."""
-    if n_layers == 1 and _lstm_core.packed_gemm_level() > 0:
+def _blas_limit(stacked_training=False):
+    """The BLAS limit a pass needs. With the packed kernels, a prediction and a
+    one-layer network's training step call no BLAS (the head, the gradient
+    norm and the losses included; BLAS only stands in when memory to pack a
+    matrix is short), so there is nothing to limit and the threadpoolctl
+    calls are saved. The core calls BLAS from its threads for the input
+    gradient of stacked layers, and for every product without the kernels."""
+    if _lstm_core.packed_gemm_level() > 0 and not stacked_training:
         return _NO_LIMIT
     return _SingleThreadedBLAS()
 
@@ -415,7 +415,7 @@ class BaseLSTM(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
 
-        with _training_blas_limit(len(hidden_sizes)):
+        with _blas_limit(stacked_training=len(hidden_sizes) > 1):
             self._fit_stochastic(sequences, y, sample_weight, incremental)
         return self
 
@@ -681,11 +681,6 @@ class BaseLSTM(BaseEstimator):
         )
         n_threads = effective_n_threads()
         raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
-        # With the packed kernels the forward core calls no BLAS (but when
-        # memory to pack a matrix is short), so BLAS needs no limit here; the
-        # head's product runs after the core.
-        packed = _lstm_core.packed_gemm_level() > 0
-        limit = _NO_LIMIT if packed else _SingleThreadedBLAS()
         # Sequences of one length in a C-contiguous array are read where they
         # are, without a padded copy (a one-direction network reads each step
         # once, in order).
@@ -694,7 +689,7 @@ class BaseLSTM(BaseEstimator):
             and not network.bidirectional
             and sequences.data.flags.c_contiguous
         )
-        with limit:
+        with _blas_limit():
             for batch in _batches(n_samples, block):
                 if in_place:
                     lengths = np.ascontiguousarray(

@@ -44,7 +44,7 @@ class SGDOptimizer:
             self.velocity = np.zeros_like(weights)
             self.learning_rate = float(learning_rate_init)
         else:
-            self.velocity = _contiguous(state["velocity"], weights.dtype)
+            self.velocity = np.ascontiguousarray(state["velocity"], dtype=weights.dtype)
             self.learning_rate = float(state["learning_rate"])
         self._scaled_grad = np.empty_like(weights)
         self._step = np.empty_like(weights)
@@ -112,8 +112,12 @@ class AdamOptimizer:
         else:
             self.t = int(state["t"])
             # The state's own arrays, updated in place from here on.
-            self.first_moment = _contiguous(state["first_moment"], weights.dtype)
-            self.second_moment = _contiguous(state["second_moment"], weights.dtype)
+            self.first_moment = np.ascontiguousarray(
+                state["first_moment"], dtype=weights.dtype
+            )
+            self.second_moment = np.ascontiguousarray(
+                state["second_moment"], dtype=weights.dtype
+            )
 
     def state(self):
         # The live moment arrays, not copies: whoever keeps the state keeps
@@ -143,9 +147,3 @@ class AdamOptimizer:
         if verbose:
             print(message + " Stopping.")
         return True
-
-
-def _contiguous(array, dtype):
-    """``array`` itself when it already is C-contiguous of ``dtype``, else a
-    converted copy."""
-    return np.ascontiguousarray(array, dtype=dtype)
