@@ -324,6 +324,10 @@ class BaseLSTM(BaseEstimator):
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
+        if type(sizes) is tuple and sizes and all(type(s) is int for s in sizes):
+            # The common case without the abstract-class checks below.
+            if min(sizes) >= 1:
+                return sizes
         if isinstance(sizes, Integral):
             sizes = (sizes,)
         sizes = tuple(sizes)
@@ -596,30 +600,37 @@ class BaseLSTM(BaseEstimator):
         """
         inputs, lengths, batch_idx = _fill_inputs(workspace, sequences, batch_idx)
         raw = network.forward(weights, inputs, lengths, workspace, n_threads, masks)
-        output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
         y_batch = y[batch_idx]
         sw = None if sample_weight is None else sample_weight[batch_idx]
-        total_weight = len(batch_idx) if sw is None else float(sw.sum())
-        if total_weight <= 0:
-            return 0.0, 0.0
-        loss = LOSSES[self.out_activation_](y_batch, output, sw)
-
-        # d loss / d raw output: (prediction - target), weighted, averaged.
-        delta = output - y_batch
-        if sw is not None:
-            delta *= sw[:, None]
         if self.out_activation_ == "identity":
-            delta /= delta.shape[1]
-        delta /= total_weight
+            # The squared error and its gradient (raw - target) * w / (n_outputs
+            # * sum(w)) in one compiled pass.
+            delta = np.empty_like(raw)
+            loss, total_weight = _lstm_core.squared_error(raw, y_batch, sw, delta)
+            if total_weight <= 0:
+                return 0.0, 0.0
+        else:
+            output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+            total_weight = len(batch_idx) if sw is None else float(sw.sum())
+            if total_weight <= 0:
+                return 0.0, 0.0
+            loss = LOSSES[self.out_activation_](y_batch, output, sw)
+            # d loss / d raw output: (prediction - target), weighted, averaged.
+            delta = output - y_batch
+            if sw is not None:
+                delta *= sw[:, None]
+            delta /= total_weight
         network.backward(
             weights, inputs, lengths, delta, workspace, grad, n_threads, masks
         )
 
         if self.alpha > 0:
-            penalised = weights[: network.n_penalised]
-            squares = _lstm_core.sum_of_squares(penalised)
+            squares = _lstm_core.penalise(
+                grad[: network.n_penalised],
+                weights[: network.n_penalised],
+                self.alpha / total_weight,
+            )
             loss += 0.5 * self.alpha * squares / total_weight
-            grad[: network.n_penalised] += (self.alpha / total_weight) * penalised
         return float(loss), total_weight
 
     def _train_batch(
@@ -649,7 +660,7 @@ class BaseLSTM(BaseEstimator):
             if total_weight == 0:
                 return loss
             grad_norm = math.sqrt(_lstm_core.sum_of_squares(grad))
-        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise ValueError(
                 f"The training loss became non-finite (loss={loss}) at iteration "
                 f"{self.n_iter_ + 1}. The weights were left at their last finite "
@@ -711,7 +722,8 @@ class BaseLSTM(BaseEstimator):
         return raw
 
     def _predict_output(self, X):
-        check_is_fitted(self)
+        if "weights_" not in self.__dict__:
+            check_is_fitted(self)  # raises NotFittedError
         sequences = check_sequences(self, X, reset=False)
         if sequences.data.dtype != self.weights_.dtype:
             sequences.data = sequences.data.astype(self.weights_.dtype)

@@ -83,7 +83,8 @@ static ptrdiff_t skseq_gemm_panel_width(size_t value_size)
 /*
  * Packing: op(B) is K x N; trans = 0 reads B[k * ldb + n], trans = 1 reads
  * B[n * ldb + k]. packed must hold skseq_packed_size(K, N) values and be
- * aligned to 64 bytes.
+ * aligned to 64 bytes. colsum (N values, or NULL; trans = 0 only) gets each
+ * column's sum over k added, in increasing k.
  */
 #define SKSEQ_DEFINE_PACKING(T, S)                                                  \
 static ptrdiff_t skseq_packed_size_##S(ptrdiff_t K, ptrdiff_t N)                    \
@@ -93,7 +94,7 @@ static ptrdiff_t skseq_packed_size_##S(ptrdiff_t K, ptrdiff_t N)                
 }                                                                                   \
                                                                                     \
 static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,       \
-                           ptrdiff_t N, T *packed)                                  \
+                           ptrdiff_t N, T *packed, T *colsum)                       \
 {                                                                                   \
     const ptrdiff_t NR = skseq_gemm_panel_width(sizeof(T));                         \
     ptrdiff_t p, k, n;                                                              \
@@ -114,6 +115,8 @@ static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,   
             else                                                                    \
                 memcpy(row, B + k * ldb + p * NR, (size_t)ncols * sizeof(T));       \
             for (n = ncols; n < NR; n++) row[n] = 0;                                \
+            if (colsum != NULL)                                                     \
+                for (n = 0; n < ncols; n++) colsum[p * NR + n] += row[n];           \
         }                                                                           \
     }                                                                               \
 }                                                                                   \
@@ -202,9 +205,11 @@ SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, 1)
  * gemm_packed: C (+)= A @ op(B), op(B) packed by skseq_pack. For each block
  * of KC terms, each row block, each panel.
  *
- * gemm_tn: C (+)= A.T @ B with A (K x M) and B (K x N) as stored, K long
- * (the rows of every step of a chunk): each block of KC rows of B is packed
- * into ``work`` and then used by every row block of C.
+ * gemm_tn2: C1 (+)= A1.T @ B and C2 (+)= A2.T @ B with A1, A2 (K x M1, K x M2)
+ * and B (K x N) as stored, K long (the rows of every step of a chunk): each
+ * block of KC rows of B is packed into ``work`` (its column sums taken on the
+ * way if asked) and then used by every row block of C1, then of C2. The
+ * weight gradients of a layer, x.T @ dz and h.T @ dz, share dz this way.
  */
 #define SKSEQ_DEFINE_LEVEL(T, S, V, VU, VL, TAG, TARGET, M0, M1, M2, M3)            \
 SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, n, SKSEQ_A_ROWS, M0, M1, M2, M3)          \
@@ -262,27 +267,42 @@ __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(      
     }                                                                               \
 }                                                                                   \
                                                                                     \
-__attribute__((target(TARGET))) static void skseq_gemm_tn_##S##_##TAG(              \
-    ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t lda,               \
-    const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)        \
+/* The row blocks of C (+)= A.T @ (the packed KC rows of B). */               \
+SKSEQ_ALWAYS_INLINE void skseq_tn_block_##S##_##TAG(                                \
+    ptrdiff_t M, ptrdiff_t N, ptrdiff_t kc, const T *A, ptrdiff_t lda,              \
+    const T *work, T *C, ptrdiff_t ldc, int acc)                                    \
 {                                                                                   \
     const ptrdiff_t NR = 2 * VL;                                                    \
     const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
-    ptrdiff_t kb, p, i, rows;                                                       \
+    ptrdiff_t p, i, rows;                                                           \
+    for (i = 0; i < M; i += rows) {                                                 \
+        const T *a = A + i;                                                         \
+        rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                             \
+        for (p = 0; p < panels; p++) {                                              \
+            const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
+            SKSEQ_CALL_MICRO(S, TAG, t, rows, M0, M1, M2, M3,                       \
+                             (kc, a, lda, work + p * kc * NR,                       \
+                              C + i * ldc + p * NR, ldc, acc, ncols));              \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
+__attribute__((target(TARGET))) static void skseq_gemm_tn2_##S##_##TAG(             \
+    ptrdiff_t Ma, ptrdiff_t Mb, ptrdiff_t N, ptrdiff_t K, const T *A1,              \
+    ptrdiff_t lda1, const T *A2, ptrdiff_t lda2, const T *B, ptrdiff_t ldb,         \
+    T *C1, ptrdiff_t ldc1, T *C2, ptrdiff_t ldc2, int accumulate, T *work,          \
+    T *colsum)                                                                      \
+{                                                                                   \
+    ptrdiff_t kb;                                                                   \
     for (kb = 0; kb < K; kb += SKSEQ_GEMM_KC) {                                     \
         const ptrdiff_t kc = K - kb < SKSEQ_GEMM_KC ? K - kb : SKSEQ_GEMM_KC;       \
         const int acc = accumulate || kb > 0;                                       \
-        skseq_pack_##S(B + kb * ldb, ldb, 0, kc, N, work);                           \
-        for (i = 0; i < M; i += rows) {                                             \
-            const T *a = A + kb * lda + i;                                          \
-            rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                         \
-            for (p = 0; p < panels; p++) {                                          \
-                const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;          \
-                SKSEQ_CALL_MICRO(S, TAG, t, rows, M0, M1, M2, M3,                   \
-                                 (kc, a, lda, work + p * kc * NR,                   \
-                                  C + i * ldc + p * NR, ldc, acc, ncols));          \
-            }                                                                       \
-        }                                                                           \
+        skseq_pack_##S(B + kb * ldb, ldb, 0, kc, N, work, colsum);                  \
+        skseq_tn_block_##S##_##TAG(Ma, N, kc, A1 + kb * lda1, lda1, work, C1, ldc1, \
+                                   acc);                                            \
+        if (Mb > 0)                                                                 \
+            skseq_tn_block_##S##_##TAG(Mb, N, kc, A2 + kb * lda2, lda2, work, C2,   \
+                                       ldc2, acc);                                  \
     }                                                                               \
 }
 
@@ -322,26 +342,42 @@ static ptrdiff_t skseq_tn_work_size_##S(ptrdiff_t N)                            
     return NR == 0 ? 0 : (N + NR - 1) / NR * NR * SKSEQ_GEMM_KC;                    \
 }                                                                                   \
                                                                                     \
-/* C (M x N) = or += A.T @ B; A is K x M (row stride lda), B is K x N (ldb);      \
-   work holds skseq_tn_work_size(N) values, aligned to 64 bytes. */                 \
+/* C1 (M1 x N) = or += A1.T @ B and C2 (M2 x N) = or += A2.T @ B: A1 is K x M1   \
+   (row stride lda1), A2 K x M2 (lda2), B K x N (ldb); each block of B is        \
+   packed once for both. colsum (N values, or NULL) gets B's column sums added   \
+   in row order. work holds skseq_tn_work_size(N) values, aligned to 64 bytes. */ \
+static void skseq_gemm_tn2_##S(ptrdiff_t M1, ptrdiff_t M2, ptrdiff_t N,             \
+                               ptrdiff_t K, const T *A1, ptrdiff_t lda1,            \
+                               const T *A2, ptrdiff_t lda2, const T *B,             \
+                               ptrdiff_t ldb, T *C1, ptrdiff_t ldc1, T *C2,         \
+                               ptrdiff_t ldc2, int accumulate, T *work, T *colsum)  \
+{                                                                                   \
+    SKSEQ_GEMM_TN_DISPATCH(S)                                                       \
+}                                                                                   \
+                                                                                    \
+/* C (M x N) = or += A.T @ B, one product as above. */                              \
 static void skseq_gemm_tn_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                \
                               const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb, \
                               T *C, ptrdiff_t ldc, int accumulate, T *work)         \
 {                                                                                   \
-    SKSEQ_GEMM_TN_DISPATCH(S)                                                       \
+    skseq_gemm_tn2_##S(M, 0, N, K, A, lda, NULL, 0, B, ldb, C, ldc, NULL, 0,        \
+                       accumulate, work, NULL);                                     \
 }
 
 #if SKSEQ_HAVE_PACKED_GEMM
 #define SKSEQ_GEMM_TN_DISPATCH(S)                                                   \
-    if (M <= 0 || N <= 0) return;                                                   \
+    if ((M1 <= 0 && M2 <= 0) || N <= 0) return;                                     \
     if (skseq_gemm_active_level == 2)                                               \
-        skseq_gemm_tn_##S##_avx512(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work); \
+        skseq_gemm_tn2_##S##_avx512(M1, M2, N, K, A1, lda1, A2, lda2, B, ldb, C1,   \
+                                    ldc1, C2, ldc2, accumulate, work, colsum);      \
     else if (skseq_gemm_active_level == 1)                                          \
-        skseq_gemm_tn_##S##_avx2(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work);
+        skseq_gemm_tn2_##S##_avx2(M1, M2, N, K, A1, lda1, A2, lda2, B, ldb, C1,     \
+                                  ldc1, C2, ldc2, accumulate, work, colsum);
 #else
 #define SKSEQ_GEMM_TN_DISPATCH(S)                                                   \
-    (void)M; (void)N; (void)K; (void)A; (void)lda; (void)B; (void)ldb; (void)C;     \
-    (void)ldc; (void)accumulate; (void)work;
+    (void)M1; (void)M2; (void)N; (void)K; (void)A1; (void)lda1; (void)A2;           \
+    (void)lda2; (void)B; (void)ldb; (void)C1; (void)ldc1; (void)C2; (void)ldc2;     \
+    (void)accumulate; (void)work; (void)colsum;
 #endif
 
 #if SKSEQ_HAVE_PACKED_GEMM

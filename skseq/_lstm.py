@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_array, column_or_1d
 
+from . import _lstm_core
 from ._base import OUTPUT_ACTIVATIONS, BaseLSTM
 
 _SHARED_PARAMETERS = """
@@ -198,10 +199,15 @@ def _check_targets_given(estimator, y):
 
 
 def _check_regression_targets(y, n_samples):
-    if type(y) is np.ndarray and y.dtype.kind == "f" and y.ndim in (1, 2) and y.size:
+    if (
+        type(y) is np.ndarray
+        and y.dtype in (np.float32, np.float64)
+        and y.ndim in (1, 2)
+        and y.size
+    ):
         # Plain float arrays: check_array's fixed cost is a sizeable share of a
         # small partial_fit step, and finiteness is all it would check here.
-        if not np.isfinite(y.sum()) and not np.isfinite(y).all():
+        if not _lstm_core.all_finite(np.ascontiguousarray(y).reshape(-1)):
             what = "NaN" if np.isnan(y).any() else "infinity"
             raise ValueError(f"Input y contains {what}.")
     else:

@@ -83,9 +83,9 @@ cdef extern from "_gemm.h" nogil:
     Py_ssize_t skseq_packed_size_f(Py_ssize_t K, Py_ssize_t N)
     Py_ssize_t skseq_packed_size_d(Py_ssize_t K, Py_ssize_t N)
     void skseq_pack_f(const float *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
-                      Py_ssize_t N, float *packed)
+                      Py_ssize_t N, float *packed, float *colsum)
     void skseq_pack_d(const double *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
-                      Py_ssize_t N, double *packed)
+                      Py_ssize_t N, double *packed, double *colsum)
     void skseq_gemm_packed_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                              const float *A, Py_ssize_t lda, const float *packed,
                              float *C, Py_ssize_t ldc, int accumulate)
@@ -100,6 +100,16 @@ cdef extern from "_gemm.h" nogil:
     void skseq_gemm_tn_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                          const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                          double *C, Py_ssize_t ldc, int accumulate, double *work)
+    void skseq_gemm_tn2_f(Py_ssize_t M1, Py_ssize_t M2, Py_ssize_t N, Py_ssize_t K,
+                          const float *A1, Py_ssize_t lda1, const float *A2,
+                          Py_ssize_t lda2, const float *B, Py_ssize_t ldb, float *C1,
+                          Py_ssize_t ldc1, float *C2, Py_ssize_t ldc2, int accumulate,
+                          float *work, float *colsum)
+    void skseq_gemm_tn2_d(Py_ssize_t M1, Py_ssize_t M2, Py_ssize_t N, Py_ssize_t K,
+                          const double *A1, Py_ssize_t lda1, const double *A2,
+                          Py_ssize_t lda2, const double *B, Py_ssize_t ldb, double *C1,
+                          Py_ssize_t ldc1, double *C2, Py_ssize_t ldc2, int accumulate,
+                          double *work, double *colsum)
 
 skseq_gemm_init()
 
@@ -151,9 +161,9 @@ cdef floating *_packed(const floating *matrix, Py_ssize_t rows, Py_ssize_t colum
     if packed == NULL:
         return NULL
     if floating is float:
-        skseq_pack_f(matrix, columns, transpose, K, N, packed)
+        skseq_pack_f(matrix, columns, transpose, K, N, packed, NULL)
     else:
-        skseq_pack_d(matrix, columns, transpose, K, N, packed)
+        skseq_pack_d(matrix, columns, transpose, K, N, packed, NULL)
     return packed
 
 
@@ -237,6 +247,33 @@ cdef inline void _transposed_product(
         gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0,
              A, <int> lda, B, <int> N, <floating> (1.0 if accumulate else 0.0),
              C, <int> N)
+
+
+cdef inline void _weight_gradients(
+    floating *partial, const floating *x, const floating *h, const floating *dz,
+    Py_ssize_t K, Py_ssize_t n_in, Py_ssize_t H, Py_ssize_t G, bint accumulate,
+    floating *work,
+) noexcept nogil:
+    """The three blocks of ``partial`` (+)= x.T @ dz (n_in x G), h.T @ dz
+    (H x G), and (always +=) the column sums of dz (G): over K rows of x
+    (K x n_in), h (K x H) and dz (K x G), contiguous. With the packed kernels
+    (``work`` given) dz is packed once for both products and summed on the
+    way; the sums run in row order either way."""
+    cdef floating *grad_bias = partial + (n_in + H) * G
+    cdef Py_ssize_t r, k
+    if work != NULL:
+        if floating is float:
+            skseq_gemm_tn2_f(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
+                             partial + n_in * G, G, accumulate, work, grad_bias)
+        else:
+            skseq_gemm_tn2_d(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
+                             partial + n_in * G, G, accumulate, work, grad_bias)
+        return
+    _transposed_product(partial, x, n_in, dz, n_in, K, G, accumulate, NULL)
+    _transposed_product(partial + n_in * G, h, H, dz, H, K, G, accumulate, NULL)
+    for r in range(K):
+        for k in range(G):
+            grad_bias[k] += dz[r * G + k]
 
 
 cdef floating *_tn_work(const floating *like, Py_ssize_t N, void **block) noexcept nogil:
@@ -531,7 +568,7 @@ cdef void _backward_chunk(
     int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
-    cdef Py_ssize_t j, k, t, n_active, r, length, first
+    cdef Py_ssize_t j, t, n_active, length, first
     cdef Py_ssize_t last_step = lengths[0]
     cdef const floating *a
     cdef const floating *c_now
@@ -575,16 +612,12 @@ cdef void _backward_chunk(
     cdef floating *work = _tn_work(dgates, G, &block)
     if not padded:
         # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by
-        # one row pairs h_{t-1} with dz_t, and meets zero slots at sequence
-        # boundaries.
-        _transposed_product(partial, inputs, n_in, dgates, n_in, m * T1, G, False, work)
-        _transposed_product(partial + n_in * G, hidden, H, dgates + G, H, m * T1 - 1, G,
-                            False, work)
+        # one row pairs x_t and h_{t-1} with dz_t, and meets zero slots at
+        # sequence boundaries (whose dz are zeros: the first row's term, left
+        # out, is zero too).
         memset(grad_bias_part, 0, G * sizeof(floating))
-        for r in range(m * T1):
-            dz = dgates + r * G
-            for k in range(G):
-                grad_bias_part[k] += dz[k]
+        _weight_gradients(partial, inputs + n_in, hidden, dgates + G, m * T1 - 1,
+                          n_in, H, G, False, work)
         if dinputs != NULL:
             gemm(False, True, <int> (m * T1), <int> n_in, <int> G, <floating> 1.0,
                  dgates, <int> G, kernel, <int> G, <floating> 0.0, dinputs, <int> n_in)
@@ -597,14 +630,8 @@ cdef void _backward_chunk(
     for j in range(m):
         length = lengths[j]
         first = j * T1 + 1  # row of step 1
-        _transposed_product(partial, inputs + first * n_in, n_in, dgates + first * G,
-                            n_in, length, G, True, work)
-        _transposed_product(partial + n_in * G, hidden + (first - 1) * H, H,
-                            dgates + first * G, H, length, G, True, work)
-        for r in range(first, first + length):
-            dz = dgates + r * G
-            for k in range(G):
-                grad_bias_part[k] += dz[k]
+        _weight_gradients(partial, inputs + first * n_in, hidden + (first - 1) * H,
+                          dgates + first * G, length, n_in, H, G, True, work)
         if dinputs != NULL:
             memset(dinputs + j * T1 * n_in, 0, n_in * sizeof(floating))
             gemm(False, True, <int> length, <int> n_in, <int> G, <floating> 1.0,
@@ -836,27 +863,154 @@ def dense_backward(const floating[:, ::1] inputs, const floating[:, ::1] weights
         free(block)
 
 
+cdef double _sum_of_squares(const floating *values, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j, body = n - n % 8
+    cdef double sums[8]
+    cdef double value, total = 0.0
+    for j in range(8):
+        sums[j] = 0.0
+    for i in range(0, body, 8):
+        for j in range(8):
+            value = values[i + j]
+            sums[j] += value * value
+    for i in range(body, n):
+        value = values[i]
+        sums[i - body] += value * value
+    for j in range(8):
+        total += sums[j]
+    return total
+
+
 def sum_of_squares(const floating[::1] values):
     """The sum of squares as a float64, in one fixed order (eight running sums,
     then added in order), whatever the threads: a BLAS dot product may split
     the sum differently for each BLAS thread count."""
-    cdef Py_ssize_t n = values.shape[0]
-    cdef Py_ssize_t i, j, body = n - n % 8
-    cdef double sums[8]
-    cdef double value, total = 0.0
-    with nogil:
-        for j in range(8):
-            sums[j] = 0.0
-        for i in range(0, body, 8):
-            for j in range(8):
-                value = values[i + j]
-                sums[j] += value * value
-        for i in range(body, n):
-            value = values[i]
-            sums[i - body] += value * value
-        for j in range(8):
-            total += sums[j]
+    cdef double total = 0.0
+    if values.shape[0] > 0:
+        with nogil:
+            total = _sum_of_squares(&values[0], values.shape[0])
     return total
+
+
+def squared_error(const floating[:, ::1] predicted, const floating[:, ::1] target,
+                  const floating[::1] sample_weight, floating[:, ::1] delta):
+    """The regressor's loss and its gradient, in one pass.
+
+    Loss: half the squared error averaged over the outputs, then the mean over
+    the rows weighted by ``sample_weight`` (None: all ones). Gradient with
+    respect to ``predicted``, into ``delta``: (predicted - target) * w_i /
+    (n_outputs * sum(w)). Sums are float64, in row order.
+
+    Returns ``(loss, sum(w))``; when sum(w) is 0, ``delta`` is not written and
+    the loss is 0.
+    """
+    cdef Py_ssize_t M = predicted.shape[0]
+    cdef Py_ssize_t N = predicted.shape[1]
+    cdef Py_ssize_t i, j
+    cdef bint weighted = sample_weight is not None
+    cdef double total = 0.0, loss = 0.0, row, residual, scale
+    _check_shape("target", (target.shape[0], target.shape[1]), (M, N))
+    _check_shape("delta", (delta.shape[0], delta.shape[1]), (M, N))
+    if weighted:
+        _check_shape("sample_weight", (sample_weight.shape[0],), (M,))
+    if M == 0 or N == 0:
+        return 0.0, 0.0
+    with nogil:
+        for i in range(M):
+            total += sample_weight[i] if weighted else 1.0
+        if total > 0:
+            for i in range(M):
+                row = 0.0
+                for j in range(N):
+                    residual = <double> predicted[i, j] - target[i, j]
+                    row += residual * residual
+                loss += (sample_weight[i] if weighted else 1.0) * row
+                scale = (sample_weight[i] if weighted else 1.0) / (N * total)
+                for j in range(N):
+                    delta[i, j] = <floating> ((<double> predicted[i, j] - target[i, j])
+                                              * scale)
+            loss = 0.5 * loss / (N * total)
+    return loss, total
+
+
+def penalise(floating[::1] grad, const floating[::1] weights, double coef):
+    """grad += coef * weights; returns the sum of squares of ``weights``, in
+    the order of :func:`sum_of_squares`. An L2 penalty's gradient and (half
+    over coef) value in one pass."""
+    cdef Py_ssize_t n = weights.shape[0]
+    cdef Py_ssize_t i
+    cdef floating c = <floating> coef
+    cdef double total = 0.0
+    _check_shape("grad", (grad.shape[0],), (n,))
+    if n > 0:
+        with nogil:
+            for i in range(n):
+                grad[i] = grad[i] + c * weights[i]
+            total = _sum_of_squares(&weights[0], n)
+    return total
+
+
+def all_finite(const floating[::1] values):
+    """Whether no value is NaN or infinite (x - x is 0 exactly when x is
+    finite)."""
+    cdef Py_ssize_t n = values.shape[0]
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    with nogil:
+        for i in range(n):
+            bad |= (values[i] - values[i]) != 0
+    return not bad
+
+
+def gather_last(const floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,
+                floating[:, ::1] out, Py_ssize_t column):
+    """out[j, column:column + W] = states[j, lengths[j] % S] for every row j,
+    where states is (B, S, W): one slot per step (S = T + 1), or two
+    alternating slots (S = 2, inference)."""
+    cdef Py_ssize_t B = states.shape[0]
+    cdef Py_ssize_t S = states.shape[1]
+    cdef Py_ssize_t W = states.shape[2]
+    cdef Py_ssize_t j, k, slot
+    _check_last(lengths, B, S, out.shape[0], out.shape[1], column, W, True)
+    with nogil:
+        for j in range(B):
+            slot = lengths[j] % S
+            for k in range(W):
+                out[j, column + k] = states[j, slot, k]
+
+
+def scatter_last(floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,
+                 const floating[:, ::1] values, Py_ssize_t column):
+    """states[j, lengths[j]] = values[j, column:column + W] for every row j,
+    or zeros when ``values`` is None; states is (B, T + 1, W)."""
+    cdef Py_ssize_t B = states.shape[0]
+    cdef Py_ssize_t S = states.shape[1]
+    cdef Py_ssize_t W = states.shape[2]
+    cdef Py_ssize_t j, k
+    cdef bint zeros = values is None
+    if zeros:
+        _check_last(lengths, B, S, B, column + W, column, W, False)
+    else:
+        _check_last(lengths, B, S, values.shape[0], values.shape[1], column, W, False)
+    with nogil:
+        for j in range(B):
+            for k in range(W):
+                states[j, lengths[j], k] = 0 if zeros else values[j, column + k]
+
+
+cdef _check_last(const Py_ssize_t[::1] lengths, Py_ssize_t B, Py_ssize_t S,
+                 Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t column,
+                 Py_ssize_t W, bint wrap):
+    cdef Py_ssize_t j
+    _check_shape("lengths", (lengths.shape[0],), (B,))
+    if rows < B or column < 0 or column + W > columns:
+        raise ValueError(
+            f"columns {column}:{column + W} of {B} rows do not fit an array of "
+            f"shape ({rows}, {columns})."
+        )
+    for j in range(B):
+        if lengths[j] < 0 or (not wrap and lengths[j] >= S):
+            raise ValueError(f"length {lengths[j]} is out of range for {S} slots.")
 
 
 def adam_update(floating[::1] weights, const floating[::1] grad,

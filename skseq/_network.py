@@ -27,6 +27,7 @@ the dropped features stay dropped over the whole sequence.
 """
 
 import functools
+import itertools
 import math
 import threading
 
@@ -133,22 +134,19 @@ class LSTMNetwork:
                 shapes_bias.append((4 * hidden,))
         shapes_penalised.append((self.input_widths[-1], self.n_outputs))
         shapes_bias.append((self.n_outputs,))
-        self._shapes = shapes_penalised + shapes_bias
-        sizes = [math.prod(s) for s in self._shapes]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.n_weights = int(self._offsets[-1])
+        shapes = shapes_penalised + shapes_bias
+        sizes = [math.prod(s) for s in shapes]
+        offsets = [0, *itertools.accumulate(sizes)]
+        # Plain ints: unpacking runs on every prediction.
+        self._pieces = list(zip(offsets[:-1], offsets[1:], shapes, strict=True))
+        self.n_weights = offsets[-1]
         self.n_penalised = int(sum(sizes[: len(shapes_penalised)]))
 
     # ------------------------------------------------------------------ layout
     def unpack(self, flat):
         """Views of ``flat``: (layers, head_coef, head_intercept), where
         ``layers[l][d]`` is the LayerWeights of direction d of layer l."""
-        pieces = [
-            flat[start:stop].reshape(shape)
-            for start, stop, shape in zip(
-                self._offsets[:-1], self._offsets[1:], self._shapes, strict=True
-            )
-        ]
+        pieces = [flat[a:b].reshape(shape) for a, b, shape in self._pieces]
         n_units = len(self.hidden_layer_sizes) * self.n_directions
         kernels = pieces[: 2 * n_units]
         head_coef = pieces[2 * n_units]
@@ -265,7 +263,6 @@ class LSTMNetwork:
         n_rows, n_slots = inputs.shape[0], inputs.shape[1] + (0 if zero_slot else 1)
         layers, head_coef, head_intercept = workspace.unpacked(self, flat)
         chunk_size = chunk_size_for(n_rows)
-        rows = np.arange(n_rows)
         layer_input = inputs
         n_layers = len(layers)
         for index, directions in enumerate(layers):
@@ -307,12 +304,10 @@ class LSTMNetwork:
                 zero_slot = True  # the layers above read hidden states
         last_hidden = workspace.last_hidden[:n_rows]
         for direction, state in enumerate(states):
-            final = state["hidden"]
             # Two alternating slots (inference): step L sits in slot L % 2.
-            slots = lengths if final.shape[1] == n_slots else lengths % 2
-            last_hidden[:, direction * hidden : (direction + 1) * hidden] = final[
-                rows, slots
-            ]
+            _lstm_core.gather_last(
+                state["hidden"], lengths, last_hidden, direction * hidden
+            )
         if masks is not None:
             last_hidden *= masks[-1]
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
@@ -334,7 +329,6 @@ class LSTMNetwork:
             self, grad
         )
         chunk_size = chunk_size_for(n_rows)
-        rows = np.arange(n_rows)
 
         d_last = np.empty((n_rows, head_coef.shape[0]), dtype=head_coef.dtype)
         _lstm_core.dense_backward(
@@ -351,16 +345,16 @@ class LSTMNetwork:
         top_hidden = layers[-1][0].recurrent_kernel.shape[0]
         try:
             for direction, state in enumerate(top["directions"]):
-                state["dhidden"][rows, lengths] = d_last[
-                    :, direction * top_hidden : (direction + 1) * top_hidden
-                ]
+                _lstm_core.scatter_last(
+                    state["dhidden"], lengths, d_last, direction * top_hidden
+                )
             self._backward_layers(
                 layers, grad_layers, lengths, workspace, n_rows, n_slots,
                 chunk_size, n_threads, masks,
             )  # fmt: skip
         finally:
             for state in top["directions"]:
-                state["dhidden"][rows, lengths] = 0
+                _lstm_core.scatter_last(state["dhidden"], lengths, None, 0)
         return grad
 
     def _backward_layers(

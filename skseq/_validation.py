@@ -19,6 +19,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 
+from . import _lstm_core
+
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
@@ -187,12 +189,12 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
 def _check_float_3d_fast(estimator, X, name):
     """What ``check_array`` would do for a plain float 3-D array, at a fraction
     of its fixed cost (which exceeds a one-sequence prediction)."""
-    if not np.isfinite(X.sum()) and not np.isfinite(X).all():
+    if not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
+    if not _lstm_core.all_finite(X.reshape(-1)):
         what = "NaN" if np.isnan(X).any() else "infinity"
         raise ValueError(f"Input X contains {what}.")
     _check_sequence_features(estimator, X.shape[2], False, name)
-    if not X.flags.c_contiguous:
-        X = np.ascontiguousarray(X)
     lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
     return Sequences(X, lengths, ragged=False)
 

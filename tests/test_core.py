@@ -1056,6 +1056,94 @@ def test_sum_of_squares(core, dtype):
     assert core.sum_of_squares(big) == pytest.approx(1e61, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_squared_error_matches_numpy(core, dtype):
+    """Loss and gradient of the regressor in one pass: half the squared error
+    averaged over outputs, weighted mean over rows, and (pred - target) * w /
+    (n_outputs * sum(w)); unweighted, weighted with a zero weight, and all
+    weights zero (nothing written)."""
+    rng = np.random.default_rng(32)
+    pred = rng.standard_normal((7, 3)).astype(dtype)
+    target = rng.standard_normal((7, 3)).astype(dtype)
+    p64, t64 = pred.astype(np.float64), target.astype(np.float64)
+    rtol = 1e-14 if dtype == np.float64 else 1e-6
+    for w in (None, np.array([0.5, 2, 0, 1, 3, 1, 0.25], dtype)):
+        w64 = np.ones(7) if w is None else w.astype(np.float64)
+        delta = np.full_like(pred, np.nan)
+        loss, total = core.squared_error(pred, target, w, delta)
+        per_row = 0.5 * ((p64 - t64) ** 2).mean(axis=1)
+        assert total == pytest.approx(w64.sum(), rel=1e-15)
+        assert loss == pytest.approx((per_row * w64).sum() / w64.sum(), rel=rtol)
+        want = (p64 - t64) * w64[:, None] / (3 * w64.sum())
+        assert_allclose(delta, want, rtol=rtol, atol=0)
+    delta = np.full_like(pred, np.nan)
+    assert core.squared_error(pred, target, np.zeros(7, dtype), delta) == (0.0, 0.0)
+    assert np.isnan(delta).all()
+    with pytest.raises(ValueError, match="target has shape"):
+        core.squared_error(pred, target[:, :2].copy(), None, delta)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_penalise_adds_the_l2_gradient(core, dtype):
+    rng = np.random.default_rng(33)
+    weights = rng.standard_normal(1001).astype(dtype)
+    grad = rng.standard_normal(1001).astype(dtype)
+    want = grad + dtype(0.25) * weights
+    squares = core.penalise(grad, weights, 0.25)
+    assert squares == core.sum_of_squares(weights)
+    eps = np.finfo(dtype).eps
+    assert_allclose(grad, want, rtol=2 * eps, atol=2 * eps)
+    with pytest.raises(ValueError, match="grad has shape"):
+        core.penalise(grad[:-1], weights, 0.25)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_all_finite(core, dtype):
+    x = np.linspace(-1e30, 1e30, 1001).astype(dtype)
+    assert core.all_finite(x)
+    assert core.all_finite(x[:0])
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, 500, 1000):
+            y = x.copy()
+            y[where] = bad
+            assert not core.all_finite(y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gather_and_scatter_of_last_states(core, dtype):
+    """Each row's state at its own last step, read from every-step slots or
+    from two alternating slots, into columns of an output; and written back
+    (or zeroed) at those slots, leaving everything else alone."""
+    rng = np.random.default_rng(34)
+    states = rng.standard_normal((5, 8, 3)).astype(dtype)
+    lengths = np.array([7, 1, 4, 7, 2], dtype=np.intp)
+    out = np.zeros((5, 7), dtype)
+    core.gather_last(states, lengths, out, 2)
+    assert_array_equal(out[:, 2:5], states[np.arange(5), lengths])
+    assert_array_equal(out[:, :2], 0)
+    assert_array_equal(out[:, 5:], 0)
+    two = states[:, :2].copy()
+    core.gather_last(two, lengths, out, 4)
+    assert_array_equal(out[:, 4:], two[np.arange(5), lengths % 2])
+
+    values = rng.standard_normal((5, 6)).astype(dtype)
+    written = states.copy()
+    core.scatter_last(written, lengths, values, 3)
+    want = states.copy()
+    want[np.arange(5), lengths] = values[:, 3:]
+    assert_array_equal(written, want)
+    core.scatter_last(written, lengths, None, 0)
+    want[np.arange(5), lengths] = 0
+    assert_array_equal(written, want)
+
+    with pytest.raises(ValueError, match="out of range"):
+        core.scatter_last(written, np.array([8, 1, 1, 1, 1], np.intp), None, 0)
+    with pytest.raises(ValueError, match="do not fit"):
+        core.gather_last(states, lengths, out, 5)
+    with pytest.raises(ValueError, match="lengths has shape"):
+        core.gather_last(states, lengths[:4].copy(), out, 0)
+
+
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inference_reads_inputs_without_the_zero_slot(
