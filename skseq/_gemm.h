@@ -267,6 +267,43 @@ __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(      
     }                                                                               \
 }                                                                                   \
                                                                                     \
+/* C = A1 @ op(B1) + A2 @ op(B2), both packed, K1 and K2 at most KC: each      \
+   block of C gets the first sum stored and the second added while it is in   \
+   the L1 cache, where two calls would stream all of C through twice. The same \
+   roundings as gemm_packed(A1) then gemm_packed(A2, accumulate). */           \
+__attribute__((target(TARGET))) static void skseq_gemm_pair_##S##_##TAG(            \
+    ptrdiff_t M, ptrdiff_t N, ptrdiff_t K1, const T *A1, ptrdiff_t lda1,            \
+    const T *packed1, ptrdiff_t K2, const T *A2, ptrdiff_t lda2, const T *packed2,  \
+    T *C, ptrdiff_t ldc)                                                            \
+{                                                                                   \
+    const ptrdiff_t NR = 2 * VL;                                                    \
+    const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
+    ptrdiff_t p, i, rows;                                                           \
+    for (i = 0; i < M; i += rows) {                                                 \
+        const T *a1 = A1 + i * lda1;                                                \
+        const T *a2 = A2 + i * lda2;                                                \
+        T *c = C + i * ldc;                                                         \
+        rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                             \
+        p = 0;                                                                      \
+        if (rows == 1)                                                              \
+            for (; (p + 4) * NR <= N; p += 4) {                                     \
+                skseq_row4_##S##_##TAG(K1, a1, packed1 + p * K1 * NR, K1 * NR,      \
+                                       c + p * NR, 0);                              \
+                skseq_row4_##S##_##TAG(K2, a2, packed2 + p * K2 * NR, K2 * NR,      \
+                                       c + p * NR, 1);                              \
+            }                                                                       \
+        for (; p < panels; p++) {                                                   \
+            const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
+            SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                       \
+                             (K1, a1, lda1, packed1 + p * K1 * NR, c + p * NR, ldc, \
+                              0, ncols));                                           \
+            SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                       \
+                             (K2, a2, lda2, packed2 + p * K2 * NR, c + p * NR, ldc, \
+                              1, ncols));                                           \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+                                                                                    \
 /* The row blocks of C (+)= A.T @ (the packed KC rows of B). */               \
 SKSEQ_ALWAYS_INLINE void skseq_tn_block_##S##_##TAG(                                \
     ptrdiff_t M, ptrdiff_t N, ptrdiff_t kc, const T *A, ptrdiff_t lda,              \
@@ -335,6 +372,19 @@ static void skseq_gemm_packed_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
     SKSEQ_GEMM_DISPATCH(S)                                                          \
 }                                                                                   \
                                                                                     \
+/* C (M x N) = A1 (M x K1) @ op(B1) + A2 (M x K2) @ op(B2), both packed by      \
+   skseq_pack: rounded as skseq_gemm_packed(A1) and then (accumulate)          \
+   skseq_gemm_packed(A2), in one pass over C when K1, K2 <= SKSEQ_GEMM_KC. */     \
+static void skseq_gemm_pair_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K1,             \
+                                const T *A1, ptrdiff_t lda1, const T *packed1,      \
+                                ptrdiff_t K2, const T *A2, ptrdiff_t lda2,          \
+                                const T *packed2, T *C, ptrdiff_t ldc)              \
+{                                                                                   \
+    SKSEQ_GEMM_PAIR_DISPATCH(S)                                                     \
+    skseq_gemm_packed_##S(M, N, K1, A1, lda1, packed1, C, ldc, 0);                  \
+    skseq_gemm_packed_##S(M, N, K2, A2, lda2, packed2, C, ldc, 1);                  \
+}                                                                                   \
+                                                                                    \
 /* Values of ``work`` that skseq_gemm_tn needs for N columns. */                    \
 static ptrdiff_t skseq_tn_work_size_##S(ptrdiff_t N)                                \
 {                                                                                   \
@@ -378,6 +428,25 @@ static void skseq_gemm_tn_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,            
     (void)M1; (void)M2; (void)N; (void)K; (void)A1; (void)lda1; (void)A2;           \
     (void)lda2; (void)B; (void)ldb; (void)C1; (void)ldc1; (void)C2; (void)ldc2;     \
     (void)accumulate; (void)work; (void)colsum;
+#endif
+
+#if SKSEQ_HAVE_PACKED_GEMM
+#define SKSEQ_GEMM_PAIR_DISPATCH(S)                                                 \
+    if (M <= 0 || N <= 0) return;                                                   \
+    if (K1 > 0 && K2 > 0 && K1 <= SKSEQ_GEMM_KC && K2 <= SKSEQ_GEMM_KC) {           \
+        if (skseq_gemm_active_level == 2) {                                         \
+            skseq_gemm_pair_##S##_avx512(M, N, K1, A1, lda1, packed1, K2, A2, lda2, \
+                                         packed2, C, ldc);                          \
+            return;                                                                 \
+        }                                                                           \
+        if (skseq_gemm_active_level == 1) {                                         \
+            skseq_gemm_pair_##S##_avx2(M, N, K1, A1, lda1, packed1, K2, A2, lda2,   \
+                                       packed2, C, ldc);                            \
+            return;                                                                 \
+        }                                                                           \
+    }
+#else
+#define SKSEQ_GEMM_PAIR_DISPATCH(S)
 #endif
 
 #if SKSEQ_HAVE_PACKED_GEMM

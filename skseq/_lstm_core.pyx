@@ -92,6 +92,14 @@ cdef extern from "_gemm.h" nogil:
     void skseq_gemm_packed_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                              const double *A, Py_ssize_t lda, const double *packed,
                              double *C, Py_ssize_t ldc, int accumulate)
+    void skseq_gemm_pair_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K1, const float *A1,
+                           Py_ssize_t lda1, const float *packed1, Py_ssize_t K2,
+                           const float *A2, Py_ssize_t lda2, const float *packed2,
+                           float *C, Py_ssize_t ldc)
+    void skseq_gemm_pair_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K1, const double *A1,
+                           Py_ssize_t lda1, const double *packed1, Py_ssize_t K2,
+                           const double *A2, Py_ssize_t lda2, const double *packed2,
+                           double *C, Py_ssize_t ldc)
     Py_ssize_t skseq_tn_work_size_f(Py_ssize_t N)
     Py_ssize_t skseq_tn_work_size_d(Py_ssize_t N)
     void skseq_gemm_tn_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -422,16 +430,30 @@ cdef void _forward_chunk(
         while lengths[n_active - 1] < t:
             n_active -= 1
         gate_slot = t if all_steps else 0
-        if not all_steps:
-            _product(gates, n_gate_slots * G, inputs + (t - shift) * n_in,
-                     n_input_slots * n_in, kernel, packed_kernel, n_active, n_in, G,
-                     False)
         h_slot = t if n_hidden_slots == T1 else t & 1
         h_prev_slot = t - 1 if n_hidden_slots == T1 else 1 - h_slot
-        # Recurrent contribution, added into this step's gate rows.
-        _recurrent_product(gates + gate_slot * G, n_gate_slots * G,
-                           hidden + h_prev_slot * H, n_hidden_slots * H,
-                           recurrent_kernel, packed, n_active, H, G)
+        if not all_steps and packed != NULL and packed_kernel != NULL:
+            # Both contributions in one pass over the gate rows, rounded as
+            # the two products below.
+            if floating is float:
+                skseq_gemm_pair_f(n_active, G, n_in, inputs + (t - shift) * n_in,
+                                  n_input_slots * n_in, packed_kernel, H,
+                                  hidden + h_prev_slot * H, n_hidden_slots * H, packed,
+                                  gates, n_gate_slots * G)
+            else:
+                skseq_gemm_pair_d(n_active, G, n_in, inputs + (t - shift) * n_in,
+                                  n_input_slots * n_in, packed_kernel, H,
+                                  hidden + h_prev_slot * H, n_hidden_slots * H, packed,
+                                  gates, n_gate_slots * G)
+        else:
+            if not all_steps:
+                _product(gates, n_gate_slots * G, inputs + (t - shift) * n_in,
+                         n_input_slots * n_in, kernel, packed_kernel, n_active, n_in,
+                         G, False)
+            # Recurrent contribution, added into this step's gate rows.
+            _recurrent_product(gates + gate_slot * G, n_gate_slots * G,
+                               hidden + h_prev_slot * H, n_hidden_slots * H,
+                               recurrent_kernel, packed, n_active, H, G)
         if n_cell_slots == T1:
             slot = t
             prev_slot = t - 1

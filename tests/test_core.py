@@ -954,16 +954,21 @@ def test_packed_step_products_match_reference(
             assert_zero_past_lengths(state[2], lengths)
 
 
+@pytest.mark.parametrize("n_hidden", [20, 36])
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inference_buffers_give_the_same_final_states(
-    core, restore_packed_level, dtype, lengths_kind
+    core, restore_packed_level, dtype, lengths_kind, n_hidden
 ):
     """One gate slot and two alternating hidden and cell slots (the inference
-    buffers) give each sequence's final hidden state as the full buffers do."""
+    buffers) give each sequence's final hidden state as the full buffers do.
+    Inference sums both products of a step in one pass (chunks of 13 rows:
+    blocks of 12 and single rows; 4H = 80 or 144: partial panels, and single
+    rows against four full panels at once)."""
     X, lengths, layers, _ = make_problem(
-        13, "tanh", lengths_kind, n_samples=29, n_timesteps=6, n_in=5, sizes=(20,)
-    )
+        13, "tanh", lengths_kind, n_samples=29, n_timesteps=6, n_in=5,
+        sizes=(n_hidden,),
+    )  # fmt: skip
     (layer,) = cast_layers(layers, dtype)
     inputs = pad(X, dtype)
     n_samples, n_slots, _ = inputs.shape
@@ -971,9 +976,9 @@ def test_inference_buffers_give_the_same_final_states(
     for level in _packed_levels(core):
         core._set_packed_gemm_level(level)
         _, _, full_hidden = core_forward(core, inputs, layer, lengths, "tanh", 13, 2)
-        gates = np.full((n_samples, 1, 80), np.nan, dtype=dtype)
-        cells = np.full((n_samples, 2, 20), np.nan, dtype=dtype)
-        hidden = np.full((n_samples, 2, 20), np.nan, dtype=dtype)
+        gates = np.full((n_samples, 1, 4 * n_hidden), np.nan, dtype=dtype)
+        cells = np.full((n_samples, 2, n_hidden), np.nan, dtype=dtype)
+        hidden = np.full((n_samples, 2, n_hidden), np.nan, dtype=dtype)
         core.lstm_forward(
             inputs, *layer, lengths, gates, cells, hidden, 0, 13, 2
         )  # fmt: skip
