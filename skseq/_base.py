@@ -42,18 +42,6 @@ def _softmax(z):
 OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "logistic": expit, "softmax": _softmax}
 
 
-def _squared_loss(y_true, y_pred, sample_weight):
-    """Half the mean squared error, averaged over outputs (as MLPRegressor)."""
-    residual = y_true - y_pred
-    per_sample = np.square(residual, out=residual).sum(axis=1)
-    per_sample *= 0.5 / residual.shape[1]
-    if sample_weight is None:
-        return per_sample.sum() / len(per_sample)
-    # Not a dot product: BLAS may thread those, and the result would then
-    # depend on the BLAS thread count.
-    return (per_sample * sample_weight).sum() / sample_weight.sum()
-
-
 def _log_loss(y_true, y_prob, sample_weight):
     """Categorical cross-entropy of a softmax output."""
     eps = np.finfo(y_prob.dtype).eps
@@ -71,7 +59,9 @@ def _binary_log_loss(y_true, y_prob, sample_weight):
 
 # Each output activation is paired with its canonical loss, for which the
 # gradient with respect to the raw output is (prediction - target) per sample.
-LOSSES = {"identity": _squared_loss, "softmax": _log_loss, "logistic": _binary_log_loss}
+# The identity's, the squared error, is computed with its gradient by
+# _lstm_core.squared_error.
+LOSSES = {"softmax": _log_loss, "logistic": _binary_log_loss}
 
 
 # ------------------------------------------------------------------- threads

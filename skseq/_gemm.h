@@ -43,6 +43,10 @@
    values of a row block (MR x KC, 12 KB in float) stay in the L1 cache. */
 #define SKSEQ_GEMM_KC 256
 
+/* Bytes of packed matrices above which gemm_pair runs panels in the outer
+   loop (see there). */
+#define SKSEQ_PAIR_PANELS_FIRST (512 * 1024)
+
 /* 0: no packed kernels, 1: AVX2 + FMA, 2: AVX-512F. */
 static int skseq_gemm_detected_level = 0;
 static int skseq_gemm_active_level = 0;
@@ -279,6 +283,23 @@ __attribute__((target(TARGET))) static void skseq_gemm_pair_##S##_##TAG(        
     const ptrdiff_t NR = 2 * VL;                                                    \
     const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
     ptrdiff_t p, i, rows;                                                           \
+    if ((K1 + K2) * panels * NR * (ptrdiff_t)sizeof(T) > SKSEQ_PAIR_PANELS_FIRST) {   \
+        /* Packed matrices larger than a core's L2 cache: each panel stays in   \
+           the cache while every row block passes over it. */                    \
+        for (p = 0; p < panels; p++) {                                              \
+            const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
+            for (i = 0; i < M; i += rows) {                                         \
+                rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                     \
+                SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                   \
+                                 (K1, A1 + i * lda1, lda1, packed1 + p * K1 * NR,   \
+                                  C + i * ldc + p * NR, ldc, 0, ncols));            \
+                SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                   \
+                                 (K2, A2 + i * lda2, lda2, packed2 + p * K2 * NR,   \
+                                  C + i * ldc + p * NR, ldc, 1, ncols));            \
+            }                                                                       \
+        }                                                                           \
+        return;                                                                     \
+    }                                                                               \
     for (i = 0; i < M; i += rows) {                                                 \
         const T *a1 = A1 + i * lda1;                                                \
         const T *a2 = A2 + i * lda2;                                                \

@@ -954,7 +954,7 @@ def test_packed_step_products_match_reference(
             assert_zero_past_lengths(state[2], lengths)
 
 
-@pytest.mark.parametrize("n_hidden", [20, 36])
+@pytest.mark.parametrize("n_hidden", [20, 36, 180])
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inference_buffers_give_the_same_final_states(
@@ -964,7 +964,8 @@ def test_inference_buffers_give_the_same_final_states(
     buffers) give each sequence's final hidden state as the full buffers do.
     Inference sums both products of a step in one pass (chunks of 13 rows:
     blocks of 12 and single rows; 4H = 80 or 144: partial panels, and single
-    rows against four full panels at once)."""
+    rows against four full panels at once; H = 180: packed weights over
+    512 KB, run panel by panel)."""
     X, lengths, layers, _ = make_problem(
         13, "tanh", lengths_kind, n_samples=29, n_timesteps=6, n_in=5,
         sizes=(n_hidden,),
