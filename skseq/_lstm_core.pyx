@@ -193,6 +193,19 @@ cdef inline void _packed_product(
         skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, accumulate)
 
 
+cdef inline void _pair_product(
+    floating *C, Py_ssize_t ldc, const floating *A1, Py_ssize_t lda1,
+    const floating *packed1, Py_ssize_t K1, const floating *A2, Py_ssize_t lda2,
+    const floating *packed2, Py_ssize_t K2, Py_ssize_t M, Py_ssize_t N,
+) noexcept nogil:
+    """C = A1 @ op(B1) + A2 @ op(B2), both packed by _packed: rounded as
+    _packed_product(A1) then _packed_product(A2, accumulate), in one pass."""
+    if floating is float:
+        skseq_gemm_pair_f(M, N, K1, A1, lda1, packed1, K2, A2, lda2, packed2, C, ldc)
+    else:
+        skseq_gemm_pair_d(M, N, K1, A1, lda1, packed1, K2, A2, lda2, packed2, C, ldc)
+
+
 cdef inline void _product(
     floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
     const floating *B, const floating *packed, Py_ssize_t M, Py_ssize_t K,
@@ -435,16 +448,10 @@ cdef void _forward_chunk(
         if not all_steps and packed != NULL and packed_kernel != NULL:
             # Both contributions in one pass over the gate rows, rounded as
             # the two products below.
-            if floating is float:
-                skseq_gemm_pair_f(n_active, G, n_in, inputs + (t - shift) * n_in,
-                                  n_input_slots * n_in, packed_kernel, H,
-                                  hidden + h_prev_slot * H, n_hidden_slots * H, packed,
-                                  gates, n_gate_slots * G)
-            else:
-                skseq_gemm_pair_d(n_active, G, n_in, inputs + (t - shift) * n_in,
-                                  n_input_slots * n_in, packed_kernel, H,
-                                  hidden + h_prev_slot * H, n_hidden_slots * H, packed,
-                                  gates, n_gate_slots * G)
+            _pair_product(gates, n_gate_slots * G,
+                          inputs + (t - shift) * n_in, n_input_slots * n_in,
+                          packed_kernel, n_in, hidden + h_prev_slot * H,
+                          n_hidden_slots * H, packed, H, n_active, G)
         else:
             if not all_steps:
                 _product(gates, n_gate_slots * G, inputs + (t - shift) * n_in,
@@ -930,7 +937,7 @@ def squared_error(const floating[:, ::1] predicted, const floating[:, ::1] targe
     cdef Py_ssize_t N = predicted.shape[1]
     cdef Py_ssize_t i, j
     cdef bint weighted = sample_weight is not None
-    cdef double total = 0.0, loss = 0.0, row, residual, scale
+    cdef double total = 0.0, loss = 0.0, row, residual, scale, w
     _check_shape("target", (target.shape[0], target.shape[1]), (M, N))
     _check_shape("delta", (delta.shape[0], delta.shape[1]), (M, N))
     if weighted:
@@ -942,12 +949,13 @@ def squared_error(const floating[:, ::1] predicted, const floating[:, ::1] targe
             total += sample_weight[i] if weighted else 1.0
         if total > 0:
             for i in range(M):
+                w = sample_weight[i] if weighted else 1.0
                 row = 0.0
                 for j in range(N):
                     residual = <double> predicted[i, j] - target[i, j]
                     row += residual * residual
-                loss += (sample_weight[i] if weighted else 1.0) * row
-                scale = (sample_weight[i] if weighted else 1.0) / (N * total)
+                loss += w * row
+                scale = w / (N * total)
                 for j in range(N):
                     delta[i, j] = <floating> ((<double> predicted[i, j] - target[i, j])
                                               * scale)
