@@ -84,6 +84,38 @@ static ptrdiff_t skseq_gemm_panel_width(size_t value_size)
     }
 }
 
+/* One full panel of 128 bytes (AVX-512) copied with its column sums kept in
+   eight 16-byte vectors: the same additions in the same order as one value at
+   a time, without a store and a reload of every sum per row. */
+#if SKSEQ_HAVE_PACKED_GEMM
+#define SKSEQ_DEFINE_PANEL_SUM(T, S)                                                \
+static void skseq_pack_summed_##S(const T *B, ptrdiff_t ldb, ptrdiff_t K,           \
+                                  T *panel, T *colsum)                              \
+{                                                                                   \
+    typedef T V __attribute__((vector_size(16)));                                   \
+    V sums[8], row[8];                                                              \
+    ptrdiff_t k, q;                                                                 \
+    memcpy(sums, colsum, 128);                                                      \
+    for (k = 0; k < K; k++) {                                                       \
+        memcpy(row, B + k * ldb, 128);                                              \
+        memcpy(panel + k * (128 / sizeof(T)), row, 128);                            \
+        for (q = 0; q < 8; q++) sums[q] += row[q];                                  \
+    }                                                                               \
+    memcpy(colsum, sums, 128);                                                      \
+}
+#else
+/* Not reached: without packed kernels nothing is packed. */
+#define SKSEQ_DEFINE_PANEL_SUM(T, S)                                                \
+static void skseq_pack_summed_##S(const T *B, ptrdiff_t ldb, ptrdiff_t K,           \
+                                  T *panel, T *colsum)                              \
+{                                                                                   \
+    (void)B; (void)ldb; (void)K; (void)panel; (void)colsum;                         \
+}
+#endif
+
+SKSEQ_DEFINE_PANEL_SUM(float, f)
+SKSEQ_DEFINE_PANEL_SUM(double, d)
+
 /*
  * Packing: op(B) is K x N; trans = 0 reads B[k * ldb + n], trans = 1 reads
  * B[n * ldb + k]. packed must hold skseq_packed_size(K, N) values and be
@@ -106,6 +138,10 @@ static void skseq_pack_##S(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t K,   
     for (p = 0; p * NR < N; p++) {                                                  \
         T *panel = packed + p * K * NR;                                             \
         const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;                  \
+        if (!trans && colsum != NULL && ncols * sizeof(T) == 128) {                 \
+            skseq_pack_summed_##S(B + p * NR, ldb, K, panel, colsum + p * NR);      \
+            continue;                                                               \
+        }                                                                           \
         for (k = 0; k < K; k++) {                                                   \
             T *row = panel + k * NR;                                                \
             if (trans)                                                              \
