@@ -62,6 +62,7 @@ LABEL = {"skseq": "skseq", "torch": "PyTorch"}
 # small helpers
 # --------------------------------------------------------------------------
 
+
 def n_cpus():
     try:
         return len(os.sched_getaffinity(0))
@@ -127,11 +128,18 @@ def ratio(a, b):
 def print_table(rows, header, aligns=None, out=sys.stdout):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     aligns = aligns or (["<"] + [">"] * (len(header) - 1))
-    line = "  ".join(f"{h:{a}{w}}" for h, a, w in zip(header, aligns, widths, strict=True))
+    line = "  ".join(
+        f"{h:{a}{w}}" for h, a, w in zip(header, aligns, widths, strict=True)
+    )
     print(line, file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
-        print("  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(r, aligns, widths, strict=True)), file=out)
+        print(
+            "  ".join(
+                f"{str(c):{a}{w}}" for c, a, w in zip(r, aligns, widths, strict=True)
+            ),
+            file=out,
+        )
 
 
 def read_status_kb(field):
@@ -158,6 +166,7 @@ def reset_peak_rss():
 
 def maxrss_kb():
     import resource
+
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 1024 if sys.platform == "darwin" else r  # bytes on macOS
 
@@ -165,6 +174,7 @@ def maxrss_kb():
 # --------------------------------------------------------------------------
 # library loading (lazy, optional)
 # --------------------------------------------------------------------------
+
 
 def try_import_torch():
     try:
@@ -193,6 +203,7 @@ def skseq_kwargs(cls, **wanted):
 # timing machinery
 # --------------------------------------------------------------------------
 
+
 class ForeignLoad:
     """CPU used by *other* processes while the block runs, as a fraction of
     the machine (0.5 = one of two cores busy elsewhere). Steal time counts as
@@ -218,8 +229,13 @@ class ForeignLoad:
 
     @staticmethod
     def _busy(ct):
-        return sum(ct) - ct.idle - getattr(ct, "iowait", 0.0) - getattr(ct, "guest", 0.0) \
+        return (
+            sum(ct)
+            - ct.idle
+            - getattr(ct, "iowait", 0.0)
+            - getattr(ct, "guest", 0.0)
             - getattr(ct, "guest_nice", 0.0)
+        )
 
     def __exit__(self, *exc):
         self.value = float("nan")
@@ -228,7 +244,9 @@ class ForeignLoad:
         wall = time.perf_counter() - self.t
         busy = self._busy(self.psutil.cpu_times()) - self._busy(self.sys0)
         own = self._own() - self.me0
-        self.value = max(0.0, (busy - own) / (wall * n_cpus())) if wall > 0 else float("nan")
+        self.value = (
+            max(0.0, (busy - own) / (wall * n_cpus())) if wall > 0 else float("nan")
+        )
         return False
 
 
@@ -289,6 +307,7 @@ def thread_limit(n, torch=None):
         yield
         return
     from threadpoolctl import threadpool_limits
+
     old = torch.get_num_threads() if torch is not None else None
     with threadpool_limits(limits=n):
         if torch is not None:
@@ -343,6 +362,7 @@ def alternate(funcs, budget, min_reps, max_reps, warmup):
 # sgemm peak
 # --------------------------------------------------------------------------
 
+
 def sgemm_peak(n=2048, reps=7, n_threads=None):
     """Median GFLOP/s of an n x n float32 GEMM: numpy matmul and SciPy's sgemm.
 
@@ -357,12 +377,14 @@ def sgemm_peak(n=2048, reps=7, n_threads=None):
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     a_f, b_f = np.asfortranarray(a), np.asfortranarray(b)
-    flops = 2.0 * n ** 3
+    flops = 2.0 * n**3
     ctx = threadpool_limits(limits=n_threads) if n_threads else nullcontext()
     out = {}
     with ctx:
-        for name, f in (("numpy", lambda: a @ b),
-                        ("scipy", lambda: sgemm(1.0, a_f, b_f))):
+        for name, f in (
+            ("numpy", lambda: a @ b),
+            ("scipy", lambda: sgemm(1.0, a_f, b_f)),
+        ):
             f()
             f()
             ts = []
@@ -379,12 +401,15 @@ def blas_description():
     import numpy  # noqa: F401
     import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_info
+
     rows = []
     for info in threadpool_info():
         if info.get("user_api") == "blas":
-            rows.append(f"{os.path.basename(info['filepath'])} "
-                        f"{info.get('internal_api')} {info.get('version')} "
-                        f"core={info.get('architecture')} threads={info.get('num_threads')}")
+            rows.append(
+                f"{os.path.basename(info['filepath'])} "
+                f"{info.get('internal_api')} {info.get('version')} "
+                f"core={info.get('architecture')} threads={info.get('num_threads')}"
+            )
     return rows
 
 
@@ -392,8 +417,10 @@ def blas_description():
 # the two contestants
 # --------------------------------------------------------------------------
 
+
 def make_batch(B, T, D, seed=0):
     import numpy as np
+
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((B, T, D), dtype=np.float32)
     y = (X[:, -5:, 0].mean(axis=1) + 0.1 * rng.standard_normal(B)).astype(np.float32)
@@ -405,9 +432,16 @@ class SkseqRunner:
 
     def __init__(self, cfg, X, y):
         from skseq import LSTMRegressor
+
         B, T, D, H = cfg
-        kw = skseq_kwargs(LSTMRegressor, hidden_layer_sizes=(H,), batch_size=B,
-                          max_iter=1, solver="adam", random_state=0)
+        kw = skseq_kwargs(
+            LSTMRegressor,
+            hidden_layer_sizes=(H,),
+            batch_size=B,
+            max_iter=1,
+            solver="adam",
+            random_state=0,
+        )
         self.est = LSTMRegressor(**kw)
         self.X, self.y = X, y
         with warnings.catch_warnings():
@@ -455,6 +489,7 @@ class TorchRunner:
 # subprocess children
 # --------------------------------------------------------------------------
 
+
 def run_child(args_list, env=None, timeout=600):
     cmd = [sys.executable, os.path.abspath(__file__)] + args_list
     t = time.perf_counter()
@@ -473,6 +508,7 @@ def child_mem(lib, config, epochs=2, n_batches=4):
     """Peak RSS growth during a fit, above the state after imports + data."""
     B, T, D, H = CONFIGS[config]
     import numpy as np
+
     if lib == "torch":
         import torch
     else:
@@ -492,32 +528,47 @@ def child_mem(lib, config, epochs=2, n_batches=4):
         torch.manual_seed(0)
         lstm = torch.nn.LSTM(D, H, batch_first=True)
         head = torch.nn.Linear(H, 1)
-        opt = torch.optim.Adam(list(lstm.parameters()) + list(head.parameters()), lr=1e-3)
+        opt = torch.optim.Adam(
+            list(lstm.parameters()) + list(head.parameters()), lr=1e-3
+        )
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
         for _ in range(epochs):
             for s in range(0, n, B):
                 opt.zero_grad(set_to_none=True)
-                out, _ = lstm(Xt[s:s + B])
-                loss = torch.nn.functional.mse_loss(head(out[:, -1]).squeeze(-1), yt[s:s + B])
+                out, _ = lstm(Xt[s : s + B])
+                loss = torch.nn.functional.mse_loss(
+                    head(out[:, -1]).squeeze(-1), yt[s : s + B]
+                )
                 loss.backward()
                 opt.step()
     else:
-        kw = skseq_kwargs(LSTMRegressor, hidden_layer_sizes=(H,), batch_size=B,
-                          max_iter=epochs, solver="adam", random_state=0,
-                          n_iter_no_change=epochs + 1)
+        kw = skseq_kwargs(
+            LSTMRegressor,
+            hidden_layer_sizes=(H,),
+            batch_size=B,
+            max_iter=epochs,
+            solver="adam",
+            random_state=0,
+            n_iter_no_change=epochs + 1,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             LSTMRegressor(**kw).fit(X, y)
     peak = read_status_kb("VmHWM") if method.startswith("VmHWM") else maxrss_kb()
-    return {"base_mb": base / 1024, "peak_mb": peak / 1024,
-            "delta_mb": (peak - base) / 1024, "method": method,
-            "data_mb": X.nbytes / 2 ** 20}
+    return {
+        "base_mb": base / 1024,
+        "peak_mb": peak / 1024,
+        "delta_mb": (peak - base) / 1024,
+        "method": method,
+        "data_mb": X.nbytes / 2**20,
+    }
 
 
 def child_seed(lib, epochs=200):
     """The issue's seed example end to end: import, fit 200 epochs, predict."""
     t0 = time.perf_counter()
     import numpy as np
+
     if lib == "torch":
         import torch
     else:
@@ -545,7 +596,7 @@ def child_seed(lib, epochs=200):
                 nn.init.xavier_uniform_(self.Wx)
                 nn.init.orthogonal_(self.Wh)
                 with torch.no_grad():
-                    self.b[H:2 * H] = 1.0  # unit forget bias
+                    self.b[H : 2 * H] = 1.0  # unit forget bias
                 self.head = nn.Linear(H, 1)
                 self.H = H
 
@@ -577,9 +628,16 @@ def child_seed(lib, epochs=200):
         t_pred = time.perf_counter() - t
         info["epochs"] = epochs
     else:
-        wanted = dict(hidden_layer_sizes=(50,), activation="relu", solver="adam",
-                      batch_size=3, max_iter=epochs, random_state=0,
-                      n_iter_no_change=epochs + 1, early_stopping=False)
+        wanted = dict(
+            hidden_layer_sizes=(50,),
+            activation="relu",
+            solver="adam",
+            batch_size=3,
+            max_iter=epochs,
+            random_state=0,
+            n_iter_no_change=epochs + 1,
+            early_stopping=False,
+        )
         kw = skseq_kwargs(LSTMRegressor, **wanted)
         info["ignored_params"] = sorted(set(wanted) - set(kw))
         est = LSTMRegressor(**kw)
@@ -592,8 +650,13 @@ def child_seed(lib, epochs=200):
         pred = est.predict(X_new)
         t_pred = time.perf_counter() - t
         info["epochs"] = getattr(est, "n_iter_", None)
-    info.update(import_s=t_import, fit_s=t_fit, predict_s=t_pred,
-                total_s=time.perf_counter() - t0, prediction=float(np.ravel(pred)[0]))
+    info.update(
+        import_s=t_import,
+        fit_s=t_fit,
+        predict_s=t_pred,
+        total_s=time.perf_counter() - t0,
+        prediction=float(np.ravel(pred)[0]),
+    )
     return info
 
 
@@ -603,6 +666,7 @@ def child_time(lib, config, opts):
     B, T, D, _ = cfg
     if lib == "torch":
         import torch
+
         runner = TorchRunner(cfg, *make_batch(B, T, D), torch)
     else:
         runner = SkseqRunner(cfg, *make_batch(B, T, D))
@@ -611,15 +675,25 @@ def child_time(lib, config, opts):
         for key in ("unloaded", "loaded"):
             busy = start_busy_loop() if key == "loaded" else None
             try:
-                ts = alternate({lib: runner.train}, opts.budget / 2, opts.min_reps,
-                               opts.max_reps, opts.warmup)[lib]
+                ts = alternate(
+                    {lib: runner.train},
+                    opts.budget / 2,
+                    opts.min_reps,
+                    opts.max_reps,
+                    opts.warmup,
+                )[lib]
             finally:
                 stop_busy_loop(busy)
             out[key] = {"median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
         return out
     for kind in ("train", "predict"):
-        ts = alternate({lib: getattr(runner, kind)}, opts.budget / 2, opts.min_reps,
-                       opts.max_reps, opts.warmup)[lib]
+        ts = alternate(
+            {lib: getattr(runner, kind)},
+            opts.budget / 2,
+            opts.min_reps,
+            opts.max_reps,
+            opts.warmup,
+        )[lib]
         out[kind] = {"median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
     return out
 
@@ -638,8 +712,16 @@ def stop_busy_loop(busy):
 
 
 def child_flags(opts):
-    return ["--budget", str(opts.budget), "--min-reps", str(opts.min_reps),
-            "--max-reps", str(opts.max_reps), "--warmup", str(opts.warmup)]
+    return [
+        "--budget",
+        str(opts.budget),
+        "--min-reps",
+        str(opts.min_reps),
+        "--max-reps",
+        str(opts.max_reps),
+        "--warmup",
+        str(opts.warmup),
+    ]
 
 
 def bench_isolation(libs, configs, opts, results):
@@ -651,15 +733,20 @@ def bench_isolation(libs, configs, opts, results):
         for lib in libs:
             (r, _), load, attempts = guarded(
                 lambda lib=lib, name=name: run_child(
-                    ["--_child", "time", "--lib", lib, "--config", name] + flags), opts)
+                    ["--_child", "time", "--lib", lib, "--config", name] + flags
+                ),
+                opts,
+            )
             r.update(other_load=load, attempts=attempts)
             out[name][lib] = r
     return out
 
 
 def print_isolation(iso, libs, results):
-    print("\n== isolation check: each library ALONE in a fresh process vs side by side in "
-          "this process (medians, ms)")
+    print(
+        "\n== isolation check: each library ALONE in a fresh process vs side by "
+        "side in this process (medians, ms)"
+    )
     header = ["config"]
     for kind in ("train", "predict"):
         for lib in libs:
@@ -694,15 +781,19 @@ def print_isolation(iso, libs, results):
 
 
 def child_sgemm(reps):
-    out = {"all": sgemm_peak(reps=reps), "one": sgemm_peak(reps=reps, n_threads=1),
-           "blas": blas_description(),
-           "coretype": os.environ.get("OPENBLAS_CORETYPE", "(default)")}
+    out = {
+        "all": sgemm_peak(reps=reps),
+        "one": sgemm_peak(reps=reps, n_threads=1),
+        "blas": blas_description(),
+        "coretype": os.environ.get("OPENBLAS_CORETYPE", "(default)"),
+    }
     return out
 
 
 # --------------------------------------------------------------------------
 # the benchmark sections
 # --------------------------------------------------------------------------
+
 
 def bench_config(name, cfg, libs, torch, opts, peak):
     B, T, D, H = cfg
@@ -725,14 +816,22 @@ def bench_config(name, cfg, libs, torch, opts, peak):
             for kind in ("train", "predict"):
                 funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
                 times, load, attempts = guarded(
-                    lambda funcs=funcs: alternate(funcs, opts.budget, opts.min_reps, opts.max_reps,
-                                      opts.warmup), opts)
+                    lambda funcs=funcs: alternate(
+                        funcs, opts.budget, opts.min_reps, opts.max_reps, opts.warmup
+                    ),
+                    opts,
+                )
                 loads.append(load)
                 res.setdefault("cells", {})[f"{kind}_{phase}"] = {
-                    "other_load": load, "attempts": attempts}
+                    "other_load": load,
+                    "attempts": attempts,
+                }
                 for lib, ts in times.items():
                     res.setdefault(lib, {})[f"{kind}_{phase}"] = {
-                        "median": median(ts), "iqr_rel": iqr_rel(ts), "n": len(ts)}
+                        "median": median(ts),
+                        "iqr_rel": iqr_rel(ts),
+                        "n": len(ts),
+                    }
     res["foreign_load"] = max(loads) if loads else float("nan")
     return res
 
@@ -740,11 +839,16 @@ def bench_config(name, cfg, libs, torch, opts, peak):
 def print_config(res, libs, peak, mem, threads_all):
     B, T, D, H = res["B"], res["T"], res["D"], res["H"]
     fl = res["flops"]
-    print(f"\n== {res['config']}: B={B} T={T} D={D} H={H}   "
-          f"(train step ~{fl['train'] / 1e9:.3g} GFLOP, predict ~{fl['predict'] / 1e9:.3g} GFLOP)")
+    print(
+        f"\n== {res['config']}: B={B} T={T} D={D} H={H}   "
+        f"(train step ~{fl['train'] / 1e9:.3g} GFLOP, "
+        f"predict ~{fl['predict'] / 1e9:.3g} GFLOP)"
+    )
     cols = [LABEL[lib] for lib in libs]
     both = len(libs) == 2
-    header = ["metric"] + cols + (["skseq/PyTorch"] if both else []) + ["other load (tries)"]
+    header = (
+        ["metric"] + cols + (["skseq/PyTorch"] if both else []) + ["other load (tries)"]
+    )
     rows = []
 
     def get(lib, key):
@@ -753,43 +857,64 @@ def print_config(res, libs, peak, mem, threads_all):
     def row(label, values, r=None, f=lambda v: fmt_ms(v), cell=None):
         cells = [f(v) for v in values]
         c = res.get("cells", {}).get(cell) if cell else None
-        note = (f"{fmt(c['other_load'] * 100, '.0f')}% ({c['attempts']})" if c else "")
+        note = f"{fmt(c['other_load'] * 100, '.0f')}% ({c['attempts']})" if c else ""
         rows.append([label] + cells + ([fx(r)] if both else []) + [note])
 
     for kind, lab in (("train", "train step, ms"), ("predict", "predict, ms")):
         vals = [get(lib, f"{kind}_all") for lib in libs]
-        row(f"{lab} (median, {threads_all} thr)", vals, ratio(*vals) if both else None,
-            cell=f"{kind}_all")
+        row(
+            f"{lab} (median, {threads_all} thr)",
+            vals,
+            ratio(*vals) if both else None,
+            cell=f"{kind}_all",
+        )
         gfs = [fl[kind] / v / 1e9 if v else float("nan") for v in vals]
 
         def blank_ratio():
             if both:
                 rows[-1][-2] = ""
+
         row("  GFLOP/s", gfs, None, lambda v: fmt(v, ".1f"))
         blank_ratio()
         pct = [g / peak * 100 if peak else float("nan") for g in gfs]
         row("  % of sgemm peak", pct, None, lambda v: fmt(v, ".1f") + "%")
         blank_ratio()
         noise = [res.get(lib, {}).get(f"{kind}_all", {}) for lib in libs]
-        rows.append(["  iqr / n"] + [f"{fmt(d.get('iqr_rel', float('nan')) * 100, '.0f')}% / {d.get('n', 0)}"
-                                     for d in noise] + ([""] if both else []) + [""])
+        rows.append(
+            ["  iqr / n"]
+            + [
+                f"{fmt(d.get('iqr_rel', float('nan')) * 100, '.0f')}% / {d.get('n', 0)}"
+                for d in noise
+            ]
+            + ([""] if both else [])
+            + [""]
+        )
         one = [get(lib, f"{kind}_one") for lib in libs]
         if any(v is not None for v in one):
-            row(f"{lab.split(',')[0]}, 1 thread, ms", one, ratio(*one) if both else None,
-                cell=f"{kind}_one")
+            row(
+                f"{lab.split(',')[0]}, 1 thread, ms",
+                one,
+                ratio(*one) if both else None,
+                cell=f"{kind}_one",
+            )
             sp = [ratio(o, a) for o, a in zip(one, vals, strict=True)]
-            row(f"  speed-up 1 -> {threads_all} threads", sp, None,
-                fx)
+            row(f"  speed-up 1 -> {threads_all} threads", sp, None, fx)
             blank_ratio()
     if mem:
         vals = [mem.get(lib, {}).get("delta_mb") for lib in libs]
-        row("fit peak memory, MB", vals, ratio(*vals) if both else None,
-            lambda v: fmt(v, ".1f"))
+        row(
+            "fit peak memory, MB",
+            vals,
+            ratio(*vals) if both else None,
+            lambda v: fmt(v, ".1f"),
+        )
     print_table(rows, header)
     fl_ = res.get("foreign_load", float("nan"))
     if fl_ == fl_ and fl_ > 0.1:
-        print(f"  WARNING: other processes used up to {fl_ * 100:.0f}% of the machine during "
-              "this config even after retries; its timings are unreliable")
+        print(
+            f"  WARNING: other processes used up to {fl_ * 100:.0f}% of the machine "
+            "during this config even after retries; its timings are unreliable"
+        )
     for lib in libs:
         if mem and "error" in mem.get(lib, {}):
             print(f"  ({LABEL[lib]} memory child failed: {mem[lib]['error']})")
@@ -810,7 +935,8 @@ def bench_seed(libs, n_runs, opts):
     for _ in range(n_runs):
         for lib in libs:  # alternate fresh processes
             (r, wall), load, attempts = guarded(
-                lambda lib=lib: run_child(["--_child", "seed", "--lib", lib]), opts)
+                lambda lib=lib: run_child(["--_child", "seed", "--lib", lib]), opts
+            )
             r.update(process_wall_s=wall, other_load=load, attempts=attempts)
             runs[lib].append(r)
     return runs
@@ -818,13 +944,40 @@ def bench_seed(libs, n_runs, opts):
 
 def print_seed(runs, libs):
     keras_total = KERAS_IMPORT_S + KERAS_FIT_S
-    print(f"\n== seed example end to end (fresh processes, median of "
-          f"{max(len(v) for v in runs.values())} runs): LSTM(50, relu) on X=[[1,2,3],[2,3,4],[3,4,5]] "
-          f"(3,3,1), y=[4,5,6], 200 epochs full-batch Adam")
-    header = ["", "import s", "fit s", "predict ms", "import+fit s", "process wall s",
-              "vs Keras import", "vs Keras fit", "vs Keras total", "pred(4,5,6)", "other load"]
-    rows = [["Keras (issue)", fmt(KERAS_IMPORT_S, ".1f"), fmt(KERAS_FIT_S, ".1f"), "-",
-             fmt(keras_total, ".1f"), "-", "1", "1", "1", "-", ""]]
+    print(
+        f"\n== seed example end to end (fresh processes, median of "
+        f"{max(len(v) for v in runs.values())} runs): LSTM(50, relu) on "
+        f"X=[[1,2,3],[2,3,4],[3,4,5]] "
+        f"(3,3,1), y=[4,5,6], 200 epochs full-batch Adam"
+    )
+    header = [
+        "",
+        "import s",
+        "fit s",
+        "predict ms",
+        "import+fit s",
+        "process wall s",
+        "vs Keras import",
+        "vs Keras fit",
+        "vs Keras total",
+        "pred(4,5,6)",
+        "other load",
+    ]
+    rows = [
+        [
+            "Keras (issue)",
+            fmt(KERAS_IMPORT_S, ".1f"),
+            fmt(KERAS_FIT_S, ".1f"),
+            "-",
+            fmt(keras_total, ".1f"),
+            "-",
+            "1",
+            "1",
+            "1",
+            "-",
+            "",
+        ]
+    ]
     notes = []
     for lib in libs:
         ok = [r for r in runs[lib] if "error" not in r]
@@ -836,18 +989,32 @@ def print_seed(runs, libs):
         fit = median([r["fit_s"] for r in ok])
         pred = median([r["predict_s"] for r in ok])
         wall = median([r["process_wall_s"] for r in ok])
-        rows.append([LABEL[lib], fmt(imp, ".2f"), fmt(fit, ".3f"), fmt(pred * 1e3, ".2f"),
-                     fmt(imp + fit, ".2f"), fmt(wall, ".2f"),
-                     fmt(imp / KERAS_IMPORT_S, ".3f"), fmt(fit / KERAS_FIT_S, ".4f"),
-                     fmt((imp + fit) / keras_total, ".3f"), fmt(ok[0]["prediction"], ".2f"),
-                     fmt(max(r["other_load"] for r in ok) * 100, ".0f") + "%"])
+        rows.append(
+            [
+                LABEL[lib],
+                fmt(imp, ".2f"),
+                fmt(fit, ".3f"),
+                fmt(pred * 1e3, ".2f"),
+                fmt(imp + fit, ".2f"),
+                fmt(wall, ".2f"),
+                fmt(imp / KERAS_IMPORT_S, ".3f"),
+                fmt(fit / KERAS_FIT_S, ".4f"),
+                fmt((imp + fit) / keras_total, ".3f"),
+                fmt(ok[0]["prediction"], ".2f"),
+                fmt(max(r["other_load"] for r in ok) * 100, ".0f") + "%",
+            ]
+        )
         if ok[0].get("ignored_params"):
-            notes.append(f"{LABEL[lib]} ignored unsupported params: {ok[0]['ignored_params']}")
+            notes.append(
+                f"{LABEL[lib]} ignored unsupported params: {ok[0]['ignored_params']}"
+            )
         if ok[0].get("epochs") not in (None, 200):
             notes.append(f"{LABEL[lib]} ran {ok[0]['epochs']} epochs (n_iter_)")
     print_table(rows, header)
-    print("  ratios are library / Keras (below 1 = faster than the issue's Keras figures);"
-          " Keras not installed, its figures are constants from the issue")
+    print(
+        "  ratios are library / Keras (below 1 = faster than the issue's Keras "
+        "figures); Keras not installed, its figures are constants from the issue"
+    )
     for n in notes:
         print("  note:", n)
 
@@ -867,54 +1034,105 @@ def bench_oversubscription(libs, torch, opts, baseline):
     busy = start_busy_loop()
     try:
         with ForeignLoad() as load:
-            times = alternate(funcs, opts.budget, opts.min_reps, opts.max_reps, opts.warmup)
+            times = alternate(
+                funcs, opts.budget, opts.min_reps, opts.max_reps, opts.warmup
+            )
     finally:
         stop_busy_loop(busy)
     out = {"foreign_load": load.value}
     for lib in libs:
         m = median(times[lib])
-        out[lib] = {"median": m, "iqr_rel": iqr_rel(times[lib]), "n": len(times[lib]),
-                    "unloaded": baseline.get(lib), "slowdown": ratio(m, baseline.get(lib))}
+        out[lib] = {
+            "median": m,
+            "iqr_rel": iqr_rel(times[lib]),
+            "n": len(times[lib]),
+            "unloaded": baseline.get(lib),
+            "slowdown": ratio(m, baseline.get(lib)),
+        }
     # the same, each library alone in a fresh process (its own OpenMP settings)
     for lib in libs:  # the busy loop is the child's child: its CPU counts as ours
-        (r, _), load, attempts = guarded(lambda lib=lib: run_child(
-            ["--_child", "time", "--lib", lib, "--config", "mid", "--busy"]
-            + child_flags(opts)), opts)
+        (r, _), load, attempts = guarded(
+            lambda lib=lib: run_child(
+                ["--_child", "time", "--lib", lib, "--config", "mid", "--busy"]
+                + child_flags(opts)
+            ),
+            opts,
+        )
         r.update(other_load=load, attempts=attempts)
         out[lib + "_alone"] = r
     return out
 
 
 def print_oversub(out, libs):
-    print(f"\n== oversubscription: mid train step while one other process busy-loops on one core "
-          f"({n_cpus()} usable cores, default thread counts; other processes incl. the "
-          f"busy loop used {fmt(out['foreign_load'] * 100, '.0f')}% of the machine)")
-    header = ["", "unloaded ms", "loaded ms", "slowdown", "loaded iqr / n", "other load"]
+    print(
+        "\n== oversubscription: mid train step while one other process busy-loops "
+        "on one core "
+        f"({n_cpus()} usable cores, default thread counts; other processes incl. the "
+        f"busy loop used {fmt(out['foreign_load'] * 100, '.0f')}% of the machine)"
+    )
+    header = [
+        "",
+        "unloaded ms",
+        "loaded ms",
+        "slowdown",
+        "loaded iqr / n",
+        "other load",
+    ]
     rows = []
     for lib in libs:
         o = out[lib]
-        rows.append([f"{LABEL[lib]} (together, alternating)", fmt_ms(o["unloaded"]),
-                     fmt_ms(o["median"]), fx(o["slowdown"]),
-                     f"{fmt(o['iqr_rel'] * 100, '.0f')}% / {o['n']}",
-                     "(busy loop)"])
+        rows.append(
+            [
+                f"{LABEL[lib]} (together, alternating)",
+                fmt_ms(o["unloaded"]),
+                fmt_ms(o["median"]),
+                fx(o["slowdown"]),
+                f"{fmt(o['iqr_rel'] * 100, '.0f')}% / {o['n']}",
+                "(busy loop)",
+            ]
+        )
     if len(libs) == 2:
-        rows.append(["  skseq/PyTorch", fx(ratio(out['skseq']['unloaded'], out['torch']['unloaded'])),
-                     fx(ratio(out['skseq']['median'], out['torch']['median'])), "", "", ""])
+        rows.append(
+            [
+                "  skseq/PyTorch",
+                fx(ratio(out["skseq"]["unloaded"], out["torch"]["unloaded"])),
+                fx(ratio(out["skseq"]["median"], out["torch"]["median"])),
+                "",
+                "",
+                "",
+            ]
+        )
     alone = {}
     for lib in libs:
         a = out.get(lib + "_alone", {})
         if "error" in a or not a:
-            rows.append([f"{LABEL[lib]} (alone, fresh process)", "failed", "", "", "", ""])
+            rows.append(
+                [f"{LABEL[lib]} (alone, fresh process)", "failed", "", "", "", ""]
+            )
             continue
         u, lo = a["unloaded"]["median"], a["loaded"]["median"]
         alone[lib] = (u, lo)
-        rows.append([f"{LABEL[lib]} (alone, fresh process)", fmt_ms(u), fmt_ms(lo),
-                     fx(ratio(lo, u)),
-                     f"{fmt(a['loaded']['iqr_rel'] * 100, '.0f')}% / {a['loaded']['n']}",
-                     fmt(a.get("other_load", float("nan")) * 100, ".0f") + "%"])
+        rows.append(
+            [
+                f"{LABEL[lib]} (alone, fresh process)",
+                fmt_ms(u),
+                fmt_ms(lo),
+                fx(ratio(lo, u)),
+                f"{fmt(a['loaded']['iqr_rel'] * 100, '.0f')}% / {a['loaded']['n']}",
+                fmt(a.get("other_load", float("nan")) * 100, ".0f") + "%",
+            ]
+        )
     if len(alone) == 2:
-        rows.append(["  skseq/PyTorch", fx(ratio(alone['skseq'][0], alone['torch'][0])),
-                     fx(ratio(alone['skseq'][1], alone['torch'][1])), "", "", ""])
+        rows.append(
+            [
+                "  skseq/PyTorch",
+                fx(ratio(alone["skseq"][0], alone["torch"][0])),
+                fx(ratio(alone["skseq"][1], alone["torch"][1])),
+                "",
+                "",
+                "",
+            ]
+        )
     print_table(rows, header)
 
 
@@ -923,7 +1141,9 @@ def print_summary(results, libs, peak, mem, threads_all):
     print("\n== summary (medians, ms; ratio = skseq/PyTorch, below 1 = skseq faster)")
     header = ["config"]
     for kind in ("train", "predict"):
-        header += [f"{kind} {LABEL[lib]}" for lib in libs] + ([f"{kind} ratio"] if both else [])
+        header += [f"{kind} {LABEL[lib]}" for lib in libs] + (
+            [f"{kind} ratio"] if both else []
+        )
     if "skseq" in libs:
         header += ["skseq train GFLOP/s (%peak)"]
     header += [f"{LABEL[lib]} 1->{threads_all}thr train" for lib in libs]
@@ -934,19 +1154,31 @@ def print_summary(results, libs, peak, mem, threads_all):
     for res in results:
         r = [res["config"]]
         for kind in ("train", "predict"):
-            vals = [res.get(lib, {}).get(f"{kind}_all", {}).get("median") for lib in libs]
-            r += [fmt_ms(v) for v in vals] + ([fmt(ratio(*vals), ".2f")] if both else [])
+            vals = [
+                res.get(lib, {}).get(f"{kind}_all", {}).get("median") for lib in libs
+            ]
+            r += [fmt_ms(v) for v in vals] + (
+                [fmt(ratio(*vals), ".2f")] if both else []
+            )
         if "skseq" in libs:
             t = res["skseq"]["train_all"]["median"]
             g = res["flops"]["train"] / t / 1e9
             r.append(f"{g:.1f} ({g / peak * 100:.0f}%)" if peak else f"{g:.1f}")
         for lib in libs:
             d = res.get(lib, {})
-            r.append(fx(ratio(d.get("train_one", {}).get("median"),
-                              d.get("train_all", {}).get("median"))))
+            r.append(
+                fx(
+                    ratio(
+                        d.get("train_one", {}).get("median"),
+                        d.get("train_all", {}).get("median"),
+                    )
+                )
+            )
         if mem:
             for lib in libs:
-                r.append(fmt(mem.get(res["config"], {}).get(lib, {}).get("delta_mb"), ".1f"))
+                r.append(
+                    fmt(mem.get(res["config"], {}).get(lib, {}).get("delta_mb"), ".1f")
+                )
         r.append(fmt(res.get("foreign_load", float("nan")) * 100, ".0f") + "%")
         rows.append(r)
     print_table(rows, header)
@@ -956,54 +1188,119 @@ def print_summary(results, libs, peak, mem, threads_all):
 # main
 # --------------------------------------------------------------------------
 
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="fewer repeats and subprocess runs (about a minute or two)")
-    p.add_argument("--configs", default=",".join(CONFIGS),
-                   help=f"comma-separated subset of {','.join(CONFIGS)}")
-    p.add_argument("--libs", default="skseq,torch",
-                   help="comma-separated subset of skseq,torch (missing ones are skipped)")
-    p.add_argument("--budget", type=float, default=None,
-                   help="seconds per timed cell, both libraries together (default 6, quick 1.5)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repeats and subprocess runs (about a minute or two)",
+    )
+    p.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated subset of {','.join(CONFIGS)}",
+    )
+    p.add_argument(
+        "--libs",
+        default="skseq,torch",
+        help="comma-separated subset of skseq,torch (missing ones are skipped)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds per timed cell, both libraries together (default 6, quick 1.5)",
+    )
     p.add_argument("--min-reps", type=int, default=None, help="default 9, quick 4")
     p.add_argument("--max-reps", type=int, default=None, help="default 300, quick 60")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up rounds per timed cell, and at least 0.5 s (default 3, quick 2)")
-    p.add_argument("--seed-runs", type=int, default=None,
-                   help="fresh processes per library for the seed example (default 3, quick 1)")
-    p.add_argument("--coretype-sweep", action="store_true",
-                   help="re-measure the sgemm peak in subprocesses with OPENBLAS_CORETYPE set")
-    p.add_argument("--coretypes", default="SkylakeX,Haswell",
-                   help="core types for --coretype-sweep (default SkylakeX,Haswell)")
-    p.add_argument("--max-other-load", type=float, default=0.10,
-                   help="redo a timed cell when other processes used more than this fraction "
-                        "of the machine's CPU during it (default 0.10; 1 disables the check)")
-    p.add_argument("--retries", type=int, default=None,
-                   help="redos per cell on a busy machine (default 3, quick 1)")
-    p.add_argument("--quiet-wait", type=float, default=None,
-                   help="seconds to wait for a quiet machine before each cell (default 30, quick 10)")
-    p.add_argument("--max-wait-total", type=float, default=None,
-                   help="cap on all quiet-waiting of a run, seconds (default 180, quick 40); "
-                        "once spent, cells are kept as measured and flagged")
-    p.add_argument("--import-order", choices=["torch-first", "skseq-first"],
-                   default="torch-first",
-                   help="which library is imported first in the benchmark process. Both use "
-                        "an OpenMP runtime named libgomp.so.1, so the second one shares the "
-                        "first one's copy and settings (default torch-first: PyTorch gets "
-                        "its bundled libgomp as in a PyTorch-only program)")
-    p.add_argument("--skip-isolation", action="store_true",
-                   help="skip the check that times each library alone in a fresh process")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="warm-up rounds per timed cell, and at least 0.5 s (default 3, quick 2)",
+    )
+    p.add_argument(
+        "--seed-runs",
+        type=int,
+        default=None,
+        help="fresh processes per library for the seed example (default 3, quick 1)",
+    )
+    p.add_argument(
+        "--coretype-sweep",
+        action="store_true",
+        help="re-measure the sgemm peak in subprocesses with OPENBLAS_CORETYPE set",
+    )
+    p.add_argument(
+        "--coretypes",
+        default="SkylakeX,Haswell",
+        help="core types for --coretype-sweep (default SkylakeX,Haswell)",
+    )
+    p.add_argument(
+        "--max-other-load",
+        type=float,
+        default=0.10,
+        help="redo a timed cell when other processes used more than this fraction "
+        "of the machine's CPU during it (default 0.10; 1 disables the check)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="redos per cell on a busy machine (default 3, quick 1)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help=(
+            "seconds to wait for a quiet machine before each cell "
+            "(default 30, quick 10)"
+        ),
+    )
+    p.add_argument(
+        "--max-wait-total",
+        type=float,
+        default=None,
+        help="cap on all quiet-waiting of a run, seconds (default 180, quick 40); "
+        "once spent, cells are kept as measured and flagged",
+    )
+    p.add_argument(
+        "--import-order",
+        choices=["torch-first", "skseq-first"],
+        default="torch-first",
+        help="which library is imported first in the benchmark process. Both use "
+        "an OpenMP runtime named libgomp.so.1, so the second one shares the "
+        "first one's copy and settings (default torch-first: PyTorch gets "
+        "its bundled libgomp as in a PyTorch-only program)",
+    )
+    p.add_argument(
+        "--skip-isolation",
+        action="store_true",
+        help="skip the check that times each library alone in a fresh process",
+    )
     p.add_argument("--skip-threads", action="store_true", help="skip the 1-thread runs")
-    p.add_argument("--skip-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument(
+        "--skip-memory", action="store_true", help="skip the peak-memory subprocesses"
+    )
     p.add_argument("--skip-seed", action="store_true", help="skip the seed example")
-    p.add_argument("--skip-oversub", action="store_true", help="skip the oversubscription run")
+    p.add_argument(
+        "--skip-oversub", action="store_true", help="skip the oversubscription run"
+    )
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
-    p.add_argument("--skseq-src", metavar="DIR",
-                   help="import skseq from this source tree (with its extension built in "
-                        "place) instead of the installed package; children inherit it")
+    p.add_argument(
+        "--skseq-src",
+        metavar="DIR",
+        help="import skseq from this source tree (with its extension built in "
+        "place) instead of the installed package; children inherit it",
+    )
     # private: used when this file re-invokes itself in a fresh process
-    p.add_argument("--_child", choices=["mem", "seed", "sgemm", "time"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--_child", choices=["mem", "seed", "sgemm", "time"], help=argparse.SUPPRESS
+    )
     p.add_argument("--lib", help=argparse.SUPPRESS)
     p.add_argument("--busy", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
@@ -1017,8 +1314,9 @@ def parse_args(argv=None):
     a.sgemm_reps = 5 if q else 9
     a.retries = a.retries if a.retries is not None else (1 if q else 3)
     a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (10.0 if q else 30.0)
-    a.max_wait_total = (a.max_wait_total if a.max_wait_total is not None
-                        else (40.0 if q else 180.0))
+    a.max_wait_total = (
+        a.max_wait_total if a.max_wait_total is not None else (40.0 if q else 180.0)
+    )
     a.wait_left = a.max_wait_total
     return a
 
@@ -1029,7 +1327,8 @@ def main(argv=None):
         src = os.path.abspath(opts.skseq_src)
         sys.path.insert(0, src)
         os.environ["PYTHONPATH"] = os.pathsep.join(
-            [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+            [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
     if opts._child:
         if opts._child == "mem":
             out = child_mem(opts.lib, opts.config)
@@ -1044,6 +1343,7 @@ def main(argv=None):
 
     t_start = time.perf_counter()
     import numpy as np  # noqa: F401
+
     wanted = [s.strip() for s in opts.libs.split(",") if s.strip()]
     configs = [s.strip() for s in opts.configs.split(",") if s.strip()]
     for c in configs:
@@ -1052,9 +1352,13 @@ def main(argv=None):
 
     libs, torch = [], None
     print("skseq vs PyTorch LSTM benchmark (float32, CPU)")
-    print(f"python {platform.python_version()} | {platform.machine()} | "
-          f"{n_cpus()} usable CPUs | {cpu_model()}")
-    order = ["skseq", "torch"] if opts.import_order == "skseq-first" else ["torch", "skseq"]
+    print(
+        f"python {platform.python_version()} | {platform.machine()} | "
+        f"{n_cpus()} usable CPUs | {cpu_model()}"
+    )
+    order = (
+        ["skseq", "torch"] if opts.import_order == "skseq-first" else ["torch", "skseq"]
+    )
     for lib in order:
         if lib not in wanted:
             continue
@@ -1066,13 +1370,18 @@ def main(argv=None):
     if not libs:
         print("nothing to benchmark")
         return 1
-    print(f"import order: {opts.import_order} | OpenMP runtimes loaded: "
-          + "; ".join(openmp_description()))
+    print(
+        f"import order: {opts.import_order} | OpenMP runtimes loaded: "
+        + "; ".join(openmp_description())
+    )
     for line in blas_description():
         print("BLAS:", line)
     coretype = os.environ.get("OPENBLAS_CORETYPE")
-    coretype_label = (f"OPENBLAS_CORETYPE={coretype} from the environment" if coretype
-                      else "OPENBLAS_CORETYPE unset: OpenBLAS autodetects")
+    coretype_label = (
+        f"OPENBLAS_CORETYPE={coretype} from the environment"
+        if coretype
+        else "OPENBLAS_CORETYPE unset: OpenBLAS autodetects"
+    )
     print("BLAS core type:", coretype_label)
     threads_all = n_cpus()
 
@@ -1080,16 +1389,26 @@ def main(argv=None):
     pk_all, pk_load, _ = guarded(lambda: sgemm_peak(reps=opts.sgemm_reps), opts)
     pk_one, _, _ = guarded(lambda: sgemm_peak(reps=opts.sgemm_reps, n_threads=1), opts)
     peak = pk_all["numpy"]
-    print(f"\nsgemm peak, 2048x2048 float32, median ({coretype_label}): "
-          f"numpy {pk_all['numpy']:.1f} GFLOP/s on {threads_all} threads, "
-          f"{pk_one['numpy']:.1f} on 1 | scipy BLAS (what skseq calls) "
-          f"{pk_all['scipy']:.1f} / {pk_one['scipy']:.1f}")
-    print(f"timing: median of >= {opts.min_reps} alternating repeats, ~{opts.budget:g} s per cell, "
-          f"{opts.warmup} warm-up calls each; a cell is redone (up to {opts.retries}x, after "
-          f"waiting <= {opts.quiet_wait:g} s for quiet) when other processes used more than "
-          f"{opts.max_other_load * 100:.0f}% of the machine during it")
-    report = {"libs": libs, "threads": threads_all, "sgemm_peak": {"all": pk_all, "one": pk_one},
-              "configs": [], "opts": {k: v for k, v in vars(opts).items() if not k.startswith("_")}}
+    print(
+        f"\nsgemm peak, 2048x2048 float32, median ({coretype_label}): "
+        f"numpy {pk_all['numpy']:.1f} GFLOP/s on {threads_all} threads, "
+        f"{pk_one['numpy']:.1f} on 1 | scipy BLAS (what skseq calls) "
+        f"{pk_all['scipy']:.1f} / {pk_one['scipy']:.1f}"
+    )
+    print(
+        f"timing: median of >= {opts.min_reps} alternating repeats, "
+        f"~{opts.budget:g} s per cell, {opts.warmup} warm-up calls each; a cell is "
+        f"redone (up to {opts.retries}x, after waiting <= {opts.quiet_wait:g} s for "
+        f"quiet) when other processes used more than "
+        f"{opts.max_other_load * 100:.0f}% of the machine during it"
+    )
+    report = {
+        "libs": libs,
+        "threads": threads_all,
+        "sgemm_peak": {"all": pk_all, "one": pk_one},
+        "configs": [],
+        "opts": {k: v for k, v in vars(opts).items() if not k.startswith("_")},
+    }
 
     mem = {}
     if not opts.skip_memory:
@@ -1115,8 +1434,14 @@ def main(argv=None):
             if res["config"] == "mid":
                 base = {lib: res[lib]["train_all"]["median"] for lib in libs}
         if not base:  # mid not among the configs: measure it unloaded first
-            r = bench_config("mid", CONFIGS["mid"], libs, torch,
-                             argparse.Namespace(**{**vars(opts), "skip_threads": True}), peak)
+            r = bench_config(
+                "mid",
+                CONFIGS["mid"],
+                libs,
+                torch,
+                argparse.Namespace(**{**vars(opts), "skip_threads": True}),
+                peak,
+            )
             base = {lib: r[lib]["train_all"]["median"] for lib in libs}
         over = bench_oversubscription(libs, torch, opts, base)
         report["oversubscription"] = over
@@ -1128,30 +1453,55 @@ def main(argv=None):
         print_seed(seed, libs)
 
     if opts.coretype_sweep:
-        print("\n== sgemm peak by OpenBLAS core type (fresh subprocesses, 2048x2048 float32, GFLOP/s)")
-        header = ["OPENBLAS_CORETYPE", f"numpy {threads_all}thr", "numpy 1thr",
-                  f"scipy {threads_all}thr", "scipy 1thr", "core types reported", "other load"]
+        print(
+            "\n== sgemm peak by OpenBLAS core type "
+            "(fresh subprocesses, 2048x2048 float32, GFLOP/s)"
+        )
+        header = [
+            "OPENBLAS_CORETYPE",
+            f"numpy {threads_all}thr",
+            "numpy 1thr",
+            f"scipy {threads_all}thr",
+            "scipy 1thr",
+            "core types reported",
+            "other load",
+        ]
         rows, sweep = [], {}
         sweep_list = ["(unset: autodetect)"]
         if coretype:
             sweep_list.append(f"{coretype} (inherited)")
-        sweep_list += [c.strip() for c in opts.coretypes.split(",")
-                       if c.strip() and c.strip() != coretype]
+        sweep_list += [
+            c.strip()
+            for c in opts.coretypes.split(",")
+            if c.strip() and c.strip() != coretype
+        ]
         for ct in sweep_list:
             env = dict(os.environ)
             env.pop("OPENBLAS_CORETYPE", None)
             if not ct.startswith("("):
                 env["OPENBLAS_CORETYPE"] = ct.split()[0]
-            (r, _), load, _ = guarded(lambda env=env: run_child(
-                ["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env), opts)
+            (r, _), load, _ = guarded(
+                lambda env=env: run_child(
+                    ["--_child", "sgemm"] + (["--quick"] if opts.quick else []), env=env
+                ),
+                opts,
+            )
             sweep[ct] = r
             if "error" in r:
                 rows.append([ct, "failed", "", "", "", r["error"][:60], ""])
                 continue
             cores = sorted({line.split("core=")[1].split()[0] for line in r["blas"]})
-            rows.append([ct, fmt(r["all"]["numpy"], ".1f"), fmt(r["one"]["numpy"], ".1f"),
-                         fmt(r["all"]["scipy"], ".1f"), fmt(r["one"]["scipy"], ".1f"),
-                         ",".join(cores), fmt(load * 100, ".0f") + "%"])
+            rows.append(
+                [
+                    ct,
+                    fmt(r["all"]["numpy"], ".1f"),
+                    fmt(r["one"]["numpy"], ".1f"),
+                    fmt(r["all"]["scipy"], ".1f"),
+                    fmt(r["one"]["scipy"], ".1f"),
+                    ",".join(cores),
+                    fmt(load * 100, ".0f") + "%",
+                ]
+            )
         print_table(rows, header)
         report["coretype_sweep"] = sweep
 
@@ -1173,16 +1523,21 @@ def skseq_import(libs):
     extra = ""
     try:
         from skseq import _lstm_core
-        extra = (f" | core OpenMP={_lstm_core.openmp_enabled()}"
-                 f" max_threads={_lstm_core.openmp_max_threads()}")
+
+        extra = (
+            f" | core OpenMP={_lstm_core.openmp_enabled()}"
+            f" max_threads={_lstm_core.openmp_max_threads()}"
+        )
         level = getattr(_lstm_core, "packed_gemm_level", None)
         if level is not None:
             names = {0: "none, BLAS", 1: "AVX2", 2: "AVX-512"}
             extra += f" | packed kernels: {names.get(level(), level())}"
     except Exception:
         pass
-    print(f"skseq {getattr(skseq, '__version__', '?')} from "
-          f"{os.path.dirname(skseq.__file__)}{extra}")
+    print(
+        f"skseq {getattr(skseq, '__version__', '?')} from "
+        f"{os.path.dirname(skseq.__file__)}{extra}"
+    )
     return skseq
 
 
@@ -1192,20 +1547,30 @@ def torch_import(libs):
         print(f"torch: NOT AVAILABLE ({err}) -> skseq-only numbers")
         return None
     libs.append("torch")
-    print(f"torch {torch.__version__} | threads={torch.get_num_threads()} | "
-          f"mkl={torch.backends.mkl.is_available()} "
-          f"mkldnn={torch.backends.mkldnn.is_available()}")
+    print(
+        f"torch {torch.__version__} | threads={torch.get_num_threads()} | "
+        f"mkl={torch.backends.mkl.is_available()} "
+        f"mkldnn={torch.backends.mkldnn.is_available()}"
+    )
     return torch
 
 
 def openmp_description():
     from threadpoolctl import threadpool_info
+
     out = []
     for info in threadpool_info():
         if info.get("user_api") == "openmp":
             path = info["filepath"]
-            where = ("torch" if "/torch/" in path else "scikit-learn" if "scikit_learn" in path
-                     else "system" if path.startswith(("/lib", "/usr")) else "?")
+            where = (
+                "torch"
+                if "/torch/" in path
+                else "scikit-learn"
+                if "scikit_learn" in path
+                else "system"
+                if path.startswith(("/lib", "/usr"))
+                else "?"
+            )
             out.append(f"{os.path.basename(path)} ({where})")
     return out or ["none"]
 
