@@ -46,6 +46,20 @@ CONFIGS = {
 KERAS_IMPORT_S = 5.6
 KERAS_FIT_S = 12.4
 
+# The issue's targets, checked at the end of a run (and by --report on a saved
+# one). Ratios are skseq / PyTorch medians, side by side, float32, all cores.
+TARGET_RATIOS = [  # (config, kind, the ratio must be at most this)
+    ("small", "train", 0.35),
+    ("mid", "train", 0.8),
+    ("large", "train", 1.0),
+    ("mid", "predict", 0.8),
+    ("large", "predict", 0.8),
+    ("one-seq", "predict", 0.1),
+]
+TARGET_PEAK_SHARE = 0.70  # large training vs OpenBLAS's own sgemm peak
+TARGET_SPEEDUP = 1.7  # 1 -> all threads, large training
+TARGET_SEED_SHARE = 1 / 50  # seed example vs the issue's Keras figures
+
 # Approximate floating-point operations of the LSTM cell's elementwise work per
 # hidden unit, per sequence, per time step, forward: 4 adds (recurrent GEMM into
 # the gates), 3 sigmoids and 2 tanh (~5 flops each), 3 for c_t, 1 for h_t.
@@ -1184,6 +1198,92 @@ def print_summary(results, libs, peak, mem, threads_all):
     print_table(rows, header)
 
 
+def check_targets(report):
+    """The issue's targets against a run's results (the dict written by --json):
+    a list of (target, measured, verdict), verdict "met", "MISSED" or "not
+    measured" when the run left out what the target needs."""
+    configs = {res["config"]: res for res in report.get("configs", [])}
+    rows = []  # (target, value, format, limit, value must be at most the limit)
+
+    def median_of(config, lib, key):
+        return configs.get(config, {}).get(lib, {}).get(key, {}).get("median")
+
+    for config, kind, limit in TARGET_RATIOS:
+        r = ratio(
+            median_of(config, "skseq", f"{kind}_all"),
+            median_of(config, "torch", f"{kind}_all"),
+        )
+        rows.append((f"{kind} {config} <= {limit:g} x PyTorch", r, ".3f", limit, True))
+
+    # Large training against the sgemm peak OpenBLAS reaches with the kernels it
+    # picks by itself (OPENBLAS_CORETYPE unset), as SciPy's BLAS, which skseq
+    # calls. Without a --coretype-sweep only the in-process peak is known, and it
+    # may come from a core type forced by the environment.
+    large = configs.get("large", {})
+    sweep = report.get("coretype_sweep", {}).get("(unset: autodetect)", {})
+    peak = sweep.get("all", {}).get("scipy")
+    label = "autodetected"
+    if peak is None:
+        peak = report.get("sgemm_peak", {}).get("all", {}).get("scipy")
+        label = "in-process"
+    train = median_of("large", "skseq", "train_all")
+    share = None
+    if train and peak and large.get("flops"):
+        share = large["flops"]["train"] / train / 1e9 / peak
+    name = f"large train >= {TARGET_PEAK_SHARE:.0%} of the {label} sgemm peak"
+    rows.append((name, share, ".0%", TARGET_PEAK_SHARE, False))
+
+    speedup = ratio(
+        median_of("large", "skseq", "train_one"),
+        median_of("large", "skseq", "train_all"),
+    )
+    name = f"large train 1 -> {report.get('threads', '?')} threads"
+    rows.append(
+        (f"{name} >= {TARGET_SPEEDUP:g}x", speedup, ".2f", TARGET_SPEEDUP, False)
+    )
+
+    memory = [
+        ratio(
+            libs.get("skseq", {}).get("delta_mb"), libs.get("torch", {}).get("delta_mb")
+        )
+        for libs in (report.get("memory") or {}).values()
+    ]
+    memory = [r for r in memory if r == r]
+    worst = max(memory) if memory else None
+    rows.append(
+        ("fit peak memory <= PyTorch's (worst config)", worst, ".2f", 1.0, True)
+    )
+
+    ok = [r for r in (report.get("seed") or {}).get("skseq", []) if "error" not in r]
+    share = None
+    if ok:
+        total = median([r["import_s"] + r["fit_s"] + r["predict_s"] for r in ok])
+        share = total / (KERAS_IMPORT_S + KERAS_FIT_S)
+    name = f"seed example end to end <= 1/{1 / TARGET_SEED_SHARE:.0f} of Keras"
+    rows.append((name, share, ".3f", TARGET_SEED_SHARE, True))
+
+    out = []
+    for name, value, spec, limit, at_most in rows:
+        if value is None or value != value:
+            out.append((name, "-", "not measured"))
+            continue
+        met = value <= limit if at_most else value >= limit
+        out.append((name, format(value, spec), "met" if met else "MISSED"))
+    return out
+
+
+def print_targets(report):
+    rows = check_targets(report)
+    print("\n== the issue's targets (ratios skseq/PyTorch, side by side, medians)")
+    print_table(
+        [list(r) for r in rows], ["target", "measured", "verdict"], ["<", ">", "<"]
+    )
+    print(
+        "  (the gate math's vectorisation is not timed here: benchmarks/bench_gates.py)"
+    )
+    return rows
+
+
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
@@ -1292,6 +1392,11 @@ def parse_args(argv=None):
     )
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
     p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="measure nothing: print the targets check of a run saved with --json",
+    )
+    p.add_argument(
         "--skseq-src",
         metavar="DIR",
         help="import skseq from this source tree (with its extension built in "
@@ -1329,6 +1434,10 @@ def main(argv=None):
         os.environ["PYTHONPATH"] = os.pathsep.join(
             [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         )
+    if opts.report:
+        with open(opts.report) as f:
+            print_targets(json.load(f))
+        return 0
     if opts._child:
         if opts._child == "mem":
             out = child_mem(opts.lib, opts.config)
@@ -1506,6 +1615,8 @@ def main(argv=None):
         report["coretype_sweep"] = sweep
 
     print_summary(results, libs, peak, mem, threads_all)
+    if len(libs) == 2:
+        report["targets"] = print_targets(report)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.0f} s")
     if opts.json:
         with open(opts.json, "w") as f:
