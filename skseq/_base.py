@@ -314,10 +314,13 @@ class BaseLSTM(BaseEstimator):
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
-        if type(sizes) is tuple and sizes and all(type(s) is int for s in sizes):
-            # The common case without the abstract-class checks below.
-            if min(sizes) >= 1:
-                return sizes
+        if (
+            type(sizes) is tuple
+            and sizes
+            and all(type(s) is int for s in sizes)
+            and min(sizes) >= 1
+        ):
+            return sizes  # the common case, without the checks below
         if isinstance(sizes, Integral):
             sizes = (sizes,)
         sizes = tuple(sizes)

@@ -140,7 +140,6 @@ SKSEQ_INLINE float skseq_reduce_f(float x, float *r) {
     return scale;
 }
 
-
 /* e^y - 1 for y <= 0 with one range reduction and one polynomial:
    e^y - 1 = 2^k (1 + p) - 1 = 2^k p + (2^k - 1), where 2^k - 1 is exact and
    k = 0 (no cancellation at all) for |y| <= ln(2)/2. Below -30 the result is

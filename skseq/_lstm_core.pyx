@@ -950,15 +950,13 @@ def squared_error(const floating[:, ::1] predicted, const floating[:, ::1] targe
         if total > 0:
             for i in range(M):
                 w = sample_weight[i] if weighted else 1.0
+                scale = w / (N * total)
                 row = 0.0
                 for j in range(N):
                     residual = <double> predicted[i, j] - target[i, j]
                     row += residual * residual
+                    delta[i, j] = <floating> (residual * scale)
                 loss += w * row
-                scale = w / (N * total)
-                for j in range(N):
-                    delta[i, j] = <floating> ((<double> predicted[i, j] - target[i, j])
-                                              * scale)
             loss = 0.5 * loss / (N * total)
     return loss, total
 
