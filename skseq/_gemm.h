@@ -311,6 +311,21 @@ __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(      
    block of C gets the first sum stored and the second added while it is in   \
    the L1 cache, where two calls would stream all of C through twice. The same \
    roundings as gemm_packed(A1) then gemm_packed(A2, accumulate). */           \
+/* gemm_pair for one row (a single sequence's step) and whole groups of four   \
+   panels, in a function of its own: the row-block loops of the general case  \
+   cost a set-up at every call that is a sizeable part of such a small step.  \
+   The same sums as there. */                                                 \
+__attribute__((target(TARGET), noinline)) static void skseq_pair_row_##S##_##TAG(   \
+    ptrdiff_t N, ptrdiff_t K1, const T *a1, const T *packed1, ptrdiff_t K2,         \
+    const T *a2, const T *packed2, T *c)                                            \
+{                                                                                   \
+    const ptrdiff_t NR = 2 * VL;                                                    \
+    ptrdiff_t p;                                                                    \
+    for (p = 0; p < N; p += 4 * NR) {                                               \
+        skseq_row4_##S##_##TAG(K1, a1, packed1 + p * K1, K1 * NR, c + p, 0);        \
+        skseq_row4_##S##_##TAG(K2, a2, packed2 + p * K2, K2 * NR, c + p, 1);        \
+    }                                                                               \
+}                                                                                   \
 __attribute__((target(TARGET))) static void skseq_gemm_pair_##S##_##TAG(            \
     ptrdiff_t M, ptrdiff_t N, ptrdiff_t K1, const T *A1, ptrdiff_t lda1,            \
     const T *packed1, ptrdiff_t K2, const T *A2, ptrdiff_t lda2, const T *packed2,  \
@@ -319,6 +334,10 @@ __attribute__((target(TARGET))) static void skseq_gemm_pair_##S##_##TAG(        
     const ptrdiff_t NR = 2 * VL;                                                    \
     const ptrdiff_t panels = (N + NR - 1) / NR;                                     \
     ptrdiff_t p, i, rows;                                                           \
+    if (M == 1 && N % (4 * NR) == 0) {                                              \
+        skseq_pair_row_##S##_##TAG(N, K1, A1, packed1, K2, A2, packed2, C);         \
+        return;                                                                     \
+    }                                                                               \
     if ((K1 + K2) * panels * NR * (ptrdiff_t)sizeof(T) > SKSEQ_PAIR_PANELS_FIRST) {   \
         /* Packed matrices larger than a core's L2 cache: each panel stays in   \
            the cache while every row block passes over it. */                    \

@@ -364,18 +364,31 @@ def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,
 # Argument checks: O(B), before any pointer is taken. The network validates
 # user input; these only stop a wrong call from writing out of bounds.
 
-cdef _check_shape(str name, tuple actual, tuple expected):
-    if actual != expected:
-        raise ValueError(f"{name} has shape {actual}, expected {expected}.")
+cdef int _check_shape(str name, const Py_ssize_t *actual, int ndim, Py_ssize_t e0,
+                      Py_ssize_t e1, Py_ssize_t e2) except -1:
+    """Raise unless the first ``ndim`` of ``actual`` are (e0, e1, e2)[:ndim]
+    (Python objects are only made for the message: the checks run on every
+    batch)."""
+    cdef Py_ssize_t expected[3]
+    cdef int d
+    expected[0] = e0
+    expected[1] = e1
+    expected[2] = e2
+    for d in range(ndim):
+        if actual[d] != expected[d]:
+            raise ValueError(
+                f"{name} has shape {tuple([actual[k] for k in range(ndim)])}, "
+                f"expected {tuple([expected[k] for k in range(ndim)])}."
+            )
+    return 0
 
 
-cdef _check_slots(str name, object shape, tuple full, Py_ssize_t reduced_slots):
-    """A (B, T + 1, W) array, or (B, reduced_slots, W)."""
-    actual = tuple(shape[:3])
-    if actual[1] == reduced_slots and actual[1] != full[1]:
-        _check_shape(name, actual, (full[0], reduced_slots, full[2]))
-    else:
-        _check_shape(name, actual, full)
+cdef int _check_slots(str name, const Py_ssize_t *shape, Py_ssize_t B, Py_ssize_t T1,
+                      Py_ssize_t W, Py_ssize_t reduced_slots) except -1:
+    """A (B, T1, W) array, or (B, reduced_slots, W)."""
+    if shape[1] == reduced_slots and shape[1] != T1:
+        return _check_shape(name, shape, 3, B, reduced_slots, W)
+    return _check_shape(name, shape, 3, B, T1, W)
 
 
 cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
@@ -543,12 +556,12 @@ def lstm_forward(
     cdef void *kernel_block = NULL
     cdef const floating *packed = NULL
     cdef const floating *packed_kernel = NULL
-    _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
-    _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
-    _check_shape("bias", (bias.shape[0],), (G,))
-    _check_slots("gates", gates.shape, (B, T1, G), 1)
-    _check_slots("cells", cells.shape, (B, T1, H), 2)
-    _check_slots("hidden", hidden.shape, (B, T1, H), 2)
+    _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
+    _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
+    _check_shape("bias", bias.shape, 1, G, 0, 0)
+    _check_slots("gates", gates.shape, B, T1, G, 1)
+    _check_slots("cells", cells.shape, B, T1, H, 2)
+    _check_slots("hidden", hidden.shape, B, T1, H, 2)
     _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
     if not zero_slot and n_gate_slots != 1:
         raise ValueError(
@@ -722,21 +735,18 @@ def lstm_backward(
     cdef void *block = NULL
     cdef const floating *packed_t = NULL
 
-    _check_shape("kernel", (kernel.shape[0], kernel.shape[1]), (n_in, G))
-    _check_shape("recurrent_kernel", (recurrent_kernel.shape[0], recurrent_kernel.shape[1]), (H, G))
-    _check_shape("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (B, T1, G))
-    _check_shape("cells", (cells.shape[0], cells.shape[1], cells.shape[2]), (B, T1, H))
-    _check_shape("hidden", (hidden.shape[0], hidden.shape[1], hidden.shape[2]), (B, T1, H))
-    _check_shape("dhidden", (dhidden.shape[0], dhidden.shape[1], dhidden.shape[2]),
-                 (B, T1, H))
-    _check_shape("dgates", (dgates.shape[0], dgates.shape[1], dgates.shape[2]), (B, T1, G))
+    _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
+    _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
+    _check_shape("gates", gates.shape, 3, B, T1, G)
+    _check_shape("cells", cells.shape, 3, B, T1, H)
+    _check_shape("hidden", hidden.shape, 3, B, T1, H)
+    _check_shape("dhidden", dhidden.shape, 3, B, T1, H)
+    _check_shape("dgates", dgates.shape, 3, B, T1, G)
     if dinputs is not None:
-        _check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1], dinputs.shape[2]),
-                     (B, T1, n_in))
-    _check_shape("grad_kernel", (grad_kernel.shape[0], grad_kernel.shape[1]), (n_in, G))
-    _check_shape("grad_recurrent_kernel",
-                 (grad_recurrent_kernel.shape[0], grad_recurrent_kernel.shape[1]), (H, G))
-    _check_shape("grad_bias", (grad_bias.shape[0],), (G,))
+        _check_shape("dinputs", dinputs.shape, 3, B, T1, n_in)
+    _check_shape("grad_kernel", grad_kernel.shape, 2, n_in, G, 0)
+    _check_shape("grad_recurrent_kernel", grad_recurrent_kernel.shape, 2, H, G, 0)
+    _check_shape("grad_bias", grad_bias.shape, 1, G, 0, 0)
     _check_lengths(lengths, B, T1 - 1, chunk_size, n_threads)
     if work.shape[0] < chunks * partial_size + 2 * B * H:
         raise ValueError(f"work has {work.shape[0]} elements, fewer than needed.")
@@ -797,8 +807,7 @@ def reverse_time(
     cdef Py_ssize_t T1 = source.shape[1]
     cdef Py_ssize_t width = source.shape[2]
     cdef Py_ssize_t j, t, k, length
-    _check_shape("target", (target.shape[0], target.shape[1], target.shape[2]),
-                 (B, T1, width))
+    _check_shape("target", target.shape, 3, B, T1, width)
     if lengths.shape[0] != B:
         raise ValueError(f"lengths has {lengths.shape[0]} entries for {B} rows.")
     for j in range(B):
@@ -840,9 +849,9 @@ def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
     cdef Py_ssize_t i, j
     cdef void *block = NULL
     cdef const floating *packed = NULL
-    _check_shape("weights", (weights.shape[0], weights.shape[1]), (K, N))
-    _check_shape("bias", (bias.shape[0],), (N,))
-    _check_shape("out", (out.shape[0], out.shape[1]), (M, N))
+    _check_shape("weights", weights.shape, 2, K, N, 0)
+    _check_shape("bias", bias.shape, 1, N, 0, 0)
+    _check_shape("out", out.shape, 2, M, N, 0)
     if M == 0 or N == 0:
         return
     with nogil:
@@ -871,11 +880,10 @@ def dense_backward(const floating[:, ::1] inputs, const floating[:, ::1] weights
     cdef void *block = NULL
     cdef floating *work = NULL
     cdef const floating *packed_t = NULL
-    _check_shape("weights", (weights.shape[0], weights.shape[1]), (K, N))
-    _check_shape("d_out", (d_out.shape[0], d_out.shape[1]), (M, N))
-    _check_shape("grad_weights", (grad_weights.shape[0], grad_weights.shape[1]),
-                 (K, N))
-    _check_shape("d_inputs", (d_inputs.shape[0], d_inputs.shape[1]), (M, K))
+    _check_shape("weights", weights.shape, 2, K, N, 0)
+    _check_shape("d_out", d_out.shape, 2, M, N, 0)
+    _check_shape("grad_weights", grad_weights.shape, 2, K, N, 0)
+    _check_shape("d_inputs", d_inputs.shape, 2, M, K, 0)
     if K == 0 or N == 0:
         return
     if M == 0:
@@ -938,10 +946,10 @@ def squared_error(const floating[:, ::1] predicted, const floating[:, ::1] targe
     cdef Py_ssize_t i, j
     cdef bint weighted = sample_weight is not None
     cdef double total = 0.0, loss = 0.0, row, residual, scale, w
-    _check_shape("target", (target.shape[0], target.shape[1]), (M, N))
-    _check_shape("delta", (delta.shape[0], delta.shape[1]), (M, N))
+    _check_shape("target", target.shape, 2, M, N, 0)
+    _check_shape("delta", delta.shape, 2, M, N, 0)
     if weighted:
-        _check_shape("sample_weight", (sample_weight.shape[0],), (M,))
+        _check_shape("sample_weight", sample_weight.shape, 1, M, 0, 0)
     if M == 0 or N == 0:
         return 0.0, 0.0
     with nogil:
@@ -969,7 +977,7 @@ def penalise(floating[::1] grad, const floating[::1] weights, double coef):
     cdef Py_ssize_t i
     cdef floating c = <floating> coef
     cdef double total = 0.0
-    _check_shape("grad", (grad.shape[0],), (n,))
+    _check_shape("grad", grad.shape, 1, n, 0, 0)
     if n > 0:
         with nogil:
             for i in range(n):
@@ -1030,7 +1038,7 @@ cdef _check_last(const Py_ssize_t[::1] lengths, Py_ssize_t B, Py_ssize_t S,
                  Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t column,
                  Py_ssize_t W, bint wrap):
     cdef Py_ssize_t j
-    _check_shape("lengths", (lengths.shape[0],), (B,))
+    _check_shape("lengths", lengths.shape, 1, B, 0, 0)
     if rows < B or column < 0 or column + W > columns:
         raise ValueError(
             f"columns {column}:{column + W} of {B} rows do not fit an array of "
