@@ -15,7 +15,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit, xlogy
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -153,6 +153,27 @@ def _cached_network(config):
     return LSTMNetwork(*config)
 
 
+def _partial_fit_context(partial_fit):
+    """scikit-learn's ``_fit_context`` for ``partial_fit``, entered until the
+    estimator is fitted.
+
+    On a fitted estimator scikit-learn's decorator validates nothing (it does
+    not validate the parameters again in ``partial_fit``); it only enters a
+    configuration and a callback context that skseq's training step never
+    reads. Entering them costs about 10 microseconds per call, a few percent
+    of a small batch's whole step, so later calls go straight to the method.
+    """
+    first_call = _fit_context(prefer_skip_nested_validation=True)(partial_fit)
+
+    @functools.wraps(partial_fit)
+    def wrapper(self, *args, **kwargs):
+        if "weights_" in self.__dict__:
+            return partial_fit(self, *args, **kwargs)
+        return first_call(self, *args, **kwargs)
+
+    return wrapper
+
+
 # ----------------------------------------------------------------- estimator
 
 
@@ -254,6 +275,7 @@ class BaseLSTM(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_workspace", None)  # scratch buffers, not fitted state
+        state.pop("_weight_views", None)  # views of weights_, made again
         state["_skseq_version"] = __version__
         return state
 
@@ -269,6 +291,8 @@ class BaseLSTM(BaseEstimator):
                 stacklevel=2,
             )
         super().__setstate__(state)
+        if "weights_" in self.__dict__ and "_network_config" in self.__dict__:
+            self._keep_weight_views()
 
     # ------------------------------------------------------------ weights
     @property
@@ -414,7 +438,17 @@ class BaseLSTM(BaseEstimator):
 
         with _blas_limit(stacked_training=len(hidden_sizes) > 1):
             self._fit_stochastic(sequences, y, sample_weight, incremental)
+        self._keep_weight_views()
         return self
+
+    def _keep_weight_views(self):
+        """Keep ``network.unpack(weights_)`` for predictions (made here, not
+        in predict, which must leave the estimator unchanged). The weights are
+        updated in place, so the views stay valid until ``weights_`` is
+        another array; predictions check that it is not."""
+        views = self.__dict__.get("_weight_views")
+        if views is None or views[0] is not self.weights_:
+            self._weight_views = (self.weights_, self._network.unpack(self.weights_))
 
     def _make_optimizer(self, weights):
         if self.solver == "adam":
@@ -673,18 +707,19 @@ class BaseLSTM(BaseEstimator):
         network = self._network
         weights = self.weights_
         n_samples = len(sequences)
-        n_slots = sequences.data.shape[1] + 1
-        per_row = network.inference_row_size(n_slots) * weights.dtype.itemsize
-        # Blocks of rows bound the buffers' memory; within that, large blocks
-        # keep the per-step GEMMs efficient.
-        largest = min(max(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1), 8192)
-        n_blocks = -(-n_samples // largest)
-        block = -(-n_samples // n_blocks)  # equal blocks: no small last one
-        workspace = network.inference_workspace(
-            block, sequences.data.shape[1], weights.dtype
-        )
+        n_steps = sequences.data.shape[1]
+        block = n_samples
+        if n_samples > 1:
+            per_row = network.inference_row_size(n_steps + 1) * weights.dtype.itemsize
+            # Blocks of rows bound the buffers' memory; within that, large
+            # blocks keep the per-step GEMMs efficient.
+            largest = min(max(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1), 8192)
+            n_blocks = -(-n_samples // largest)
+            block = -(-n_samples // n_blocks)  # equal blocks: no small last one
+        workspace = network.inference_workspace(block, n_steps, weights.dtype)
         n_threads = effective_n_threads()
-        raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
+        views = self.__dict__.get("_weight_views")
+        unpacked = views[1] if views is not None and views[0] is weights else None
         # Sequences of one length in a C-contiguous array are read where they
         # are, without a padded copy (a one-direction network reads each step
         # once, in order).
@@ -694,23 +729,28 @@ class BaseLSTM(BaseEstimator):
             and sequences.data.flags.c_contiguous
         )
         with _blas_limit():
-            for batch in _batches(n_samples, block):
-                if in_place:
-                    lengths = np.ascontiguousarray(
-                        sequences.lengths[batch], dtype=np.intp
+            if in_place and block == n_samples:
+                raw = network.forward(
+                    weights, sequences.data, sequences.lengths, workspace,
+                    n_threads, zero_slot=False, unpacked=unpacked,
+                )  # fmt: skip
+            else:
+                raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
+                for batch in _batches(n_samples, block):
+                    if in_place:
+                        raw[batch] = network.forward(
+                            weights, sequences.data[batch], sequences.lengths[batch],
+                            workspace, n_threads, zero_slot=False, unpacked=unpacked,
+                        )  # fmt: skip
+                        continue
+                    batch_idx = np.arange(batch.start, batch.stop)
+                    inputs, lengths, batch_idx = _fill_inputs(
+                        workspace, sequences, batch_idx
                     )
-                    raw[batch] = network.forward(
-                        weights, sequences.data[batch], lengths, workspace,
-                        n_threads, zero_slot=False,
+                    raw[batch_idx] = network.forward(
+                        weights, inputs, lengths, workspace, n_threads,
+                        unpacked=unpacked,
                     )  # fmt: skip
-                    continue
-                batch_idx = np.arange(batch.start, batch.stop)
-                inputs, lengths, batch_idx = _fill_inputs(
-                    workspace, sequences, batch_idx
-                )
-                raw[batch_idx] = network.forward(
-                    weights, inputs, lengths, workspace, n_threads
-                )
         network.return_workspace(workspace)
         return raw
 

@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_array, column_or_1d
 
 from . import _lstm_core
-from ._base import OUTPUT_ACTIVATIONS, BaseLSTM
+from ._base import OUTPUT_ACTIVATIONS, BaseLSTM, _partial_fit_context
 
 _SHARED_PARAMETERS = """
     hidden_layer_sizes : int or tuple of int, default=(64,)
@@ -338,7 +338,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @_partial_fit_context
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``(X, y)``, continuing from the current weights.
 
@@ -515,7 +515,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @_partial_fit_context
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Run one epoch over ``(X, y)``, continuing from the current weights.
 

@@ -245,8 +245,9 @@ class LSTMNetwork:
                 del _POOL[KEEP_INFERENCE_WORKSPACES:]
 
     def forward(
-        self, flat, inputs, lengths, workspace, n_threads, masks=None, zero_slot=True
-    ):
+        self, flat, inputs, lengths, workspace, n_threads, masks=None, zero_slot=True,
+        unpacked=None,
+    ):  # fmt: skip
         """Raw head outputs (before the output activation), shape (B, n_outputs).
 
         ``inputs`` is workspace.inputs(...) filled by the caller: (B, T + 1,
@@ -254,14 +255,17 @@ class LSTMNetwork:
         within each chunk. ``masks`` are dropout masks from
         :meth:`draw_dropout_masks`, or None. With ``zero_slot=False``,
         ``inputs`` is a C-contiguous (B, T, n_features) array read in place
-        (inference with one direction only).
+        (inference with one direction only). ``unpacked`` is
+        ``self.unpack(flat)`` when the caller has it.
         """
         if not zero_slot and (self.bidirectional or workspace.training):
             raise ValueError(
                 "inputs without the zero slot are for one-direction inference only"
             )
         n_rows, n_slots = inputs.shape[0], inputs.shape[1] + (0 if zero_slot else 1)
-        layers, head_coef, head_intercept = workspace.unpacked(self, flat)
+        if unpacked is None:
+            unpacked = workspace.unpacked(self, flat)
+        layers, head_coef, head_intercept = unpacked
         chunk_size = chunk_size_for(n_rows)
         layer_input = inputs
         n_layers = len(layers)

@@ -123,7 +123,7 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
         and type(X) is np.ndarray
         and X.ndim == 3
         and X.dtype in FLOAT_DTYPES
-        and all(n > 0 for n in X.shape)
+        and 0 not in X.shape
     ):
         return _check_float_3d_fast(estimator, X, name)
     if _is_ragged_list(X):

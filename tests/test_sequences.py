@@ -310,3 +310,42 @@ def test_dense_input_read_in_place_predicts_as_the_padded_copy(hidden_layer_size
         est32.predict(X[:, :, :].astype(np.float32)),
         est32.predict(np.asfortranarray(X.astype(np.float32))),
     )
+
+
+def test_predictions_follow_weights_changed_after_fit():
+    """predict reuses views of ``weights_`` made by fit. They follow weights
+    changed in place; a ``weights_`` replaced by another array, or restored
+    from a pickle, is read itself, never through views of an older array."""
+    import pickle
+
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(12, 5, 2)), rng.normal(size=12)
+    est = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0), X, y
+    )
+
+    def without_kept_views(model):
+        views = model.__dict__.pop("_weight_views", None)
+        try:
+            return model.predict(X)
+        finally:
+            if views is not None:
+                model._weight_views = views
+
+    before = est.predict(X)
+    est.weights_ *= 0.5
+    halved = est.predict(X)
+    assert not np.allclose(halved, before)
+    assert_array_equal(halved, without_kept_views(est))
+    est.weights_ = est.weights_ * 3.0
+    tripled = est.predict(X)
+    assert not np.allclose(tripled, halved)
+    assert_array_equal(tripled, without_kept_views(est))
+
+    assert "_weight_views" not in est.__getstate__()
+    restored = pickle.loads(pickle.dumps(est))
+    assert_array_equal(restored.predict(X), tripled)
+    restored.weights_ *= 2.0
+    doubled = restored.predict(X)
+    assert not np.allclose(doubled, tripled)
+    assert_array_equal(doubled, without_kept_views(restored))
