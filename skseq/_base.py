@@ -728,20 +728,21 @@ class BaseLSTM(BaseEstimator):
             and not network.bidirectional
             and sequences.data.flags.c_contiguous
         )
+
+        def forward_in_place(rows):
+            return network.forward(
+                weights, sequences.data[rows], sequences.lengths[rows], workspace,
+                n_threads, zero_slot=False, unpacked=unpacked,
+            )  # fmt: skip
+
         with _blas_limit():
             if in_place and block == n_samples:
-                raw = network.forward(
-                    weights, sequences.data, sequences.lengths, workspace,
-                    n_threads, zero_slot=False, unpacked=unpacked,
-                )  # fmt: skip
+                raw = forward_in_place(slice(None))  # one block: no copy out
             else:
                 raw = np.empty((n_samples, network.n_outputs), dtype=weights.dtype)
                 for batch in _batches(n_samples, block):
                     if in_place:
-                        raw[batch] = network.forward(
-                            weights, sequences.data[batch], sequences.lengths[batch],
-                            workspace, n_threads, zero_slot=False, unpacked=unpacked,
-                        )  # fmt: skip
+                        raw[batch] = forward_in_place(batch)
                         continue
                     batch_idx = np.arange(batch.start, batch.stop)
                     inputs, lengths, batch_idx = _fill_inputs(

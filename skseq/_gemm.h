@@ -307,14 +307,11 @@ __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(      
     }                                                                               \
 }                                                                                   \
                                                                                     \
-/* C = A1 @ op(B1) + A2 @ op(B2), both packed, K1 and K2 at most KC: each      \
-   block of C gets the first sum stored and the second added while it is in   \
-   the L1 cache, where two calls would stream all of C through twice. The same \
-   roundings as gemm_packed(A1) then gemm_packed(A2, accumulate). */           \
-/* gemm_pair for one row (a single sequence's step) and whole groups of four   \
-   panels, in a function of its own: the row-block loops of the general case  \
-   cost a set-up at every call that is a sizeable part of such a small step.  \
-   The same sums as there. */                                                 \
+/* gemm_pair for one row against N columns, N a whole number of four-panel    \
+   groups: eight independent sums per k, so a single sequence's step is not   \
+   bound by the latency of one chain. A function of its own, so that a call   \
+   for one row skips the set-up of the row-block loops below, a sizeable part \
+   of such a small step. */                                                   \
 __attribute__((target(TARGET), noinline)) static void skseq_pair_row_##S##_##TAG(   \
     ptrdiff_t N, ptrdiff_t K1, const T *a1, const T *packed1, ptrdiff_t K2,         \
     const T *a2, const T *packed2, T *c)                                            \
@@ -326,6 +323,11 @@ __attribute__((target(TARGET), noinline)) static void skseq_pair_row_##S##_##TAG
         skseq_row4_##S##_##TAG(K2, a2, packed2 + p * K2, K2 * NR, c + p, 1);        \
     }                                                                               \
 }                                                                                   \
+                                                                                    \
+/* C = A1 @ op(B1) + A2 @ op(B2), both packed, K1 and K2 at most KC: each      \
+   block of C gets the first sum stored and the second added while it is in   \
+   the L1 cache, where two calls would stream all of C through twice. The same \
+   roundings as gemm_packed(A1) then gemm_packed(A2, accumulate). */           \
 __attribute__((target(TARGET))) static void skseq_gemm_pair_##S##_##TAG(            \
     ptrdiff_t M, ptrdiff_t N, ptrdiff_t K1, const T *A1, ptrdiff_t lda1,            \
     const T *packed1, ptrdiff_t K2, const T *A2, ptrdiff_t lda2, const T *packed2,  \
@@ -361,13 +363,12 @@ __attribute__((target(TARGET))) static void skseq_gemm_pair_##S##_##TAG(        
         T *c = C + i * ldc;                                                         \
         rows = SKSEQ_BLOCK_ROWS(M - i, M0, M1, M2, M3);                             \
         p = 0;                                                                      \
-        if (rows == 1)                                                              \
-            for (; (p + 4) * NR <= N; p += 4) {                                     \
-                skseq_row4_##S##_##TAG(K1, a1, packed1 + p * K1 * NR, K1 * NR,      \
-                                       c + p * NR, 0);                              \
-                skseq_row4_##S##_##TAG(K2, a2, packed2 + p * K2 * NR, K2 * NR,      \
-                                       c + p * NR, 1);                              \
-            }                                                                       \
+        if (rows == 1) {                                                            \
+            p = N / (4 * NR) * 4;                                                   \
+            if (p > 0)                                                              \
+                skseq_pair_row_##S##_##TAG(p * NR, K1, a1, packed1, K2, a2,         \
+                                           packed2, c);                             \
+        }                                                                           \
         for (; p < panels; p++) {                                                   \
             const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;              \
             SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                       \

@@ -13,8 +13,8 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_array, column_or_1d
 
-from . import _lstm_core
 from ._base import OUTPUT_ACTIVATIONS, BaseLSTM, _partial_fit_context
+from ._validation import FLOAT_DTYPES, check_all_finite
 
 _SHARED_PARAMETERS = """
     hidden_layer_sizes : int or tuple of int, default=(64,)
@@ -201,15 +201,13 @@ def _check_targets_given(estimator, y):
 def _check_regression_targets(y, n_samples):
     if (
         type(y) is np.ndarray
-        and y.dtype in (np.float32, np.float64)
+        and y.dtype in FLOAT_DTYPES
         and y.ndim in (1, 2)
         and y.size
     ):
         # Plain float arrays: check_array's fixed cost is a sizeable share of a
         # small partial_fit step, and finiteness is all it would check here.
-        if not _lstm_core.all_finite(np.ascontiguousarray(y).reshape(-1)):
-            what = "NaN" if np.isnan(y).any() else "infinity"
-            raise ValueError(f"Input y contains {what}.")
+        check_all_finite(np.ascontiguousarray(y), "y")
     else:
         y = check_array(
             y, ensure_2d=False, dtype="numeric", ensure_all_finite=True, input_name="y"

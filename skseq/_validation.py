@@ -191,12 +191,18 @@ def _check_float_3d_fast(estimator, X, name):
     of its fixed cost (which exceeds a one-sequence prediction)."""
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
-    if not _lstm_core.all_finite(X.reshape(-1)):
-        what = "NaN" if np.isnan(X).any() else "infinity"
-        raise ValueError(f"Input X contains {what}.")
+    check_all_finite(X, "X")
     _check_sequence_features(estimator, X.shape[2], False, name)
     lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
     return Sequences(X, lengths, ragged=False)
+
+
+def check_all_finite(array, name):
+    """Raise ``check_array``'s error unless every value of the C-contiguous
+    float ``array`` is finite (one compiled pass when they are)."""
+    if not _lstm_core.all_finite(array.reshape(-1)):
+        what = "NaN" if np.isnan(array).any() else "infinity"
+        raise ValueError(f"Input {name} contains {what}.")
 
 
 def _check_sequence_features(estimator, n_features, reset, name):
