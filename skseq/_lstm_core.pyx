@@ -409,31 +409,43 @@ cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
 # One chunk, forward.
 
 cdef void _forward_chunk(
-    const floating *inputs,            # IN  (m, T1, n_in) of this chunk, or
-                                       #     (m, T1 - 1, n_in): no zero slot
+    Py_ssize_t chunk,                  # the chunk: rows chunk * chunk_size on
+    Py_ssize_t chunk_size,             # (m rows; the last chunk may be short)
+    Py_ssize_t B,
+    const floating *inputs,            # IN  (B, T1, n_in), or (B, T1 - 1, n_in):
+                                       #     no zero slot
     const floating *kernel,            # IN  (n_in, G)
     const floating *packed_kernel,     # IN  kernel packed, or NULL
     const floating *recurrent_kernel,  # IN  (H, G)
     const floating *packed,            # IN  recurrent_kernel packed, or NULL
     const floating *bias,              # IN  (G,)
-    const Py_ssize_t *lengths,         # IN  (m,), non-increasing
-    floating *gates,                   # OUT (m, n_gate_slots, G)
-    floating *cells,                   # OUT (m, n_cell_slots, H)
-    floating *hidden,                  # OUT (m, n_hidden_slots, H)
-    Py_ssize_t m, Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
+    const Py_ssize_t *lengths,         # IN  (B,), non-increasing in each chunk
+    floating *gates,                   # OUT (B, n_gate_slots, G)
+    floating *cells,                   # OUT (B, n_cell_slots, H)
+    floating *hidden,                  # OUT (B, n_hidden_slots, H)
+    Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
     Py_ssize_t n_gate_slots, Py_ssize_t n_cell_slots, Py_ssize_t n_hidden_slots,
     Py_ssize_t n_input_slots, int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t start = chunk * chunk_size
+    cdef Py_ssize_t m = min(chunk_size, B - start)
     cdef Py_ssize_t j, t, n_active, gate_slot, slot, prev_slot, h_slot, h_prev_slot
     # Step t's inputs sit in slot t, or in slot t - 1 without the zero slot.
     cdef Py_ssize_t shift = T1 - n_input_slots
-    cdef Py_ssize_t last_step = lengths[0]
+    cdef Py_ssize_t last_step
     cdef bint all_steps = n_gate_slots == T1
     cdef floating *z
     cdef floating *c_prev
     cdef floating *c_now
     cdef floating *h_now
+
+    inputs += start * n_input_slots * n_in
+    lengths += start
+    gates += start * n_gate_slots * G
+    cells += start * n_cell_slots * H
+    hidden += start * n_hidden_slots * H
+    last_step = lengths[0]
 
     # Input projection. With a gate slot per step (training): of every slot of
     # the chunk at once when no sequence ends early, otherwise of each
@@ -550,8 +562,7 @@ def lstm_forward(
     cdef Py_ssize_t n_gate_slots = gates.shape[1]
     cdef Py_ssize_t n_cell_slots = cells.shape[1]
     cdef Py_ssize_t n_hidden_slots = hidden.shape[1]
-    cdef Py_ssize_t chunks
-    cdef Py_ssize_t chunk, start, m
+    cdef Py_ssize_t chunks, chunk
     cdef void *block = NULL
     cdef void *kernel_block = NULL
     cdef const floating *packed = NULL
@@ -574,16 +585,27 @@ def lstm_forward(
     with nogil:
         packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
         packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
-        for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
-            start = chunk * chunk_size
-            m = min(chunk_size, B - start)
-            _forward_chunk(
-                &inputs[start, 0, 0], &kernel[0, 0], packed_kernel,
-                &recurrent_kernel[0, 0], packed, &bias[0], &lengths[start],
-                &gates[start, 0, 0], &cells[start, 0, 0], &hidden[start, 0, 0],
-                m, T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots,
-                n_input_slots, activation,
-            )
+        if n_threads == 1 or chunks == 1:
+            # No OpenMP region at all: even with one thread, entering one
+            # costs a system call (the wake-up at its closing barrier), a
+            # sizeable part of a single sequence's forward pass.
+            for chunk in range(chunks):
+                _forward_chunk(
+                    chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
+                    packed_kernel, &recurrent_kernel[0, 0], packed, &bias[0],
+                    &lengths[0], &gates[0, 0, 0], &cells[0, 0, 0], &hidden[0, 0, 0],
+                    T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots,
+                    n_input_slots, activation,
+                )
+        else:
+            for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+                _forward_chunk(
+                    chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
+                    packed_kernel, &recurrent_kernel[0, 0], packed, &bias[0],
+                    &lengths[0], &gates[0, 0, 0], &cells[0, 0, 0], &hidden[0, 0, 0],
+                    T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots,
+                    n_input_slots, activation,
+                )
         free(block)
         free(kernel_block)
 
@@ -592,32 +614,52 @@ def lstm_forward(
 # One chunk, backward.
 
 cdef void _backward_chunk(
-    const floating *inputs,            # IN  (m, T1, n_in)
+    Py_ssize_t chunk,                  # the chunk: rows chunk * chunk_size on
+    Py_ssize_t chunk_size,             # (m rows; the last chunk may be short)
+    Py_ssize_t B,
+    const floating *inputs,            # IN  (B, T1, n_in)
     const floating *kernel,            # IN  (n_in, G)
     const floating *recurrent_kernel,  # IN  (H, G)
     const floating *packed_t,          # IN  recurrent_kernel.T packed, or NULL
-    const Py_ssize_t *lengths,         # IN  (m,)
-    const floating *gates,             # IN  (m, T1, G) activated gates
-    const floating *cells,             # IN  (m, T1, H)
-    const floating *hidden,            # IN  (m, T1, H)
-    const floating *dhidden,           # IN  (m, T1, H) dL/dh_t from outside
-    floating *dgates,                  # OUT (m, T1, G) dL/dz_t
-    floating *dinputs,                 # OUT (m, T1, n_in) or NULL
-    floating *partial,                 # OUT (n_in + H + 1, G) this chunk's sums
-    floating *dh_carry,                # WORK (m, H) dL/dh_t through h_t's successor
-    floating *dc_carry,                # WORK (m, H) dL/dc_t through c_{t+1}
-    Py_ssize_t m, Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
+    const Py_ssize_t *lengths,         # IN  (B,)
+    const floating *gates,             # IN  (B, T1, G) activated gates
+    const floating *cells,             # IN  (B, T1, H)
+    const floating *hidden,            # IN  (B, T1, H)
+    const floating *dhidden,           # IN  (B, T1, H) dL/dh_t from outside
+    floating *dgates,                  # OUT (B, T1, G) dL/dz_t
+    floating *dinputs,                 # OUT (B, T1, n_in) or NULL
+    floating *partials,                # OUT (chunks, n_in + H + 1, G): each
+                                       #     chunk's sums
+    floating *carries,                 # WORK (2, B, H): dL/dh_t through h_t's
+                                       #     successor, dL/dc_t through c_{t+1}
+    Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
     int activation,
 ) noexcept nogil:
     cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t start = chunk * chunk_size
+    cdef Py_ssize_t m = min(chunk_size, B - start)
+    cdef floating *partial = partials + chunk * (n_in + H + 1) * G
+    cdef floating *dh_carry = carries + start * H
+    cdef floating *dc_carry = carries + (B + start) * H
     cdef Py_ssize_t j, t, n_active, length, first
-    cdef Py_ssize_t last_step = lengths[0]
+    cdef Py_ssize_t last_step
     cdef const floating *a
     cdef const floating *c_now
     cdef const floating *c_prev
     cdef const floating *dh_in
     cdef floating *dz
     cdef floating *grad_bias_part = partial + (n_in + H) * G
+
+    inputs += start * T1 * n_in
+    lengths += start
+    gates += start * T1 * G
+    cells += start * T1 * H
+    hidden += start * T1 * H
+    dhidden += start * T1 * H
+    dgates += start * T1 * G
+    if dinputs != NULL:
+        dinputs += start * T1 * n_in
+    last_step = lengths[0]
 
     memset(dh_carry, 0, m * H * sizeof(floating))
     memset(dc_carry, 0, m * H * sizeof(floating))
@@ -685,6 +727,26 @@ cdef void _backward_chunk(
     free(block)
 
 
+cdef inline void _sum_partials(
+    Py_ssize_t e, const floating *partials, Py_ssize_t chunks,
+    Py_ssize_t partial_size, Py_ssize_t n_in, Py_ssize_t H, floating *grad_kernel,
+    floating *grad_recurrent_kernel, floating *grad_bias,
+) noexcept nogil:
+    """Element e of the gradients (kernel, recurrent kernel, bias, one after
+    the other): the chunks' partials summed in chunk order."""
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t index
+    cdef floating total = 0
+    for index in range(chunks):
+        total = total + partials[index * partial_size + e]
+    if e < n_in * G:
+        grad_kernel[e] = total
+    elif e < (n_in + H) * G:
+        grad_recurrent_kernel[e - n_in * G] = total
+    else:
+        grad_bias[e - (n_in + H) * G] = total
+
+
 def lstm_backward(
     const floating[:, :, ::1] inputs,
     const floating[:, ::1] kernel,
@@ -725,13 +787,12 @@ def lstm_backward(
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t partial_size = (n_in + H + 1) * G
-    cdef Py_ssize_t chunk, start, m, e, index
+    cdef Py_ssize_t chunk, e
     cdef floating *partials = &work[0]
     cdef floating *carries = &work[0] + chunks * partial_size
     cdef floating *dinputs_ptr = NULL
     cdef floating *grad_kernel_ptr = &grad_kernel[0, 0]
     cdef floating *grad_recurrent_ptr = &grad_recurrent_kernel[0, 0]
-    cdef floating total
     cdef void *block = NULL
     cdef const floating *packed_t = NULL
 
@@ -754,35 +815,40 @@ def lstm_backward(
         return
     if dinputs is not None:
         dinputs_ptr = &dinputs[0, 0, 0]
-    # One parallel region: the chunks' time loops, then (after the implicit
-    # barrier) the sum of their partials in chunk order, each output element
-    # owned by one thread, so the order of every sum is fixed.
     with nogil:
         packed_t = _packed(&recurrent_kernel[0, 0], H, G, True, &block)
-    with nogil, parallel(num_threads=n_threads):
-        for chunk in prange(chunks, schedule="dynamic"):
-            start = chunk * chunk_size
-            m = min(chunk_size, B - start)
-            _backward_chunk(
-                &inputs[start, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
-                packed_t, &lengths[start], &gates[start, 0, 0], &cells[start, 0, 0],
-                &hidden[start, 0, 0], &dhidden[start, 0, 0],
-                &dgates[start, 0, 0],
-                NULL if dinputs_ptr == NULL else dinputs_ptr + start * T1 * n_in,
-                partials + chunk * partial_size,
-                carries + start * H, carries + (B + start) * H,
-                m, T1, n_in, H, activation,
-            )
-        for e in prange(partial_size, schedule="static"):
-            total = 0
-            for index in range(chunks):
-                total = total + partials[index * partial_size + e]
-            if e < n_in * G:
-                grad_kernel_ptr[e] = total
-            elif e < (n_in + H) * G:
-                grad_recurrent_ptr[e - n_in * G] = total
-            else:
-                grad_bias[e - (n_in + H) * G] = total
+    if n_threads == 1 or chunks == 1:
+        # No OpenMP region (see lstm_forward): the chunks one after the other,
+        # then the sum of their partials in chunk order, as below.
+        with nogil:
+            for chunk in range(chunks):
+                _backward_chunk(
+                    chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
+                    &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
+                    &cells[0, 0, 0], &hidden[0, 0, 0], &dhidden[0, 0, 0],
+                    &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
+                    activation,
+                )
+            for e in range(partial_size):
+                _sum_partials(e, partials, chunks, partial_size, n_in, H,
+                              grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
+    else:
+        # One parallel region: the chunks' time loops, then (after the
+        # implicit barrier) the sum of their partials in chunk order, each
+        # output element owned by one thread, so the order of every sum is
+        # fixed.
+        with nogil, parallel(num_threads=n_threads):
+            for chunk in prange(chunks, schedule="dynamic"):
+                _backward_chunk(
+                    chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
+                    &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
+                    &cells[0, 0, 0], &hidden[0, 0, 0], &dhidden[0, 0, 0],
+                    &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
+                    activation,
+                )
+            for e in prange(partial_size, schedule="static"):
+                _sum_partials(e, partials, chunks, partial_size, n_in, H,
+                              grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
     free(block)
 
 
