@@ -81,7 +81,7 @@ extensions = [
         "skseq._lstm_core",
         ["skseq/_lstm_core.pyx"],
         include_dirs=[numpy.get_include(), "skseq"],
-        depends=["skseq/_gates.h", "skseq/_gemm.h", "skseq/_blas.pxd"],
+        depends=["skseq/_gates.h", "skseq/_gemm.h", "skseq/_sequence.h", "skseq/_blas.pxd"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
 ]

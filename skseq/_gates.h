@@ -184,7 +184,7 @@ SKSEQ_INLINE float skseq_tanh_f(float z) {
  * dL/dc_{t-1}.
  */
 #define SKSEQ_DEFINE_ROW_KERNELS(T, S)                                              \
-SKSEQ_MULTIVERSION static void skseq_forward_row_##S(                               \
+SKSEQ_INLINE void skseq_forward_row_body_##S(                                       \
     T *z, const T *bias, const T *c_prev, T *c_now, T *h_now,                       \
     ptrdiff_t H, int relu)                                                          \
 {                                                                                   \
@@ -221,6 +221,13 @@ SKSEQ_MULTIVERSION static void skseq_forward_row_##S(                           
             h_now[k] = z[3 * H + k] * skseq_tanh_##S(c);                            \
         }                                                                           \
     }                                                                               \
+}                                                                                   \
+                                                                                    \
+SKSEQ_MULTIVERSION static void skseq_forward_row_##S(                               \
+    T *z, const T *bias, const T *c_prev, T *c_now, T *h_now,                       \
+    ptrdiff_t H, int relu)                                                          \
+{                                                                                   \
+    skseq_forward_row_body_##S(z, bias, c_prev, c_now, h_now, H, relu);             \
 }                                                                                   \
                                                                                     \
 SKSEQ_MULTIVERSION static void skseq_backward_row_##S(                              \

@@ -29,7 +29,9 @@ dominate.
 Products: where the CPU has AVX2 or AVX-512 (``packed_gemm_level() > 0``),
 the kernels of ``_gemm.h`` do the step products, with the weight matrices
 packed once per call, and the whole-chunk products (input projection, weight
-gradients); otherwise, and for dL/dx of stacked layers, BLAS does.
+gradients); otherwise, and for dL/dx of stacked layers, BLAS does. The
+inference pass of a chunk of one row (a single sequence) runs its whole time
+loop in one function of ``_sequence.h``, with the same operations.
 
 Threads: the batch is cut into chunks of ``chunk_size`` rows; each chunk runs
 its own time loop with single-threaded products (the caller limits BLAS
@@ -118,6 +120,17 @@ cdef extern from "_gemm.h" nogil:
                           Py_ssize_t lda2, const double *B, Py_ssize_t ldb, double *C1,
                           Py_ssize_t ldc1, double *C2, Py_ssize_t ldc2, int accumulate,
                           double *work, double *colsum)
+
+cdef extern from "_sequence.h" nogil:
+    int skseq_forward_sequence_f(Py_ssize_t length, const float *x, Py_ssize_t ldx,
+                                 Py_ssize_t n_in, const float *packed_kernel,
+                                 Py_ssize_t H, const float *packed, const float *bias,
+                                 float *z, float *cells, float *hidden, int relu)
+    int skseq_forward_sequence_d(Py_ssize_t length, const double *x, Py_ssize_t ldx,
+                                 Py_ssize_t n_in, const double *packed_kernel,
+                                 Py_ssize_t H, const double *packed,
+                                 const double *bias, double *z, double *cells,
+                                 double *hidden, int relu)
 
 skseq_gemm_init()
 
@@ -446,6 +459,23 @@ cdef void _forward_chunk(
     cells += start * n_cell_slots * H
     hidden += start * n_hidden_slots * H
     last_step = lengths[0]
+
+    # A single sequence's inference pass: the whole time loop in one call
+    # where the packed kernels allow it (the same operations as below).
+    if (m == 1 and not all_steps and n_cell_slots == 2 and n_hidden_slots == 2
+            and packed != NULL and packed_kernel != NULL):
+        if floating is float:
+            if skseq_forward_sequence_f(
+                last_step, inputs + (1 - shift) * n_in, n_in, n_in, packed_kernel,
+                H, packed, bias, gates, cells, hidden, activation,
+            ):
+                return
+        else:
+            if skseq_forward_sequence_d(
+                last_step, inputs + (1 - shift) * n_in, n_in, n_in, packed_kernel,
+                H, packed, bias, gates, cells, hidden, activation,
+            ):
+                return
 
     # Input projection. With a gate slot per step (training): of every slot of
     # the chunk at once when no sequence ends early, otherwise of each

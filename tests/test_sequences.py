@@ -349,3 +349,33 @@ def test_predictions_follow_weights_changed_after_fit():
     doubled = restored.predict(X)
     assert not np.allclose(doubled, tripled)
     assert_array_equal(doubled, without_kept_views(restored))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_a_sequence_alone_is_predicted_as_in_a_batch(dtype, activation):
+    """A sequence predicted on its own (with 4H a whole number of the packed
+    kernels' four-panel groups, the one-sequence pass runs the whole time loop
+    in one function) gets the prediction it gets in a batch: with the packed
+    kernels the same bits, as every product is summed in one fixed order."""
+    from skseq import _lstm_core
+
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(30, 9, 3)).astype(dtype)
+    y = X[:, -3:, 0].sum(axis=1)
+    est = _fit_quietly(
+        LSTMRegressor(
+            hidden_layer_sizes=(32,), activation=activation, max_iter=2, random_state=0
+        ),
+        X, y,
+    )  # fmt: skip
+    together = est.predict(X)
+    alone = np.concatenate([est.predict(X[j : j + 1]) for j in range(len(X))])
+    shorter = np.concatenate([est.predict(X[j : j + 1, :5]) for j in range(4)])
+    if _lstm_core.packed_gemm_level() > 0:
+        assert_array_equal(alone, together)
+        assert_array_equal(shorter, est.predict(X[:4, :5]))
+    else:
+        # Through BLAS, one row and a block of rows may sum in other orders.
+        assert_allclose(alone, together, rtol=1e-5)
+        assert_allclose(shorter, est.predict(X[:4, :5]), rtol=1e-5)
