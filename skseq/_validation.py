@@ -156,8 +156,7 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
                 f"(n_samples, n_timesteps, {estimator._sequence_n_features})."
             )
         data = X.reshape(X.shape[0], X.shape[1], 1)
-        lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
-        return Sequences(data, lengths, ragged=False)
+        return Sequences(data, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
 
     X = check_array(
         X, dtype=dtype, allow_nd=True, ensure_2d=False, ensure_all_finite=True,
@@ -182,8 +181,16 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
             f"least one is required."
         )
     _check_sequence_features(estimator, X.shape[2], reset, name)
-    lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
-    return Sequences(X, lengths, ragged=False)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+
+
+def _equal_lengths(n_samples, n_steps):
+    """Lengths of ``n_samples`` sequences of ``n_steps`` steps each (what
+    ``np.full`` gives, without its Python-level overhead, which shows on
+    one-sequence predictions)."""
+    lengths = np.empty(n_samples, dtype=np.intp)
+    lengths.fill(n_steps)
+    return lengths
 
 
 def _check_float_3d_fast(estimator, X, name):
@@ -193,8 +200,7 @@ def _check_float_3d_fast(estimator, X, name):
         X = np.ascontiguousarray(X)
     check_all_finite(X, "X")
     _check_sequence_features(estimator, X.shape[2], False, name)
-    lengths = np.full(X.shape[0], X.shape[1], dtype=np.intp)
-    return Sequences(X, lengths, ragged=False)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
 
 
 def check_all_finite(array, name):
