@@ -716,20 +716,27 @@ class BaseLSTM(BaseEstimator):
             largest = min(max(PREDICT_MEMORY_BUDGET // max(per_row, 1), 1), 8192)
             n_blocks = -(-n_samples // largest)
             block = -(-n_samples // n_blocks)  # equal blocks: no small last one
-        workspace = network.inference_workspace(block, n_steps, weights.dtype)
         n_threads = effective_n_threads()
         views = self.__dict__.get("_weight_views")
         unpacked = views[1] if views is not None and views[0] is weights else None
         # Sequences of one length in a C-contiguous array are read where they
         # are, without a padded copy (a one-direction network reads each step
-        # once, in order).
+        # once, in order); a one-layer network's pass and head are then one
+        # compiled call with buffers of its own.
         in_place = (
             not sequences.ragged
             and not network.bidirectional
             and sequences.data.flags.c_contiguous
         )
+        workspace = None
+        if not (in_place and network.one_pass):
+            workspace = network.inference_workspace(block, n_steps, weights.dtype)
 
         def forward_in_place(rows):
+            if workspace is None:
+                return network.forward_dense(
+                    weights, sequences.data[rows], n_threads, unpacked
+                )
             return network.forward(
                 weights, sequences.data[rows], sequences.lengths[rows], workspace,
                 n_threads, zero_slot=False, unpacked=unpacked,
@@ -752,7 +759,8 @@ class BaseLSTM(BaseEstimator):
                         weights, inputs, lengths, workspace, n_threads,
                         unpacked=unpacked,
                     )  # fmt: skip
-        network.return_workspace(workspace)
+        if workspace is not None:
+            network.return_workspace(workspace)
         return raw
 
     def _predict_output(self, X):

@@ -592,11 +592,6 @@ def lstm_forward(
     cdef Py_ssize_t n_gate_slots = gates.shape[1]
     cdef Py_ssize_t n_cell_slots = cells.shape[1]
     cdef Py_ssize_t n_hidden_slots = hidden.shape[1]
-    cdef Py_ssize_t chunks, chunk
-    cdef void *block = NULL
-    cdef void *kernel_block = NULL
-    cdef const floating *packed = NULL
-    cdef const floating *packed_kernel = NULL
     _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
     _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
     _check_shape("bias", bias.shape, 1, G, 0, 0)
@@ -611,33 +606,139 @@ def lstm_forward(
         )
     if B == 0:
         return
-    chunks = (B + chunk_size - 1) // chunk_size
     with nogil:
-        packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
-        packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
-        if n_threads == 1 or chunks == 1:
-            # No OpenMP region at all: even with one thread, entering one
-            # costs a system call (the wake-up at its closing barrier), a
-            # sizeable part of a single sequence's forward pass.
-            for chunk in range(chunks):
-                _forward_chunk(
-                    chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
-                    packed_kernel, &recurrent_kernel[0, 0], packed, &bias[0],
-                    &lengths[0], &gates[0, 0, 0], &cells[0, 0, 0], &hidden[0, 0, 0],
-                    T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots,
-                    n_input_slots, activation,
-                )
-        else:
-            for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
-                _forward_chunk(
-                    chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
-                    packed_kernel, &recurrent_kernel[0, 0], packed, &bias[0],
-                    &lengths[0], &gates[0, 0, 0], &cells[0, 0, 0], &hidden[0, 0, 0],
-                    T1, n_in, H, n_gate_slots, n_cell_slots, n_hidden_slots,
-                    n_input_slots, activation,
-                )
-        free(block)
-        free(kernel_block)
+        _forward_batch(
+            B, chunk_size, n_threads, &inputs[0, 0, 0], &kernel[0, 0],
+            &recurrent_kernel[0, 0], &bias[0], &lengths[0], &gates[0, 0, 0],
+            &cells[0, 0, 0], &hidden[0, 0, 0], T1, n_in, H, n_gate_slots,
+            n_cell_slots, n_hidden_slots, n_input_slots, activation,
+        )
+
+
+cdef void _forward_batch(
+    Py_ssize_t B, Py_ssize_t chunk_size, int n_threads,
+    const floating *inputs, const floating *kernel,
+    const floating *recurrent_kernel, const floating *bias,
+    const Py_ssize_t *lengths, floating *gates, floating *cells, floating *hidden,
+    Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H, Py_ssize_t n_gate_slots,
+    Py_ssize_t n_cell_slots, Py_ssize_t n_hidden_slots, Py_ssize_t n_input_slots,
+    int activation,
+) noexcept nogil:
+    """The forward pass of B >= 1 rows, chunk by chunk (arguments as for
+    _forward_chunk, checked by the caller): weights packed once, then the
+    chunks on n_threads threads."""
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t chunk
+    cdef void *block = NULL
+    cdef void *kernel_block = NULL
+    cdef const floating *packed = _packed(recurrent_kernel, H, G, False, &block)
+    cdef const floating *packed_kernel = _packed(kernel, n_in, G, False, &kernel_block)
+    if n_threads == 1 or chunks == 1:
+        # No OpenMP region at all: even with one thread, entering one costs a
+        # system call (the wake-up at its closing barrier), a sizeable part of
+        # a single sequence's forward pass.
+        for chunk in range(chunks):
+            _forward_chunk(
+                chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
+                packed, bias, lengths, gates, cells, hidden, T1, n_in, H,
+                n_gate_slots, n_cell_slots, n_hidden_slots, n_input_slots,
+                activation,
+            )
+    else:
+        for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+            _forward_chunk(
+                chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
+                packed, bias, lengths, gates, cells, hidden, T1, n_in, H,
+                n_gate_slots, n_cell_slots, n_hidden_slots, n_input_slots,
+                activation,
+            )
+    free(block)
+    free(kernel_block)
+
+
+def lstm_predict(
+    const floating[:, :, ::1] inputs,
+    const floating[:, ::1] kernel,
+    const floating[:, ::1] recurrent_kernel,
+    const floating[::1] bias,
+    const floating[:, ::1] head_weights,
+    const floating[::1] head_bias,
+    floating[:, ::1] out,
+    int activation,
+    Py_ssize_t chunk_size,
+    int n_threads,
+):
+    """Raw outputs of a one-layer, one-direction network for sequences that
+    all have every step: the layer's inference pass, then the dense head on
+    each sequence's last hidden state, in one call with buffers of its own.
+
+    The same operations as ``lstm_forward`` with the inference buffers and
+    ``zero_slot=False``, ``gather_last`` and ``dense_forward`` one after the
+    other, so the same bits; without their three calls and the caller's
+    buffers, which is what a single sequence's prediction costs beyond its
+    arithmetic.
+
+    Parameters
+    ----------
+    inputs : (B, T, n_in) array, T >= 1: step t in slot t - 1. IN
+    kernel, recurrent_kernel, bias : (n_in, 4H), (H, 4H), (4H,) arrays. IN
+    head_weights, head_bias : (H, N), (N,) arrays. IN
+    out : (B, N) array. OUT: h_T @ head_weights + head_bias per sequence.
+    activation, chunk_size, n_threads : as for ``lstm_forward``.
+    """
+    cdef Py_ssize_t B = inputs.shape[0]
+    cdef Py_ssize_t T = inputs.shape[1]
+    cdef Py_ssize_t n_in = inputs.shape[2]
+    cdef Py_ssize_t H = recurrent_kernel.shape[0]
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t N = head_weights.shape[1]
+    cdef Py_ssize_t j, k
+    cdef Py_ssize_t *lengths
+    cdef floating *gates
+    cdef floating *cells
+    cdef floating *hidden
+    cdef floating *last
+    cdef void *block
+    _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
+    _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
+    _check_shape("bias", bias.shape, 1, G, 0, 0)
+    _check_shape("head_weights", head_weights.shape, 2, H, N, 0)
+    _check_shape("head_bias", head_bias.shape, 1, N, 0, 0)
+    _check_shape("out", out.shape, 2, B, N, 0)
+    if T < 1:
+        raise ValueError("inputs must have at least one step.")
+    if chunk_size < 1 or n_threads < 1:
+        raise ValueError(
+            f"chunk_size and n_threads must be >= 1; got {chunk_size} and "
+            f"{n_threads}."
+        )
+    if B == 0 or N == 0:
+        return
+    # Every row's buffers: lengths, one gate slot, two cell and two hidden
+    # slots, and the last hidden state for the head.
+    block = malloc(B * sizeof(Py_ssize_t) + B * (G + 5 * H) * sizeof(floating))
+    if block == NULL:
+        raise MemoryError()
+    lengths = <Py_ssize_t *> block
+    gates = <floating *> (lengths + B)
+    cells = gates + B * G
+    hidden = cells + B * 2 * H
+    last = hidden + B * 2 * H
+    with nogil:
+        for j in range(B):
+            lengths[j] = T
+        _forward_batch(
+            B, chunk_size, n_threads, &inputs[0, 0, 0], &kernel[0, 0],
+            &recurrent_kernel[0, 0], &bias[0], lengths, gates, cells, hidden,
+            T + 1, n_in, H, 1, 2, 2, T, activation,
+        )
+        # Step T's hidden state is in slot T % 2.
+        for j in range(B):
+            for k in range(H):
+                last[j * H + k] = hidden[(2 * j + T % 2) * H + k]
+        _dense(last, B, H, &head_weights[0, 0], &head_bias[0], &out[0, 0], N)
+    free(block)
 
 
 # --------------------------------------------------------------------------
@@ -942,23 +1043,29 @@ def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
     cdef Py_ssize_t M = inputs.shape[0]
     cdef Py_ssize_t K = inputs.shape[1]
     cdef Py_ssize_t N = weights.shape[1]
-    cdef Py_ssize_t i, j
-    cdef void *block = NULL
-    cdef const floating *packed = NULL
     _check_shape("weights", weights.shape, 2, K, N, 0)
     _check_shape("bias", bias.shape, 1, N, 0, 0)
     _check_shape("out", out.shape, 2, M, N, 0)
     if M == 0 or N == 0:
         return
     with nogil:
-        for i in range(M):
-            for j in range(N):
-                out[i, j] = bias[j]
-        if K > 0:
-            packed = _packed(&weights[0, 0], K, N, False, &block)
-            _product(&out[0, 0], N, &inputs[0, 0], K, &weights[0, 0], packed,
-                     M, K, N, True)
-            free(block)
+        _dense(&inputs[0, 0], M, K, &weights[0, 0], &bias[0], &out[0, 0], N)
+
+
+cdef void _dense(const floating *inputs, Py_ssize_t M, Py_ssize_t K,
+                 const floating *weights, const floating *bias, floating *out,
+                 Py_ssize_t N) noexcept nogil:
+    """out (M x N) = inputs (M x K) @ weights (K x N) + bias, all C-contiguous."""
+    cdef Py_ssize_t i, j
+    cdef void *block = NULL
+    cdef const floating *packed
+    for i in range(M):
+        for j in range(N):
+            out[i * N + j] = bias[j]
+    if K > 0:
+        packed = _packed(weights, K, N, False, &block)
+        _product(out, N, inputs, K, weights, packed, M, K, N, True)
+        free(block)
 
 
 def dense_backward(const floating[:, ::1] inputs, const floating[:, ::1] weights,

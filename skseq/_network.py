@@ -120,6 +120,9 @@ class LSTMNetwork:
         self.bidirectional = bool(bidirectional)
         self.n_directions = 2 if bidirectional else 1
         self._activation_code = ACTIVATIONS[activation]
+        # One layer, one direction: predictions on sequences of one length
+        # take forward_dense.
+        self.one_pass = len(self.hidden_layer_sizes) == 1 and not self.bidirectional
 
         # Input width of every layer, then of the head.
         self.input_widths = [self.n_features] + [
@@ -316,6 +319,28 @@ class LSTMNetwork:
             last_hidden *= masks[-1]
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
         _lstm_core.dense_forward(last_hidden, head_coef, head_intercept, raw)
+        return raw
+
+    def forward_dense(self, flat, inputs, n_threads, unpacked=None):
+        """Raw head outputs, shape (B, n_outputs), of a one-layer,
+        one-direction network (:attr:`one_pass`) for the C-contiguous
+        ``inputs`` (B, T, n_features), every sequence of T steps, read in
+        place: the layer's inference pass and the head in one compiled call,
+        with the same bits as :meth:`forward` and no workspace."""
+        if unpacked is None:
+            unpacked = self.unpack(flat)
+        ((unit,),), head_coef, head_intercept = unpacked
+        n_rows = inputs.shape[0]
+        threads = threads_for(
+            n_rows, inputs.shape[1] + 1, self.n_features,
+            unit.recurrent_kernel.shape[0], n_threads,
+        )  # fmt: skip
+        raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
+        _lstm_core.lstm_predict(
+            inputs, unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
+            head_intercept, raw, self._activation_code, chunk_size_for(n_rows),
+            threads,
+        )  # fmt: skip
         return raw
 
     def backward(

@@ -1010,6 +1010,72 @@ def test_inference_buffers_give_the_same_final_states(
             )  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_predict_is_forward_then_head(core, restore_packed_level, dtype, activation):
+    """lstm_predict, the one-call prediction of a one-layer network, gives
+    the bits of the calls it replaces (lstm_forward with the inference buffers
+    and no zero slot, gather_last, dense_forward) at every packed level: one
+    sequence, several chunks on one and two threads, a single step, several
+    outputs, 4H in whole four-panel groups (H = 32) or not (H = 20)."""
+    rng = np.random.default_rng(17)
+    code = {"tanh": 0, "relu": 1}[activation]
+    for level in _packed_levels(core):
+        core._set_packed_gemm_level(level)
+        for n_rows, n_steps, n_hidden, n_out, chunk_size, n_threads in [
+            (1, 7, 32, 1, 1, 1), (29, 6, 20, 3, 13, 2), (29, 6, 32, 1, 13, 1),
+            (5, 1, 32, 2, 5, 2),
+        ]:  # fmt: skip
+            X = rng.normal(size=(n_rows, n_steps, 5)).astype(dtype)
+            kernel, recurrent_kernel = (
+                (0.4 * rng.normal(size=(n, 4 * n_hidden))).astype(dtype)
+                for n in (5, n_hidden)
+            )
+            bias = (0.1 * rng.normal(size=4 * n_hidden)).astype(dtype)
+            head = rng.normal(size=(n_hidden, n_out)).astype(dtype)
+            head_bias = rng.normal(size=n_out).astype(dtype)
+            gates = np.full((n_rows, 1, 4 * n_hidden), np.nan, dtype)
+            cells = np.full((n_rows, 2, n_hidden), np.nan, dtype)
+            hidden = np.full((n_rows, 2, n_hidden), np.nan, dtype)
+            lengths = np.full(n_rows, n_steps, np.intp)
+            core.lstm_forward(
+                X, kernel, recurrent_kernel, bias, lengths, gates, cells, hidden,
+                code, chunk_size, n_threads, False,
+            )  # fmt: skip
+            last = np.full((n_rows, n_hidden), np.nan, dtype)
+            core.gather_last(hidden, lengths, last, 0)
+            want = np.full((n_rows, n_out), np.nan, dtype)
+            core.dense_forward(last, head, head_bias, want)
+            got = np.full((n_rows, n_out), np.nan, dtype)
+            core.lstm_predict(
+                X, kernel, recurrent_kernel, bias, head, head_bias, got, code,
+                chunk_size, n_threads,
+            )  # fmt: skip
+            assert np.isfinite(want).all()
+            assert_array_equal(got, want)
+    # Wrong shapes and arguments are refused before any work.
+    with pytest.raises(ValueError, match="head_weights has shape"):
+        core.lstm_predict(
+            X, kernel, recurrent_kernel, bias, head[:-1], head_bias, got, code, 1, 1
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="out has shape"):
+        core.lstm_predict(
+            X, kernel, recurrent_kernel, bias, head, head_bias, got[1:], code, 1, 1
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="at least one step"):
+        core.lstm_predict(
+            X[:, :0], kernel, recurrent_kernel, bias, head, head_bias, got, code, 1, 1
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="chunk_size and n_threads"):
+        core.lstm_predict(
+            X, kernel, recurrent_kernel, bias, head, head_bias, got, code, 0, 1
+        )  # fmt: skip
+    empty = np.zeros((0, n_out), dtype)
+    core.lstm_predict(
+        X[:0], kernel, recurrent_kernel, bias, head, head_bias, empty, code, 1, 1
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------
 # The dense head and the sum of squares
 

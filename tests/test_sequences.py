@@ -267,9 +267,12 @@ def test_kept_inference_buffers_do_not_keep_weights_alive():
     assert weights() is None
 
 
-def test_kept_inference_buffers_do_not_keep_inputs_alive():
-    """Dense predictions read the caller's array in place; the workspace that
-    goes back to the pool must not hold on to it."""
+@pytest.mark.parametrize("hidden_layer_sizes", [(3,), (3, 2)])
+def test_kept_inference_buffers_do_not_keep_inputs_alive(hidden_layer_sizes):
+    """Dense predictions read the caller's array in place; nothing kept after
+    the call holds on to it: neither the workspace that goes back to the pool
+    (stacked layers) nor anything of the one-call path of a one-layer
+    network, which uses no workspace."""
     import gc
     import weakref
 
@@ -277,12 +280,15 @@ def test_kept_inference_buffers_do_not_keep_inputs_alive():
 
     rng = np.random.default_rng(8)
     X, y = rng.normal(size=(10, 4, 2)), rng.normal(size=10)
-    est = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1), X, y)
+    est = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=hidden_layer_sizes, max_iter=1), X, y
+    )
+    skseq._network._POOL.clear()
     # An array of its own (not a view of X), of the model's dtype so that
     # nothing is converted (copied) first.
     query = X[:3].astype(est.weights_.dtype, copy=True)
     est.predict(query)
-    assert skseq._network._POOL
+    assert bool(skseq._network._POOL) == (len(hidden_layer_sizes) > 1)
     alive = weakref.ref(query)
     del query
     gc.collect()
