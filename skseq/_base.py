@@ -729,7 +729,7 @@ class BaseLSTM(BaseEstimator):
             and sequences.data.flags.c_contiguous
         )
         workspace = None
-        if not (in_place and network.one_pass):
+        if not (in_place and network.one_layer_one_way):
             workspace = network.inference_workspace(block, n_steps, weights.dtype)
 
         def forward_in_place(rows):

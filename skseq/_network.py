@@ -120,9 +120,11 @@ class LSTMNetwork:
         self.bidirectional = bool(bidirectional)
         self.n_directions = 2 if bidirectional else 1
         self._activation_code = ACTIVATIONS[activation]
-        # One layer, one direction: predictions on sequences of one length
-        # take forward_dense.
-        self.one_pass = len(self.hidden_layer_sizes) == 1 and not self.bidirectional
+        # Predictions of such a network on sequences of one length take
+        # forward_dense.
+        self.one_layer_one_way = (
+            len(self.hidden_layer_sizes) == 1 and not self.bidirectional
+        )
 
         # Input width of every layer, then of the head.
         self.input_widths = [self.n_features] + [
@@ -323,7 +325,7 @@ class LSTMNetwork:
 
     def forward_dense(self, flat, inputs, n_threads, unpacked=None):
         """Raw head outputs, shape (B, n_outputs), of a one-layer,
-        one-direction network (:attr:`one_pass`) for the C-contiguous
+        one-direction network (``one_layer_one_way``) for the C-contiguous
         ``inputs`` (B, T, n_features), every sequence of T steps, read in
         place: the layer's inference pass and the head in one compiled call,
         with the same bits as :meth:`forward` and no workspace."""
