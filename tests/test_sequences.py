@@ -253,14 +253,23 @@ def test_kept_inference_buffers_change_nothing(monkeypatch):
         assert_array_equal(got, expected)
 
 
-def test_kept_inference_buffers_do_not_keep_weights_alive():
+@pytest.mark.parametrize("hidden_layer_sizes", [(3,), (3, 2)])
+def test_kept_inference_buffers_do_not_keep_weights_alive(hidden_layer_sizes):
+    """A workspace kept in the pool (stacked layers; a one-layer network's
+    dense prediction uses none) does not keep the estimator's weights alive."""
     import gc
     import weakref
 
+    import skseq._network
+
     rng = np.random.default_rng(7)
     X, y = rng.normal(size=(10, 4, 2)), rng.normal(size=10)
-    est = _fit_quietly(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1), X, y)
+    est = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=hidden_layer_sizes, max_iter=1), X, y
+    )
+    skseq._network._POOL.clear()
     est.predict(X[:2])
+    assert bool(skseq._network._POOL) == (len(hidden_layer_sizes) > 1)
     weights = weakref.ref(est.weights_)
     del est
     gc.collect()
