@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from . import _lstm_core
-from ._network import LSTMNetwork, usable_cores
+from ._network import LSTMNetwork, aligned_copy, is_aligned, usable_cores
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._validation import check_sample_weight_array, check_sequences
 from ._version import __version__
@@ -291,8 +291,14 @@ class BaseLSTM(BaseEstimator):
                 stacklevel=2,
             )
         super().__setstate__(state)
-        if "weights_" in self.__dict__ and "_network_config" in self.__dict__:
-            self._keep_weight_views()
+        weights = self.__dict__.get("weights_")
+        if isinstance(weights, np.ndarray) and weights.ndim == 1:
+            if not is_aligned(weights):
+                # As fit leaves them (see _network.WEIGHT_ALIGNMENT); unpickled
+                # arrays are aligned to 16 bytes at most.
+                self.weights_ = aligned_copy(weights, weights.dtype)
+            if "_network_config" in self.__dict__:
+                self._keep_weight_views()
 
     # ------------------------------------------------------------ weights
     @property
@@ -442,13 +448,18 @@ class BaseLSTM(BaseEstimator):
         return self
 
     def _keep_weight_views(self):
-        """Keep ``network.unpack(weights_)`` for predictions (made here, not
-        in predict, which must leave the estimator unchanged). The weights are
-        updated in place, so the views stay valid until ``weights_`` is
-        another array; predictions check that it is not."""
+        """Keep ``network.unpack(weights_)``, and the network's small-batch
+        predictor bound to these views, for predictions (made here, not in
+        predict, which must leave the estimator unchanged). The weights are
+        updated in place, so both stay valid until ``weights_`` is another
+        array; predictions check that it is not."""
         views = self.__dict__.get("_weight_views")
-        if views is None or views[0] is not self.weights_:
-            self._weight_views = (self.weights_, self._network.unpack(self.weights_))
+        weights = self.weights_
+        if views is None or views[0] is not weights:
+            network = self._network
+            unpacked = network.unpack(weights)
+            predictor = network.small_batch_predictor(weights, unpacked)
+            self._weight_views = (weights, unpacked, predictor)
 
     def _make_optimizer(self, weights):
         if self.solver == "adam":
@@ -764,6 +775,18 @@ class BaseLSTM(BaseEstimator):
         return raw
 
     def _predict_output(self, X):
+        views = self.__dict__.get("_weight_views")
+        if (
+            views is not None
+            and views[2] is not None
+            and views[0] is self.__dict__.get("weights_")
+        ):
+            # A few equal-length sequences in a C-contiguous array of the
+            # weights' dtype: one compiled call, which declines (None) any
+            # other input; that is validated and run below.
+            raw = views[2].predict(X)
+            if raw is not None:
+                return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
         if "weights_" not in self.__dict__:
             check_is_fitted(self)  # raises NotFittedError
         sequences = check_sequences(self, X, reset=False)

@@ -255,9 +255,13 @@ SKSEQ_DEFINE_MICRO(T, S, V, VU, VL, TAG, FORM, A_AT, 1)
 SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, n, SKSEQ_A_ROWS, M0, M1, M2, M3)          \
 SKSEQ_DEFINE_MICROS(T, S, V, VU, VL, TAG, t, SKSEQ_A_COLUMNS, M0, M1, M2, M3)       \
 /* One row against four full panels: eight independent sums instead of two,   \
-   so a single sequence's step is not bound by the latency of one chain. */     \
+   so a single sequence's step is not bound by the latency of one chain.      \
+   Value j of panel q's row k is bp[q * panel_stride + k * k_stride + j]:     \
+   packed (panel_stride K * NR, k_stride NR) or a row-major K x N matrix read \
+   in place (panel_stride NR, k_stride N), the same sums either way. */       \
 SKSEQ_ALWAYS_INLINE void skseq_row4_##S##_##TAG(                                    \
-    ptrdiff_t kc, const T *a, const T *bp, ptrdiff_t panel_stride, T *c, int acc)   \
+    ptrdiff_t kc, const T *a, const T *bp, ptrdiff_t panel_stride,                  \
+    ptrdiff_t k_stride, T *c, int acc)                                              \
 {                                                                                   \
     V sums[8];                                                                      \
     ptrdiff_t q, k;                                                                 \
@@ -267,9 +271,9 @@ SKSEQ_ALWAYS_INLINE void skseq_row4_##S##_##TAG(                                
         const V ak = a[k] - (V){0};                                                 \
         _Pragma("GCC unroll 4")                                                     \
         for (q = 0; q < 4; q++) {                                                   \
-            const T *row = bp + q * panel_stride + k * 2 * VL;                      \
-            sums[2 * q] += ak * *(const V *)row;                                    \
-            sums[2 * q + 1] += ak * *(const V *)(row + VL);                         \
+            const T *row = bp + q * panel_stride + k * k_stride;                    \
+            sums[2 * q] += ak * *(const VU *)row;                                   \
+            sums[2 * q + 1] += ak * *(const VU *)(row + VL);                        \
         }                                                                           \
     }                                                                               \
     _Pragma("GCC unroll 8")                                                         \
@@ -296,7 +300,7 @@ __attribute__((target(TARGET))) static void skseq_gemm_packed_##S##_##TAG(      
             if (rows == 1)                                                          \
                 for (; (p + 4) * NR <= N; p += 4)                                   \
                     skseq_row4_##S##_##TAG(kc, a, packed + p * K * NR + kb * NR,    \
-                                           K * NR, C + i * ldc + p * NR, acc);      \
+                                           K * NR, NR, C + i * ldc + p * NR, acc);  \
             for (; p < panels; p++) {                                               \
                 const ptrdiff_t ncols = N - p * NR < NR ? N - p * NR : NR;          \
                 SKSEQ_CALL_MICRO(S, TAG, n, rows, M0, M1, M2, M3,                   \
@@ -319,8 +323,8 @@ __attribute__((target(TARGET), noinline)) static void skseq_pair_row_##S##_##TAG
     const ptrdiff_t NR = 2 * VL;                                                    \
     ptrdiff_t p;                                                                    \
     for (p = 0; p < N; p += 4 * NR) {                                               \
-        skseq_row4_##S##_##TAG(K1, a1, packed1 + p * K1, K1 * NR, c + p, 0);        \
-        skseq_row4_##S##_##TAG(K2, a2, packed2 + p * K2, K2 * NR, c + p, 1);        \
+        skseq_row4_##S##_##TAG(K1, a1, packed1 + p * K1, K1 * NR, NR, c + p, 0);    \
+        skseq_row4_##S##_##TAG(K2, a2, packed2 + p * K2, K2 * NR, NR, c + p, 1);    \
     }                                                                               \
 }                                                                                   \
                                                                                     \

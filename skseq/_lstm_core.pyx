@@ -31,7 +31,14 @@ the kernels of ``_gemm.h`` do the step products, with the weight matrices
 packed once per call, and the whole-chunk products (input projection, weight
 gradients); otherwise, and for dL/dx of stacked layers, BLAS does. The
 inference pass of a chunk of one row (a single sequence) runs its whole time
-loop in one function of ``_sequence.h``, with the same operations.
+loop in one function of ``_sequence.h``, with the same operations; it reads
+the weight matrices in place when they start on a 64-byte boundary (the
+estimators allocate them so), which saves packing them.
+
+``SmallBatchPredictor`` is the one-call prediction of a one-layer network
+(``lstm_predict``) bound to its weights, for batches of one chunk: it takes
+the inputs through NumPy's C API and declines all but the plain case, so a
+single sequence's prediction costs little beyond its arithmetic.
 
 Threads: the batch is cut into chunks of ``chunk_size`` rows; each chunk runs
 its own time loop with single-threaded products (the caller limits BLAS
@@ -40,6 +47,7 @@ and then summed in chunk order, so the result depends on ``chunk_size`` but neve
 ``n_threads`` or on thread timing.
 """
 
+cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport uintptr_t
@@ -122,17 +130,21 @@ cdef extern from "_gemm.h" nogil:
                           double *work, double *colsum)
 
 cdef extern from "_sequence.h" nogil:
+    int skseq_sequence_applies_f(Py_ssize_t n_in, Py_ssize_t H)
+    int skseq_sequence_applies_d(Py_ssize_t n_in, Py_ssize_t H)
     int skseq_forward_sequence_f(Py_ssize_t length, const float *x, Py_ssize_t ldx,
-                                 Py_ssize_t n_in, const float *packed_kernel,
-                                 Py_ssize_t H, const float *packed, const float *bias,
-                                 float *z, float *cells, float *hidden, int relu)
+                                 Py_ssize_t n_in, const float *kernel, Py_ssize_t H,
+                                 const float *recurrent_kernel, const float *bias,
+                                 float *z, float *cells, float *hidden, int relu,
+                                 int packed)
     int skseq_forward_sequence_d(Py_ssize_t length, const double *x, Py_ssize_t ldx,
-                                 Py_ssize_t n_in, const double *packed_kernel,
-                                 Py_ssize_t H, const double *packed,
-                                 const double *bias, double *z, double *cells,
-                                 double *hidden, int relu)
+                                 Py_ssize_t n_in, const double *kernel, Py_ssize_t H,
+                                 const double *recurrent_kernel, const double *bias,
+                                 double *z, double *cells, double *hidden, int relu,
+                                 int packed)
 
 skseq_gemm_init()
+cnp.import_array()
 
 
 def packed_gemm_level():
@@ -162,6 +174,10 @@ cdef void *_aligned(Py_ssize_t n_bytes, void **block) noexcept nogil:
     if block[0] == NULL:
         return NULL
     return <void *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
+
+
+cdef inline bint _aligned_64(const void *pointer) noexcept nogil:
+    return (<uintptr_t> pointer) % 64 == 0
 
 
 cdef floating *_packed(const floating *matrix, Py_ssize_t rows, Py_ssize_t columns,
@@ -421,6 +437,14 @@ cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
 # --------------------------------------------------------------------------
 # One chunk, forward.
 
+cdef inline bint _one_sequence_pass(bint all_steps, Py_ssize_t n_cell_slots,
+                                    Py_ssize_t n_hidden_slots) noexcept nogil:
+    """Whether a chunk of one row may run its time loop in _sequence.h's one
+    call (given that the shapes allow it): the inference buffers, one gate
+    slot and two alternating cell and hidden slots."""
+    return not all_steps and n_cell_slots == 2 and n_hidden_slots == 2
+
+
 cdef void _forward_chunk(
     Py_ssize_t chunk,                  # the chunk: rows chunk * chunk_size on
     Py_ssize_t chunk_size,             # (m rows; the last chunk may be short)
@@ -447,6 +471,7 @@ cdef void _forward_chunk(
     # Step t's inputs sit in slot t, or in slot t - 1 without the zero slot.
     cdef Py_ssize_t shift = T1 - n_input_slots
     cdef Py_ssize_t last_step
+    cdef bint in_place
     cdef bint all_steps = n_gate_slots == T1
     cdef floating *z
     cdef floating *c_prev
@@ -461,19 +486,24 @@ cdef void _forward_chunk(
     last_step = lengths[0]
 
     # A single sequence's inference pass: the whole time loop in one call
-    # where the packed kernels allow it (the same operations as below).
-    if (m == 1 and not all_steps and n_cell_slots == 2 and n_hidden_slots == 2
-            and packed != NULL and packed_kernel != NULL):
+    # where the packed kernels allow it (the same operations as below), with
+    # the weights packed or, when the caller did not pack them, in place.
+    if m == 1 and _one_sequence_pass(all_steps, n_cell_slots, n_hidden_slots):
+        in_place = packed == NULL or packed_kernel == NULL
         if floating is float:
             if skseq_forward_sequence_f(
-                last_step, inputs + (1 - shift) * n_in, n_in, n_in, packed_kernel,
-                H, packed, bias, gates, cells, hidden, activation,
+                last_step, inputs + (1 - shift) * n_in, n_in, n_in,
+                kernel if in_place else packed_kernel, H,
+                recurrent_kernel if in_place else packed, bias, gates, cells,
+                hidden, activation, not in_place,
             ):
                 return
         else:
             if skseq_forward_sequence_d(
-                last_step, inputs + (1 - shift) * n_in, n_in, n_in, packed_kernel,
-                H, packed, bias, gates, cells, hidden, activation,
+                last_step, inputs + (1 - shift) * n_in, n_in, n_in,
+                kernel if in_place else packed_kernel, H,
+                recurrent_kernel if in_place else packed, bias, gates, cells,
+                hidden, activation, not in_place,
             ):
                 return
 
@@ -632,8 +662,20 @@ cdef void _forward_batch(
     cdef Py_ssize_t chunk
     cdef void *block = NULL
     cdef void *kernel_block = NULL
-    cdef const floating *packed = _packed(recurrent_kernel, H, G, False, &block)
-    cdef const floating *packed_kernel = _packed(kernel, n_in, G, False, &kernel_block)
+    cdef const floating *packed = NULL
+    cdef const floating *packed_kernel = NULL
+    cdef bint applies
+    if floating is float:
+        applies = skseq_sequence_applies_f(n_in, H)
+    else:
+        applies = skseq_sequence_applies_d(n_in, H)
+    # Chunks of one row that run _sequence.h's pass read aligned weights in
+    # place; every other chunk's step products need them packed.
+    if not (chunk_size == 1 and applies and _one_sequence_pass(
+            n_gate_slots == T1, n_cell_slots, n_hidden_slots)
+            and _aligned_64(kernel) and _aligned_64(recurrent_kernel)):
+        packed = _packed(recurrent_kernel, H, G, False, &block)
+        packed_kernel = _packed(kernel, n_in, G, False, &kernel_block)
     if n_threads == 1 or chunks == 1:
         # No OpenMP region at all: even with one thread, entering one costs a
         # system call (the wake-up at its closing barrier), a sizeable part of
@@ -693,13 +735,7 @@ def lstm_predict(
     cdef Py_ssize_t H = recurrent_kernel.shape[0]
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t N = head_weights.shape[1]
-    cdef Py_ssize_t j, k
-    cdef Py_ssize_t *lengths
-    cdef floating *gates
-    cdef floating *cells
-    cdef floating *hidden
-    cdef floating *last
-    cdef void *block
+    cdef int status
     _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
     _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
     _check_shape("bias", bias.shape, 1, G, 0, 0)
@@ -715,30 +751,210 @@ def lstm_predict(
         )
     if B == 0 or N == 0:
         return
+    with nogil:
+        status = _predict_rows(
+            B, T, n_in, H, N, &inputs[0, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
+            &bias[0], &head_weights[0, 0], &head_bias[0], &out[0, 0], activation,
+            chunk_size, n_threads,
+        )
+    if status != 0:
+        raise MemoryError()
+
+
+cdef int _predict_rows(
+    Py_ssize_t B, Py_ssize_t T, Py_ssize_t n_in, Py_ssize_t H, Py_ssize_t N,
+    const floating *inputs, const floating *kernel, const floating *recurrent_kernel,
+    const floating *bias, const floating *head_weights, const floating *head_bias,
+    floating *out, int activation, Py_ssize_t chunk_size, int n_threads,
+) noexcept nogil:
+    """lstm_predict's work for checked arguments, B, T, N >= 1, with buffers
+    of its own; -1 (nothing done) when memory is short."""
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t j, k
+    cdef Py_ssize_t *lengths
+    cdef floating *gates
+    cdef floating *cells
+    cdef floating *hidden
+    cdef floating *last
     # Every row's buffers: lengths, one gate slot, two cell and two hidden
     # slots, and the last hidden state for the head.
-    block = malloc(B * sizeof(Py_ssize_t) + B * (G + 5 * H) * sizeof(floating))
+    cdef void *block = malloc(
+        B * sizeof(Py_ssize_t) + B * (G + 5 * H) * sizeof(floating)
+    )
     if block == NULL:
-        raise MemoryError()
+        return -1
     lengths = <Py_ssize_t *> block
     gates = <floating *> (lengths + B)
     cells = gates + B * G
     hidden = cells + B * 2 * H
     last = hidden + B * 2 * H
-    with nogil:
-        for j in range(B):
-            lengths[j] = T
-        _forward_batch(
-            B, chunk_size, n_threads, &inputs[0, 0, 0], &kernel[0, 0],
-            &recurrent_kernel[0, 0], &bias[0], lengths, gates, cells, hidden,
-            T + 1, n_in, H, 1, 2, 2, T, activation,
-        )
-        # Step T's hidden state is in slot T % 2.
-        for j in range(B):
-            for k in range(H):
-                last[j * H + k] = hidden[(2 * j + T % 2) * H + k]
-        _dense(last, B, H, &head_weights[0, 0], &head_bias[0], &out[0, 0], N)
+    for j in range(B):
+        lengths[j] = T
+    _forward_batch(
+        B, chunk_size, n_threads, inputs, kernel, recurrent_kernel, bias, lengths,
+        gates, cells, hidden, T + 1, n_in, H, 1, 2, 2, T, activation,
+    )
+    # Step T's hidden state is in slot T % 2.
+    for j in range(B):
+        for k in range(H):
+            last[j * H + k] = hidden[(2 * j + T % 2) * H + k]
+    _dense(last, B, H, head_weights, head_bias, out, N)
     free(block)
+    return 0
+
+
+cdef const void *_weight_data(str name, object array, int type_num, int ndim,
+                              Py_ssize_t e0, Py_ssize_t e1) except NULL:
+    """The data of a C-contiguous, aligned, native-order ndarray of the given
+    type and shape; raises otherwise."""
+    if not cnp.PyArray_Check(array):
+        raise TypeError(f"{name} must be a NumPy array; got {type(array).__name__}.")
+    if (cnp.PyArray_TYPE(array) != type_num or not cnp.PyArray_ISCARRAY_RO(array)
+            or not cnp.PyArray_ISNOTSWAPPED(array)):
+        raise ValueError(
+            f"{name} must be a C-contiguous, aligned, native-order array of the "
+            f"kernel's dtype; got {array.dtype} with flags {array.flags}."
+        )
+    if cnp.PyArray_NDIM(array) != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions; got {array.ndim}.")
+    _check_shape(name, <Py_ssize_t *> cnp.PyArray_DIMS(array), ndim, e0, e1, 0)
+    return cnp.PyArray_DATA(array)
+
+
+cdef class SmallBatchPredictor:
+    """lstm_predict for a fixed one-layer, one-direction network, bound to its
+    weights, for batches of one chunk: a few sequences, predicted with the
+    least cost around the arithmetic.
+
+    The weight arrays are checked once, here, and read where they are at every
+    call, so changes made to them in place are followed (the caller must check
+    that they are still the arrays in use). :meth:`predict` takes the inputs as
+    they come, through NumPy's C API, and declines anything but the plain
+    case, which the caller then validates and runs the usual way. What it
+    saves for one sequence (the validation, the network's bookkeeping and the
+    typed memoryviews of a general call) is a sizeable part of the pass.
+
+    Parameters
+    ----------
+    kernel, recurrent_kernel, bias : (n_in, 4H), (H, 4H), (4H,) float arrays.
+    head_weights, head_bias : (H, N), (N,) arrays.
+        All C-contiguous, of one dtype (float32 or float64).
+    activation : 0 for tanh, 1 for relu.
+    max_rows : the most rows :meth:`predict` runs, all in one chunk: the
+        caller's batches of up to ``max_rows`` rows must be one chunk too, so
+        that both give the same bits.
+    """
+
+    cdef tuple _arrays
+    cdef const void *_kernel
+    cdef const void *_recurrent_kernel
+    cdef const void *_bias
+    cdef const void *_head_weights
+    cdef const void *_head_bias
+    cdef int _type_num
+    cdef int _activation
+    cdef Py_ssize_t _n_in, _H, _N, _max_rows
+
+    def __init__(self, kernel, recurrent_kernel, bias, head_weights, head_bias,
+                 int activation, Py_ssize_t max_rows):
+        if not cnp.PyArray_Check(kernel):
+            raise TypeError(f"kernel must be a NumPy array; got {type(kernel).__name__}.")
+        if cnp.PyArray_TYPE(kernel) not in (cnp.NPY_FLOAT, cnp.NPY_DOUBLE):
+            raise ValueError(f"kernel must be float32 or float64; got {kernel.dtype}.")
+        if cnp.PyArray_NDIM(kernel) != 2 or cnp.PyArray_NDIM(head_weights) != 2:
+            raise ValueError("kernel and head_weights must have 2 dimensions.")
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1; got {max_rows}.")
+        self._type_num = cnp.PyArray_TYPE(kernel)
+        self._n_in = kernel.shape[0]
+        self._H = kernel.shape[1] // 4
+        self._N = head_weights.shape[1]
+        G = 4 * self._H
+        self._kernel = _weight_data(
+            "kernel", kernel, self._type_num, 2, self._n_in, G
+        )
+        self._recurrent_kernel = _weight_data(
+            "recurrent_kernel", recurrent_kernel, self._type_num, 2, self._H, G
+        )
+        self._bias = _weight_data("bias", bias, self._type_num, 1, G, 0)
+        self._head_weights = _weight_data(
+            "head_weights", head_weights, self._type_num, 2, self._H, self._N
+        )
+        self._head_bias = _weight_data(
+            "head_bias", head_bias, self._type_num, 1, self._N, 0
+        )
+        if self._H < 1 or self._N < 1:
+            raise ValueError("The network needs hidden units and outputs.")
+        self._arrays = (kernel, recurrent_kernel, bias, head_weights, head_bias)
+        self._activation = activation
+        self._max_rows = max_rows
+
+    def predict(self, X):
+        """Raw outputs, shape (B, N), for ``X`` (B, T, n_in); or None, without
+        running anything, unless ``X`` is an ndarray of exactly that kind,
+        C-contiguous, aligned, native-order, of the weights' dtype, with
+        1 <= B <= max_rows, T >= 1 and only finite values, and the packed
+        kernels are active (with none, the products call BLAS, whose threads
+        the usual path limits)."""
+        cdef cnp.npy_intp *dims
+        cdef cnp.npy_intp out_dims[2]
+        cdef Py_ssize_t B, T, i, n
+        cdef int bad = 0
+        cdef int status
+        cdef const float *xf = NULL
+        cdef const double *xd = NULL
+        cdef cnp.ndarray x
+        cdef cnp.ndarray out
+        cdef void *out_data
+        if type(X) is not cnp.ndarray:
+            return None
+        x = <cnp.ndarray> X
+        if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != self._type_num
+                or not cnp.PyArray_ISCARRAY_RO(x) or not cnp.PyArray_ISNOTSWAPPED(x)):
+            return None
+        dims = cnp.PyArray_DIMS(x)
+        B = dims[0]
+        T = dims[1]
+        if B < 1 or B > self._max_rows or T < 1 or dims[2] != self._n_in:
+            return None
+        if skseq_gemm_level() == 0:
+            return None
+        n = B * T * self._n_in
+        if self._type_num == cnp.NPY_FLOAT:
+            xf = <const float *> cnp.PyArray_DATA(x)
+            for i in range(n):
+                bad |= (xf[i] - xf[i]) != 0
+        else:
+            xd = <const double *> cnp.PyArray_DATA(x)
+            for i in range(n):
+                bad |= (xd[i] - xd[i]) != 0
+        if bad:
+            return None
+        out_dims[0] = B
+        out_dims[1] = self._N
+        out = cnp.PyArray_EMPTY(2, out_dims, self._type_num, 0)
+        out_data = cnp.PyArray_DATA(out)
+        with nogil:
+            if self._type_num == cnp.NPY_FLOAT:
+                status = _predict_rows(
+                    B, T, self._n_in, self._H, self._N, xf,
+                    <const float *> self._kernel, <const float *> self._recurrent_kernel,
+                    <const float *> self._bias, <const float *> self._head_weights,
+                    <const float *> self._head_bias,
+                    <float *> out_data, self._activation, B, 1,
+                )
+            else:
+                status = _predict_rows(
+                    B, T, self._n_in, self._H, self._N, xd,
+                    <const double *> self._kernel,
+                    <const double *> self._recurrent_kernel,
+                    <const double *> self._bias, <const double *> self._head_weights,
+                    <const double *> self._head_bias,
+                    <double *> out_data, self._activation, B, 1,
+                )
+        if status != 0:
+            raise MemoryError()
+        return out
 
 
 # --------------------------------------------------------------------------

@@ -47,6 +47,15 @@ MIN_WORK_PER_THREAD = 1_000_000
 # Fewer rows than this make the per-step GEMMs too small to run efficiently.
 MIN_CHUNK_ROWS = 16
 
+# Batches of up to this many rows are one chunk on any machine (see
+# chunk_size_for), and so run on one thread.
+ONE_CHUNK_ROWS = 2 * MIN_CHUNK_ROWS - 1
+
+# Weights are allocated at this alignment, in bytes: a single sequence's pass
+# reads the (row-major) weight matrices in place when they are aligned to a
+# cache line, and must pack them otherwise.
+WEIGHT_ALIGNMENT = 64
+
 # Inference workspaces of at most this many bytes are kept (this many at most,
 # over all networks) for later predictions: allocating and viewing them again
 # costs about a third of a one-sequence prediction.
@@ -54,6 +63,21 @@ KEEP_INFERENCE_BYTES = 1 << 20
 KEEP_INFERENCE_WORKSPACES = 4
 _POOL = []  # (network, workspace), most recently returned first
 _POOL_LOCK = threading.Lock()
+
+
+def aligned_copy(array, dtype):
+    """A copy of the 1-D ``array`` in ``dtype``, its data aligned to
+    ``WEIGHT_ALIGNMENT`` bytes."""
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.empty(array.size * itemsize + WEIGHT_ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % WEIGHT_ALIGNMENT
+    out = buffer[start : start + array.size * itemsize].view(dtype)
+    out[...] = array
+    return out
+
+
+def is_aligned(array):
+    return array.ctypes.data % WEIGHT_ALIGNMENT == 0
 
 
 @functools.cache
@@ -187,7 +211,22 @@ class LSTMNetwork:
         n_in, n_out = head_coef.shape
         limit = math.sqrt(6.0 / (n_in + n_out))
         head_coef[...] = rng.uniform(-limit, limit, size=head_coef.shape)
-        return flat.astype(dtype, copy=False)
+        return aligned_copy(flat, dtype)
+
+    def small_batch_predictor(self, flat, unpacked):
+        """A compiled predictor bound to ``unpacked``, the views of ``flat``
+        (see :meth:`unpack`), for batches of up to ``ONE_CHUNK_ROWS``
+        equal-length sequences; it gives :meth:`forward_dense`'s bits. None
+        when the network is not ``one_layer_one_way``, or when ``flat`` is not
+        an aligned, native-order array (the predictor reads the arrays' data
+        directly and requires both)."""
+        if not (self.one_layer_one_way and flat.flags.aligned and flat.dtype.isnative):
+            return None
+        ((unit,),), head_coef, head_intercept = unpacked
+        return _lstm_core.SmallBatchPredictor(
+            unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
+            head_intercept, self._activation_code, ONE_CHUNK_ROWS,
+        )  # fmt: skip
 
     def draw_dropout_masks(self, rng, n_rows, rate, dtype):
         """Inverted-dropout masks for one batch: one (n_rows, width) array per

@@ -1076,6 +1076,179 @@ def test_predict_is_forward_then_head(core, restore_packed_level, dtype, activat
     )  # fmt: skip
 
 
+def _placed(array, offset):
+    """A copy of the C-contiguous ``array`` whose data starts ``offset`` bytes
+    past a 64-byte boundary."""
+    buffer = np.empty(array.nbytes + 128, np.uint8)
+    start = -buffer.ctypes.data % 64 + offset
+    out = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    out[...] = array
+    return out
+
+
+def _inference_last_hidden(core, inputs, layer, lengths, chunk_size, zero_slot):
+    """The last hidden states of an inference pass (two threads, relu)."""
+    n_rows, n_hidden = len(lengths), layer[1].shape[0]
+    dtype = inputs.dtype
+    gates = np.full((n_rows, 1, 4 * n_hidden), np.nan, dtype)
+    cells = np.full((n_rows, 2, n_hidden), np.nan, dtype)
+    hidden = np.full((n_rows, 2, n_hidden), np.nan, dtype)
+    core.lstm_forward(
+        inputs, *layer, lengths, gates, cells, hidden, 1, chunk_size, 2, zero_slot
+    )
+    return hidden[np.arange(n_rows), lengths % 2]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_sequence_pass_reads_weights_in_place_or_packed(
+    core, restore_packed_level, dtype
+):
+    """Chunks of one row run their inference pass in one call that reads the
+    weight matrices in place when they start on a 64-byte boundary and packs
+    them otherwise. Either way it gives the bits of a chunk of several rows
+    (the packed step products), at every packed level, for 4H in whole
+    four-panel groups of either vector width (H = 16, 32, 64) or not (H = 40),
+    with or without the inputs' zero slot."""
+    rng = np.random.default_rng(23)
+    n_rows, n_steps, n_in = 6, 9, 5
+    lengths = np.full(n_rows, n_steps, np.intp)
+    for level in _packed_levels(core):
+        core._set_packed_gemm_level(level)
+        for n_hidden in (16, 32, 40, 64):
+            kernel, recurrent_kernel = (
+                (0.4 * rng.normal(size=(n, 4 * n_hidden))).astype(dtype)
+                for n in (n_in, n_hidden)
+            )
+            bias = (0.1 * rng.normal(size=4 * n_hidden)).astype(dtype)
+            X = rng.normal(size=(n_rows, n_steps, n_in)).astype(dtype)
+            padded = np.concatenate([np.zeros_like(X[:, :1]), X], axis=1)
+            want = _inference_last_hidden(
+                core, X, (kernel, recurrent_kernel, bias), lengths, n_rows, False
+            )
+            assert np.isfinite(want).all()
+            for offset in (0, 8, 16, 32):
+                layer = (
+                    _placed(kernel, offset),
+                    _placed(recurrent_kernel, offset),
+                    bias,
+                )
+                for inputs, zero_slot in ((X, False), (padded, True)):
+                    got = _inference_last_hidden(
+                        core, inputs, layer, lengths, 1, zero_slot
+                    )
+                    assert_array_equal(got, want)
+
+
+def _small_network(rng, dtype, n_in, n_hidden, n_out, offset=0):
+    kernel, recurrent_kernel = (
+        _placed((0.4 * rng.normal(size=(n, 4 * n_hidden))).astype(dtype), offset)
+        for n in (n_in, n_hidden)
+    )
+    bias = (0.1 * rng.normal(size=4 * n_hidden)).astype(dtype)
+    head = rng.normal(size=(n_hidden, n_out)).astype(dtype)
+    head_bias = rng.normal(size=n_out).astype(dtype)
+    return kernel, recurrent_kernel, bias, head, head_bias
+
+
+def _check_predictor(core, predictor, X, weights, code):
+    n_rows, n_out = len(X), weights[3].shape[1]
+    want = np.full((n_rows, n_out), np.nan, X.dtype)
+    core.lstm_predict(X, *weights, want, code, n_rows, 1)
+    got = predictor.predict(X)
+    assert np.isfinite(want).all()
+    assert got.dtype == X.dtype and got.shape == (n_rows, n_out)
+    assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_small_batch_predictor_gives_lstm_predict_bits(
+    core, restore_packed_level, dtype, activation
+):
+    """SmallBatchPredictor.predict gives lstm_predict's bits (one chunk, one
+    thread) at every packed level, for one to ``max_rows`` sequences, weights
+    aligned to 64 bytes or not, 4H in whole four-panel groups or not, and
+    follows the weights when they are changed in place."""
+    rng = np.random.default_rng(31)
+    code = {"tanh": 0, "relu": 1}[activation]
+    for level in _packed_levels(core)[1:]:
+        core._set_packed_gemm_level(level)
+        for n_hidden, n_out, offset in ((32, 1, 0), (32, 2, 16), (20, 3, 0)):
+            weights = _small_network(rng, dtype, 5, n_hidden, n_out, offset)
+            predictor = core.SmallBatchPredictor(*weights, code, 7)
+            for n_rows, n_steps in ((1, 6), (3, 1), (7, 4)):
+                X = rng.normal(size=(n_rows, n_steps, 5)).astype(dtype)
+                _check_predictor(core, predictor, X, weights, code)
+            kernel, recurrent_kernel, bias, head, head_bias = weights
+            recurrent_kernel *= 0.5
+            head_bias += 1.0
+            _check_predictor(core, predictor, X[:2], weights, code)
+
+
+def test_small_batch_predictor_declines_all_but_the_plain_case(
+    core, restore_packed_level
+):
+    """predict returns None, having run nothing, for any input but a
+    C-contiguous, aligned, native-order ndarray (not a subclass) of the
+    weights' dtype, shape (1..max_rows, >= 1, n_in), of finite values; and
+    when no packed level is active (the usual path then limits BLAS)."""
+    rng = np.random.default_rng(37)
+    predictor = core.SmallBatchPredictor(
+        *_small_network(rng, np.float32, 3, 8, 2), 0, 4
+    )
+    X = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    assert predictor.predict(X).shape == (2, 2)
+
+    class Subclass(np.ndarray):
+        pass
+
+    nan, inf = X.copy(), X.copy()
+    nan[1, 4, 2] = np.nan
+    inf[0, 0, 0] = -np.inf
+    unaligned = np.zeros(X.nbytes + 1, np.uint8)[1:].view(np.float32).reshape(X.shape)
+    unaligned[...] = X
+    assert not unaligned.flags.aligned
+    declined = [
+        X.tolist(), X.view(Subclass), X[0], X[..., None], X.astype(np.float64),
+        X.astype(">f4"), np.asfortranarray(X), X[:, ::2], X[:0], X[:, :0],
+        np.concatenate([X, X, X]), X[..., :2], nan, inf, unaligned,
+    ]  # fmt: skip
+    for value in declined:
+        assert predictor.predict(value) is None
+    if core.packed_gemm_level() > 0:
+        core._set_packed_gemm_level(0)
+        assert predictor.predict(X) is None
+
+
+def test_small_batch_predictor_checks_its_weights(core):
+    """The weights are checked once, when the predictor is made."""
+    rng = np.random.default_rng(41)
+    kernel, recurrent_kernel, bias, head, head_bias = _small_network(
+        rng, np.float64, 3, 8, 2
+    )
+    with pytest.raises(TypeError, match="kernel must be a NumPy array"):
+        core.SmallBatchPredictor(kernel.tolist(), recurrent_kernel, bias, head,
+                                 head_bias, 0, 4)  # fmt: skip
+    with pytest.raises(ValueError, match="float32 or float64"):
+        core.SmallBatchPredictor(kernel.astype(int), recurrent_kernel, bias, head,
+                                 head_bias, 0, 4)  # fmt: skip
+    with pytest.raises(ValueError, match="recurrent_kernel has shape"):
+        core.SmallBatchPredictor(kernel, recurrent_kernel[:-1], bias, head,
+                                 head_bias, 0, 4)  # fmt: skip
+    with pytest.raises(ValueError, match="bias must be a C-contiguous"):
+        core.SmallBatchPredictor(kernel, recurrent_kernel, bias.astype(np.float32),
+                                 head, head_bias, 0, 4)  # fmt: skip
+    with pytest.raises(ValueError, match="head_weights must be a C-contiguous"):
+        core.SmallBatchPredictor(kernel, recurrent_kernel, bias,
+                                 np.asfortranarray(head), head_bias, 0, 4)  # fmt: skip
+    with pytest.raises(ValueError, match="head_bias has shape"):
+        core.SmallBatchPredictor(kernel, recurrent_kernel, bias, head,
+                                 head_bias[:1], 0, 4)  # fmt: skip
+    with pytest.raises(ValueError, match="max_rows must be >= 1"):
+        core.SmallBatchPredictor(kernel, recurrent_kernel, bias, head, head_bias,
+                                 0, 0)  # fmt: skip
+
+
 # --------------------------------------------------------------------------
 # The dense head and the sum of squares
 

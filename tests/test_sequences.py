@@ -1,5 +1,6 @@
 """Sequences as they come: ragged input, bidirectional layers, dropout."""
 
+import io
 import warnings
 
 import numpy as np
@@ -364,6 +365,105 @@ def test_predictions_follow_weights_changed_after_fit():
     doubled = restored.predict(X)
     assert not np.allclose(doubled, tripled)
     assert_array_equal(doubled, without_kept_views(restored))
+
+
+class _CountingPredictor:
+    """Wraps a small-batch predictor, counting the batches it runs and those
+    it declines."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+        self.ran = self.declined = 0
+
+    def predict(self, X):
+        raw = self.predictor.predict(X)
+        if raw is None:
+            self.declined += 1
+        else:
+            self.ran += 1
+        return raw
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_batches_are_predicted_in_one_call_with_the_same_bits(dtype):
+    """A one-layer, one-direction model predicts up to ONE_CHUNK_ROWS
+    equal-length sequences of its dtype, C-contiguous, with the small-batch
+    predictor kept beside its weight views: the general path's results, bit
+    for bit, for the regressor and the classifier. Other inputs are declined
+    and go the general way. Stacked and bidirectional models have no such
+    predictor."""
+    from skseq._network import ONE_CHUNK_ROWS
+
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(40, 7, 3)).astype(dtype)
+    y = X[:, -2:, 0].sum(axis=1)
+    reg = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=(32,), max_iter=2, random_state=0), X, y
+    )
+    clf = _fit_quietly(
+        LSTMClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+        X, np.digitize(y, [-0.5, 0.5]),
+    )  # fmt: skip
+    other = np.float64 if dtype == np.float32 else np.float32
+    cases = [
+        (X[:1], True), (X[3:8], True), (X[:ONE_CHUNK_ROWS], True),
+        (X[: ONE_CHUNK_ROWS + 1], False), (X[:3].astype(other), False),
+        (list(X[:3]), False), (X[:3, ::2], False),
+    ]  # fmt: skip
+    for est, method in ((reg, "predict"), (clf, "predict_proba"), (clf, "predict")):
+        weights, unpacked, predictor = est._weight_views
+        assert predictor is not None
+        counting = _CountingPredictor(predictor)
+        for inputs, runs in cases:
+            est._weight_views = (weights, unpacked, counting)
+            ran, declined = counting.ran, counting.declined
+            got = getattr(est, method)(inputs)
+            assert (counting.ran - ran, counting.declined - declined) == (
+                (1, 0) if runs else (0, 1)
+            )
+            del est._weight_views  # the general path, from the weights alone
+            assert_array_equal(got, getattr(est, method)(inputs))
+        est._weight_views = (weights, unpacked, predictor)
+
+    for params in ({"hidden_layer_sizes": (4, 4)}, {"bidirectional": True}):
+        est = _fit_quietly(
+            LSTMRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+            .set_params(**params),
+            X, y,
+        )  # fmt: skip
+        assert est._weight_views[2] is None
+
+
+def test_weights_stay_aligned_to_a_cache_line():
+    """fit allocates the weights on a 64-byte boundary, where a single
+    sequence's pass reads them in place, and unpickling puts them back on
+    one; the restored model predicts as the original."""
+    import pickle
+
+    import joblib
+
+    rng = np.random.default_rng(13)
+    X, y = rng.normal(size=(20, 6, 2)), rng.normal(size=20)
+    for dtype in (np.float32, np.float64):
+        est = _fit_quietly(
+            LSTMRegressor(hidden_layer_sizes=(32,), max_iter=2, random_state=0),
+            X.astype(dtype), y,
+        )  # fmt: skip
+        assert est.weights_.dtype == dtype
+        assert est.weights_.ctypes.data % 64 == 0
+        est.partial_fit(X.astype(dtype), y)
+        assert est.weights_.ctypes.data % 64 == 0
+        buffer = io.BytesIO()
+        joblib.dump(est, buffer)
+        for restored in (
+            pickle.loads(pickle.dumps(est)),
+            joblib.load(io.BytesIO(buffer.getvalue())),
+        ):
+            assert restored.weights_.ctypes.data % 64 == 0
+            assert restored._weight_views[0] is restored.weights_
+            assert restored._weight_views[2] is not None
+            assert_array_equal(restored.weights_, est.weights_)
+            assert_array_equal(restored.predict(X[:2]), est.predict(X[:2]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
