@@ -1197,6 +1197,12 @@ def test_small_batch_predictor_declines_all_but_the_plain_case(
         *_small_network(rng, np.float32, 3, 8, 2), 0, 4
     )
     X = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    level = core.packed_gemm_level()
+    core._set_packed_gemm_level(0)
+    assert predictor.predict(X) is None
+    if level == 0:
+        return  # a CPU without the packed kernels: every input is declined
+    core._set_packed_gemm_level(level)
     assert predictor.predict(X).shape == (2, 2)
 
     class Subclass(np.ndarray):
@@ -1215,9 +1221,6 @@ def test_small_batch_predictor_declines_all_but_the_plain_case(
     ]  # fmt: skip
     for value in declined:
         assert predictor.predict(value) is None
-    if core.packed_gemm_level() > 0:
-        core._set_packed_gemm_level(0)
-        assert predictor.predict(X) is None
 
 
 def test_small_batch_predictor_checks_its_weights(core):
