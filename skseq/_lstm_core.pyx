@@ -776,15 +776,21 @@ cdef int _predict_rows(
     cdef floating *cells
     cdef floating *hidden
     cdef floating *last
-    # Every row's buffers: lengths, one gate slot, two cell and two hidden
-    # slots, and the last hidden state for the head.
-    cdef void *block = malloc(
-        B * sizeof(Py_ssize_t) + B * (G + 5 * H) * sizeof(floating)
+    cdef void *block
+    # The lengths, then every row's buffers: one gate slot, two cell and two
+    # hidden slots, and the last hidden state for the head; these start on a
+    # cache line. A single sequence's step reads and writes its gate row and
+    # states in whole vectors, each straddling two lines when not aligned
+    # (malloc aligns to 16 bytes: that made the pass up to 40 % slower,
+    # depending on the address).
+    cdef Py_ssize_t lead = (B * sizeof(Py_ssize_t) + 63) // 64 * 64
+    cdef char *start = <char *> _aligned(
+        lead + B * (G + 5 * H) * sizeof(floating), &block
     )
-    if block == NULL:
+    if start == NULL:
         return -1
-    lengths = <Py_ssize_t *> block
-    gates = <floating *> (lengths + B)
+    lengths = <Py_ssize_t *> start
+    gates = <floating *> (start + lead)
     cells = gates + B * G
     hidden = cells + B * 2 * H
     last = hidden + B * 2 * H
