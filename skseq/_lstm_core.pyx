@@ -445,6 +445,23 @@ cdef inline bint _one_sequence_pass(bint all_steps, Py_ssize_t n_cell_slots,
     return not all_steps and n_cell_slots == 2 and n_hidden_slots == 2
 
 
+cdef inline int _forward_sequence(
+    Py_ssize_t length, const floating *x, Py_ssize_t n_in, const floating *kernel,
+    Py_ssize_t H, const floating *recurrent_kernel, const floating *bias,
+    floating *z, floating *cells, floating *hidden, int activation, bint packed,
+) noexcept nogil:
+    """_sequence.h's one-sequence pass for this precision (inputs every n_in
+    values); 0 when it does not apply, as there."""
+    if floating is float:
+        return skseq_forward_sequence_f(length, x, n_in, n_in, kernel, H,
+                                        recurrent_kernel, bias, z, cells, hidden,
+                                        activation, packed)
+    else:
+        return skseq_forward_sequence_d(length, x, n_in, n_in, kernel, H,
+                                        recurrent_kernel, bias, z, cells, hidden,
+                                        activation, packed)
+
+
 cdef void _forward_chunk(
     Py_ssize_t chunk,                  # the chunk: rows chunk * chunk_size on
     Py_ssize_t chunk_size,             # (m rows; the last chunk may be short)
@@ -490,22 +507,13 @@ cdef void _forward_chunk(
     # the weights packed or, when the caller did not pack them, in place.
     if m == 1 and _one_sequence_pass(all_steps, n_cell_slots, n_hidden_slots):
         in_place = packed == NULL or packed_kernel == NULL
-        if floating is float:
-            if skseq_forward_sequence_f(
-                last_step, inputs + (1 - shift) * n_in, n_in, n_in,
-                kernel if in_place else packed_kernel, H,
-                recurrent_kernel if in_place else packed, bias, gates, cells,
-                hidden, activation, not in_place,
-            ):
-                return
-        else:
-            if skseq_forward_sequence_d(
-                last_step, inputs + (1 - shift) * n_in, n_in, n_in,
-                kernel if in_place else packed_kernel, H,
-                recurrent_kernel if in_place else packed, bias, gates, cells,
-                hidden, activation, not in_place,
-            ):
-                return
+        if _forward_sequence(
+            last_step, inputs + (1 - shift) * n_in, n_in,
+            kernel if in_place else packed_kernel, H,
+            recurrent_kernel if in_place else packed, bias, gates, cells, hidden,
+            activation, not in_place,
+        ):
+            return
 
     # Input projection. With a gate slot per step (training): of every slot of
     # the chunk at once when no sequence ends early, otherwise of each
@@ -904,11 +912,10 @@ cdef class SmallBatchPredictor:
         the usual path limits)."""
         cdef cnp.npy_intp *dims
         cdef cnp.npy_intp out_dims[2]
-        cdef Py_ssize_t B, T, i, n
-        cdef int bad = 0
+        cdef Py_ssize_t B, T
+        cdef bint is_float = self._type_num == cnp.NPY_FLOAT
         cdef int status
-        cdef const float *xf = NULL
-        cdef const double *xd = NULL
+        cdef const void *data
         cdef cnp.ndarray x
         cdef cnp.ndarray out
         cdef void *out_data
@@ -925,42 +932,38 @@ cdef class SmallBatchPredictor:
             return None
         if skseq_gemm_level() == 0:
             return None
-        n = B * T * self._n_in
-        if self._type_num == cnp.NPY_FLOAT:
-            xf = <const float *> cnp.PyArray_DATA(x)
-            for i in range(n):
-                bad |= (xf[i] - xf[i]) != 0
-        else:
-            xd = <const double *> cnp.PyArray_DATA(x)
-            for i in range(n):
-                bad |= (xd[i] - xd[i]) != 0
-        if bad:
+        data = cnp.PyArray_DATA(x)
+        if not (_all_finite(<const float *> data, B * T * self._n_in) if is_float
+                else _all_finite(<const double *> data, B * T * self._n_in)):
             return None
         out_dims[0] = B
         out_dims[1] = self._N
         out = cnp.PyArray_EMPTY(2, out_dims, self._type_num, 0)
         out_data = cnp.PyArray_DATA(out)
         with nogil:
-            if self._type_num == cnp.NPY_FLOAT:
-                status = _predict_rows(
-                    B, T, self._n_in, self._H, self._N, xf,
-                    <const float *> self._kernel, <const float *> self._recurrent_kernel,
-                    <const float *> self._bias, <const float *> self._head_weights,
-                    <const float *> self._head_bias,
-                    <float *> out_data, self._activation, B, 1,
-                )
+            if is_float:
+                status = _predict_bound(self, <const float *> data, B, T,
+                                        <float *> out_data)
             else:
-                status = _predict_rows(
-                    B, T, self._n_in, self._H, self._N, xd,
-                    <const double *> self._kernel,
-                    <const double *> self._recurrent_kernel,
-                    <const double *> self._bias, <const double *> self._head_weights,
-                    <const double *> self._head_bias,
-                    <double *> out_data, self._activation, B, 1,
-                )
+                status = _predict_bound(self, <const double *> data, B, T,
+                                        <double *> out_data)
         if status != 0:
             raise MemoryError()
         return out
+
+
+cdef int _predict_bound(SmallBatchPredictor predictor, const floating *x,
+                        Py_ssize_t B, Py_ssize_t T, floating *out) noexcept nogil:
+    """_predict_rows with a predictor's weights, of this precision: B rows in
+    one chunk, on the calling thread."""
+    return _predict_rows(
+        B, T, predictor._n_in, predictor._H, predictor._N, x,
+        <const floating *> predictor._kernel,
+        <const floating *> predictor._recurrent_kernel,
+        <const floating *> predictor._bias,
+        <const floating *> predictor._head_weights,
+        <const floating *> predictor._head_bias, out, predictor._activation, B, 1,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -1412,14 +1415,21 @@ def penalise(floating[::1] grad, const floating[::1] weights, double coef):
 
 
 def all_finite(const floating[::1] values):
+    """Whether no value is NaN or infinite."""
+    cdef bint finite = True
+    if values.shape[0] > 0:
+        with nogil:
+            finite = _all_finite(&values[0], values.shape[0])
+    return finite
+
+
+cdef bint _all_finite(const floating *values, Py_ssize_t n) noexcept nogil:
     """Whether no value is NaN or infinite (x - x is 0 exactly when x is
     finite)."""
-    cdef Py_ssize_t n = values.shape[0]
     cdef Py_ssize_t i
     cdef int bad = 0
-    with nogil:
-        for i in range(n):
-            bad |= (values[i] - values[i]) != 0
+    for i in range(n):
+        bad |= (values[i] - values[i]) != 0
     return not bad
 
 
