@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 # (batch B, time steps T, features D, hidden units H)
 CONFIGS = {
@@ -309,50 +309,69 @@ def guarded(fn, opts):
     return out, load.value, attempt
 
 
-@contextmanager
-def thread_limit(n, torch=None):
-    """Limit every library to ``n`` threads (None: leave the defaults).
+class ThreadSwitch:
+    """Set every library's thread count between timed calls.
 
-    threadpoolctl caps BLAS and every OpenMP runtime loaded in the process
-    (skseq's prange and its BLAS calls follow it); torch's intra-op pool is
-    set with ``torch.set_num_threads``.
+    ``use(n)`` caps BLAS and every OpenMP runtime loaded in the process at
+    ``n`` threads with threadpoolctl (skseq's prange and its BLAS calls follow
+    it) and sets torch's intra-op pool with ``torch.set_num_threads``;
+    ``use(None)`` restores the defaults. Switching costs a few library calls,
+    so it is done outside the timed calls (``alternate``'s ``setups``).
     """
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
 
-    old = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=n):
-        if torch is not None:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if torch is not None:
-                torch.set_num_threads(old)
+    def __init__(self, torch=None):
+        from threadpoolctl import ThreadpoolController
+
+        self.controller = ThreadpoolController()
+        self.torch = torch
+        self.torch_default = torch.get_num_threads() if torch is not None else None
+        self.limiter = None
+        self.current = None
+
+    def use(self, n):
+        """Switch to ``n`` threads; return whether the count changed."""
+        if n == self.current:
+            return False
+        if self.limiter is not None:
+            self.limiter.restore_original_limits()
+            self.limiter = None
+        if n is not None:
+            self.limiter = self.controller.limit(limits=n)
+        if self.torch is not None:
+            self.torch.set_num_threads(self.torch_default if n is None else n)
+        self.current = n
+        return True
 
 
-def alternate(funcs, budget, min_reps, max_reps, warmup):
+def alternate(funcs, budget, min_reps, max_reps, warmup, setups=None):
     """Time callables in alternation; return {name: [seconds, ...]}.
 
     Each repeat calls every function once, in the given order. The number of
     repeats is chosen from the cost of one round so a cell takes ~``budget``
-    seconds, clamped to [min_reps, max_reps].
+    seconds, clamped to [min_reps, max_reps]. ``setups`` maps a name to a
+    callable run, untimed, just before each call of that function.
     """
     names = list(funcs)
+    setups = setups or {}
+
+    def call(name):
+        setup = setups.get(name)
+        if setup is not None:
+            setup()
+        f = funcs[name]
+        t = time.perf_counter()
+        f()
+        return time.perf_counter() - t
+
     t0 = time.perf_counter()
     n = 0
     # warm-up: at least ``warmup`` rounds and WARMUP_SECONDS (allocators, thread
     # pools and caches of both libraries settle over the first dozen calls)
     while n < warmup or time.perf_counter() - t0 < WARMUP_SECONDS:
         for name in names:
-            funcs[name]()
+            call(name)
         n += 1
-    t0 = time.perf_counter()
-    for name in names:
-        funcs[name]()
-    one_round = time.perf_counter() - t0
+    one_round = sum(call(name) for name in names)
     reps = int(budget / max(one_round, 1e-9))
     reps = max(min_reps, min(max_reps, reps))
     times = {name: [] for name in names}
@@ -362,10 +381,7 @@ def alternate(funcs, budget, min_reps, max_reps, warmup):
     try:
         for _ in range(reps):
             for name in names:
-                f = funcs[name]
-                t = time.perf_counter()
-                f()
-                times[name].append(time.perf_counter() - t)
+                times[name].append(call(name))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -821,31 +837,49 @@ def bench_config(name, cfg, libs, torch, opts, peak):
     fwd_flops, train_flops = lstm_flops(B, T, D, H)
     res["flops"] = {"predict": fwd_flops, "train": train_flops}
     threads_all = n_cpus()
+    # All threads and one thread are timed in the same alternation (a repeat
+    # runs skseq and PyTorch on all threads, then both on one), so the
+    # speed-up compares calls made under the same conditions of the machine.
+    # After each switch one untimed call runs first: the first two-thread call
+    # after one-thread ones is slower than the next (mid predict: median 3.08
+    # against 3.01 ms), a cost no steady run of either count pays.
     phases = [("all", None)]
     if not opts.skip_threads and threads_all > 1:
         phases.append(("one", 1))
+    switch = ThreadSwitch(torch)
     loads = []
-    for phase, n in phases:
-        with thread_limit(n, torch):
-            for kind in ("train", "predict"):
-                funcs = {lib: getattr(r, kind) for lib, r in runners.items()}
-                times, load, attempts = guarded(
-                    lambda funcs=funcs: alternate(
-                        funcs, opts.budget, opts.min_reps, opts.max_reps, opts.warmup
-                    ),
-                    opts,
-                )
-                loads.append(load)
+    try:
+        for kind in ("train", "predict"):
+            funcs, setups = {}, {}
+            for phase, n in phases:
+                for lib, r in runners.items():
+                    f = getattr(r, kind)
+                    funcs[lib, phase] = f
+                    setups[lib, phase] = lambda n=n, f=f: switch.use(n) and f()
+            times, load, attempts = guarded(
+                lambda funcs=funcs, setups=setups: alternate(
+                    funcs,
+                    opts.budget * len(phases),
+                    opts.min_reps,
+                    opts.max_reps,
+                    opts.warmup,
+                    setups,
+                ),
+                opts,
+            )
+            loads.append(load)
+            for (lib, phase), ts in times.items():
                 res.setdefault("cells", {})[f"{kind}_{phase}"] = {
                     "other_load": load,
                     "attempts": attempts,
                 }
-                for lib, ts in times.items():
-                    res.setdefault(lib, {})[f"{kind}_{phase}"] = {
-                        "median": median(ts),
-                        "iqr_rel": iqr_rel(ts),
-                        "n": len(ts),
-                    }
+                res.setdefault(lib, {})[f"{kind}_{phase}"] = {
+                    "median": median(ts),
+                    "iqr_rel": iqr_rel(ts),
+                    "n": len(ts),
+                }
+    finally:
+        switch.use(None)
     res["foreign_load"] = max(loads) if loads else float("nan")
     return res
 
