@@ -847,15 +847,22 @@ def bench_config(name, cfg, libs, torch, opts, peak):
     if not opts.skip_threads and threads_all > 1:
         phases.append(("one", 1))
     switch = ThreadSwitch(torch)
+
+    def setup(n, f):
+        def switch_to_n():
+            if switch.use(n):
+                f()  # the untimed call after a switch
+
+        return switch_to_n
+
     loads = []
     try:
         for kind in ("train", "predict"):
             funcs, setups = {}, {}
             for phase, n in phases:
                 for lib, r in runners.items():
-                    f = getattr(r, kind)
-                    funcs[lib, phase] = f
-                    setups[lib, phase] = lambda n=n, f=f: switch.use(n) and f()
+                    funcs[lib, phase] = getattr(r, kind)
+                    setups[lib, phase] = setup(n, funcs[lib, phase])
             times, load, attempts = guarded(
                 lambda funcs=funcs, setups=setups: alternate(
                     funcs,
@@ -868,11 +875,12 @@ def bench_config(name, cfg, libs, torch, opts, peak):
                 opts,
             )
             loads.append(load)
-            for (lib, phase), ts in times.items():
+            for phase, _ in phases:
                 res.setdefault("cells", {})[f"{kind}_{phase}"] = {
                     "other_load": load,
                     "attempts": attempts,
                 }
+            for (lib, phase), ts in times.items():
                 res.setdefault(lib, {})[f"{kind}_{phase}"] = {
                     "median": median(ts),
                     "iqr_rel": iqr_rel(ts),

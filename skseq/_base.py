@@ -144,7 +144,7 @@ PREDICT_MEMORY_BUDGET = 256 << 20
 # they take at most this many bytes. For small batches, allocating and viewing
 # them again costs a noticeable part of the step; for large ones, the kernel
 # zeroes every fresh page on first touch, a cost more threads do not shrink:
-# a step of 256 sequences x 100 steps, 256 units (~170 MB of buffers) took
+# a step of 256 sequences x 100 steps, 256 units (~186 MB of buffers) took
 # 174 ms on 2 threads with new buffers, 148 ms with kept ones (301 and 279 ms
 # on one thread). Above this, the memory held between calls would outweigh
 # that.

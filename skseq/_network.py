@@ -77,6 +77,7 @@ def aligned_copy(array, dtype):
 
 
 def is_aligned(array):
+    """Whether ``array``'s data starts on a ``WEIGHT_ALIGNMENT`` boundary."""
     return array.ctypes.data % WEIGHT_ALIGNMENT == 0
 
 
