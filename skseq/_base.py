@@ -8,7 +8,9 @@ never touches a pointer.
 
 import contextlib
 import functools
+import hashlib
 import math
+import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -18,14 +20,14 @@ from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from . import _lstm_core
 from ._network import LSTMNetwork, aligned_copy, is_aligned, usable_cores
 from ._optimizers import AdamOptimizer, SGDOptimizer
-from ._validation import check_sample_weight_array, check_sequences
+from ._validation import cast_finite, check_sample_weight, check_sequences
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 
@@ -137,6 +139,13 @@ def effective_n_threads():
     return _lstm_core.openmp_effective_threads(usable_cores())
 
 
+# See the stall rule in _fit_stochastic.
+MIN_STEPS_PER_STALL_EPOCH = 10
+
+# Early stopping needs at least this many distinct samples held out: a score
+# of one sample says little, and R^2 is undefined for it.
+MIN_VALIDATION_SAMPLES = 2
+
 # Bytes of buffers a prediction may hold at once (it runs in blocks of rows).
 PREDICT_MEMORY_BUDGET = 256 << 20
 
@@ -149,6 +158,37 @@ PREDICT_MEMORY_BUDGET = 256 << 20
 # on one thread). Above this, the memory held between calls would outweigh
 # that.
 KEEP_WORKSPACE_BYTES = 256 << 20
+
+
+def _physical_memory():
+    """Bytes of physical memory of this machine, or None where unknown."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _format_bytes(n_bytes):
+    value = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _check_memory(n_bytes, hidden_layer_sizes):
+    """Refuse, before allocating anything, a fit whose weights and training
+    buffers cannot fit in this machine's memory."""
+    available = _physical_memory()
+    if available is not None and n_bytes > available:
+        raise ValueError(
+            f"This network (hidden_layer_sizes={hidden_layer_sizes!r}) needs at "
+            f"least {_format_bytes(n_bytes)} for its weights and training "
+            f"buffers, more than this machine's {_format_bytes(available)} of "
+            "memory. Use fewer or smaller layers, a smaller batch_size or "
+            "shorter sequences."
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -212,7 +252,10 @@ class BaseLSTM(BaseEstimator):
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "forget_bias": [Interval(Real, None, None, closed="neither")],
         "bidirectional": ["boolean"],
@@ -374,22 +417,25 @@ class BaseLSTM(BaseEstimator):
         first_call = not (
             (self.warm_start or incremental) and hasattr(self, "weights_")
         )
-        sequences = check_sequences(self, X, reset=first_call)
-        dtype = sequences.data.dtype if first_call else self.weights_.dtype
-        if sequences.data.dtype != dtype:
-            sequences.data = sequences.data.astype(dtype)
+        sequences = check_sequences(
+            self, X, reset=first_call,
+            model_dtype=None if first_call else self.weights_.dtype,
+        )  # fmt: skip
+        dtype = sequences.data.dtype
         y, class_sample_weight = self._validate_targets(
             y, len(sequences), incremental, first_call, classes
         )
-        y = np.ascontiguousarray(y, dtype=dtype)
-        sample_weight = check_sample_weight_array(sample_weight, len(sequences), dtype)
+        y = cast_finite(y, dtype, "y")
+        sample_weight = check_sample_weight(sample_weight, len(sequences), dtype)
         if class_sample_weight is not None:
-            class_sample_weight = class_sample_weight.astype(dtype)
-            sample_weight = (
-                class_sample_weight
-                if sample_weight is None
-                else sample_weight * class_sample_weight
-            )
+            with np.errstate(over="ignore"):
+                class_sample_weight = class_sample_weight.astype(dtype)
+                if sample_weight is not None:
+                    class_sample_weight *= sample_weight
+            sample_weight = check_sample_weight(
+                class_sample_weight, len(sequences), dtype,
+                name="sample_weight * class_weight",
+            )  # fmt: skip
 
         if first_call:
             self._random_state = check_random_state(self.random_state)
@@ -401,6 +447,13 @@ class BaseLSTM(BaseEstimator):
                 self.activation,
                 bool(self.bidirectional),
             )
+            _check_memory(
+                self._network.training_nbytes(
+                    self._batch_rows(len(sequences)), sequences.data.shape[1],
+                    np.dtype(dtype).itemsize,
+                ),
+                self.hidden_layer_sizes,
+            )  # fmt: skip
             self.weights_ = self._network.initialize(
                 self._random_state, dtype, self.forget_bias
             )
@@ -443,9 +496,6 @@ class BaseLSTM(BaseEstimator):
                 elif self.best_loss_ is None:
                     self.best_loss_ = np.inf
 
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True.")
-
         with _blas_limit(stacked_training=len(hidden_sizes) > 1):
             self._fit_stochastic(sequences, y, sample_weight, incremental)
         self._keep_weight_views()
@@ -465,6 +515,12 @@ class BaseLSTM(BaseEstimator):
             predictor = network.small_batch_predictor(weights, unpacked)
             self._weight_views = (weights, unpacked, predictor)
 
+    def _batch_rows(self, n_samples):
+        """Sequences per optimizer step for a training set of ``n_samples``."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return max(1, min(int(self.batch_size), n_samples))
+
     def _make_optimizer(self, weights):
         if self.solver == "adam":
             return AdamOptimizer(
@@ -480,8 +536,28 @@ class BaseLSTM(BaseEstimator):
     def _fit_stochastic(self, sequences, y, sample_weight, incremental):
         early_stopping = self.early_stopping and not incremental
         n_samples = len(sequences)
+        split = (
+            self._validation_split(sequences, y, sample_weight)
+            if early_stopping
+            else None
+        )
+        if early_stopping and split is None:
+            warnings.warn(
+                f"early_stopping=True needs a validation set of at least "
+                f"{MIN_VALIDATION_SAMPLES} distinct samples and a training set beside "
+                f"it; {n_samples} samples with validation_fraction="
+                f"{self.validation_fraction} give none, so this fit trains on all "
+                "samples without early stopping.",
+                UserWarning,
+                stacklevel=3,
+            )
+            early_stopping = False
+            self.validation_scores_ = self.best_validation_score_ = None
+        if not early_stopping and self.best_loss_ is None:
+            # partial_fit after a fit with early stopping, or its fallback.
+            self.best_loss_ = np.inf
         if early_stopping:
-            train_idx, val_idx = self._validation_split(y, n_samples)
+            train_idx, val_idx = split
             val_sequences, y_val = sequences.take(val_idx), y[val_idx]
             sw_val = None if sample_weight is None else sample_weight[val_idx]
             sequences, y = sequences.take(train_idx), y[train_idx]
@@ -489,17 +565,26 @@ class BaseLSTM(BaseEstimator):
                 sample_weight = sample_weight[train_idx]
             n_samples = len(sequences)
 
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples and not incremental:
-                warnings.warn(
-                    f"Got batch_size={self.batch_size} larger than the number of "
-                    f"samples ({n_samples}); it is clipped to {n_samples}.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            batch_size = max(1, min(int(self.batch_size), n_samples))
+        if (
+            self.batch_size != "auto"
+            and self.batch_size > n_samples
+            and not incremental
+        ):
+            warnings.warn(
+                f"Got batch_size={self.batch_size} larger than the number of "
+                f"samples ({n_samples}); it is clipped to {n_samples}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        batch_size = self._batch_rows(n_samples)
+        # With early stopping, the patience of n_iter_no_change epochs counts
+        # epochs of at least MIN_STEPS_PER_STALL_EPOCH optimizer steps: on
+        # small data an epoch is one or two steps, too few for the validation
+        # score to leave the plateau at the start of recurrent learning.
+        patience = self.n_iter_no_change
+        if early_stopping:
+            steps_per_epoch = -(-n_samples // batch_size)
+            patience *= -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
 
         network = self._network
         weights = self.weights_
@@ -557,11 +642,11 @@ class BaseLSTM(BaseEstimator):
 
             optimizer.iteration_ends(self.t_)
             self._solver_state = optimizer.state()
-            if self._no_improvement_count > self.n_iter_no_change:
+            if self._no_improvement_count > patience:
                 what = "Validation score" if early_stopping else "Training loss"
                 message = (
                     f"{what} did not improve more than tol={self.tol:f} for "
-                    f"{self.n_iter_no_change} consecutive epochs."
+                    f"{patience} consecutive epochs."
                 )
                 if optimizer.trigger_stopping(message, self.verbose):
                     break
@@ -599,21 +684,54 @@ class BaseLSTM(BaseEstimator):
             self._workspace = (self._network_config, workspace)
         return workspace
 
-    def _validation_split(self, y, n_samples):
-        from sklearn.model_selection import train_test_split  # only needed here
+    def _validation_split(self, sequences, y, sample_weight):
+        """(train_idx, val_idx) for early stopping, or None when the data are
+        too few to hold out a validation set.
 
-        stratify = None
+        Each sample's side is decided by its content, not its position: the
+        samples are ordered by a hash of their values keyed with a seed drawn
+        from ``random_state``, and identical samples form one group that is
+        never split. Groups are taken in that order into the validation set
+        while its weight stays nearest ``validation_fraction`` of the total,
+        separately for each class of a single-output classifier (a stratified
+        split). So duplicated samples cannot leak from the training set into
+        the validation set, and a sample of weight k is held out exactly when
+        k copies of it would be, as fitting with sample weights must be
+        equivalent to fitting on repeated samples.
+        """
+        n_samples = len(sequences)
+        weights = np.ones(n_samples) if sample_weight is None else sample_weight
+        seed = self._random_state.randint(np.iinfo(np.int32).max).to_bytes(8, "little")
+        keys = np.empty(n_samples, dtype=np.uint64)
+        for i in range(n_samples):
+            digest = hashlib.blake2b(digest_size=8, key=seed)
+            digest.update(sequences.data[i, : sequences.lengths[i]].tobytes())
+            digest.update(y[i].tobytes())
+            keys[i] = int.from_bytes(digest.digest(), "little")
         if self._is_classifier_single_output():
-            stratify = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
-        train_idx, val_idx = train_test_split(
-            np.arange(n_samples), random_state=self._random_state,
-            test_size=self.validation_fraction, stratify=stratify,
-        )  # fmt: skip
-        if len(val_idx) < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
+            strata = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
+        else:
+            strata = np.zeros(n_samples)
+        in_validation = np.zeros(n_samples, dtype=bool)
+        n_distinct = 0  # distinct samples of positive weight held out
+        for stratum in np.unique(strata):
+            members = np.flatnonzero(strata == stratum)
+            members = members[np.argsort(keys[members], kind="stable")]
+            _, starts = np.unique(keys[members], return_index=True)
+            group_weights = np.add.reduceat(weights[members], starts)
+            target = self.validation_fraction * group_weights.sum()
+            held = 0.0
+            ends = np.append(starts[1:], len(members))
+            for start, end, weight in zip(starts, ends, group_weights, strict=True):
+                if held + weight / 2 > target:
+                    break
+                in_validation[members[start:end]] = True
+                held += weight
+                n_distinct += weight > 0
+        val_idx = np.flatnonzero(in_validation & (weights > 0))
+        train_idx = np.flatnonzero(~in_validation)
+        if n_distinct < MIN_VALIDATION_SAMPLES or not np.any(weights[train_idx] > 0):
+            return None
         return train_idx, val_idx
 
     def _is_classifier_single_output(self):
@@ -717,6 +835,13 @@ class BaseLSTM(BaseEstimator):
         return loss
 
     # --------------------------------------------------------- prediction
+    def _check_score_weight(self, X, sample_weight):
+        """``score``'s sample weights, held to the rules of ``fit``'s."""
+        if sample_weight is None:
+            return None
+        n_samples = len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
+        return check_sample_weight(sample_weight, n_samples, np.float64)
+
     def _forward_raw(self, sequences):
         """Raw outputs for validated sequences, in blocks of bounded memory."""
         network = self._network
@@ -790,14 +915,27 @@ class BaseLSTM(BaseEstimator):
             # other input; that is validated and run below.
             raw = views[2].predict(X)
             if raw is not None:
+                _check_finite_output(raw)
                 return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
         if "weights_" not in self.__dict__:
             check_is_fitted(self)  # raises NotFittedError
-        sequences = check_sequences(self, X, reset=False)
-        if sequences.data.dtype != self.weights_.dtype:
-            sequences.data = sequences.data.astype(self.weights_.dtype)
+        sequences = check_sequences(
+            self, X, reset=False, model_dtype=self.weights_.dtype
+        )
         raw = self._forward_raw(sequences)
+        _check_finite_output(raw)
         return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+
+
+def _check_finite_output(raw):
+    """Finite input can still overflow inside the network (relu cells grow
+    without bound); such an output is an error, never a NaN returned."""
+    if not _lstm_core.all_finite(raw.reshape(-1)):
+        raise ValueError(
+            "The network's output overflowed for some of the input sequences: "
+            "their values are too large for this model. Scale the input (e.g. "
+            "with a StandardScaler fitted on the training data)."
+        )
 
 
 def _fill_inputs(workspace, sequences, batch_idx):

@@ -6,7 +6,6 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
     check_classification_targets,
     type_of_target,
     unique_labels,
@@ -14,7 +13,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import OUTPUT_ACTIVATIONS, BaseLSTM, _partial_fit_context
-from ._validation import FLOAT_DTYPES, check_all_finite
+from ._validation import FLOAT_DTYPES, check_all_finite, check_class_weight
 
 _SHARED_PARAMETERS = """
     hidden_layer_sizes : int or tuple of int, default=(64,)
@@ -372,6 +371,26 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         y_pred = self._predict_output(X)
         return y_pred.ravel() if self._y_1d else y_pred
 
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of ``X``.
+        sample_weight : float or array-like of shape (n_samples,), default=None
+            Weights of the samples: finite, non-negative, not all zero.
+
+        Returns
+        -------
+        score : float
+            R^2, as :func:`sklearn.metrics.r2_score` computes it.
+        """
+        sample_weight = self._check_score_weight(X, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         _check_targets_given(self, y)
         y = _check_regression_targets(y, n_samples)
@@ -534,12 +553,45 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         self : LSTMClassifier
             The updated estimator.
         """
-        _check_partial_fit_first_call(self, classes)
+        if "weights_" not in self.__dict__:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+        elif classes is not None and not np.array_equal(
+            self.classes_, unique_labels(classes)
+        ):
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to "
+                f"partial_fit, which was {self.classes_!r}."
+            )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels of ``X``.
+        sample_weight : float or array-like of shape (n_samples,), default=None
+            Weights of the samples: finite, non-negative, not all zero.
+
+        Returns
+        -------
+        score : float
+            Accuracy (for multilabel targets, the share of samples whose
+            labels are all right).
+        """
+        sample_weight = self._check_score_weight(X, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         _check_targets_given(self, y)
-        if type_of_target(y) == "multilabel-indicator":
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if multilabel:
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
         else:
             y = column_or_1d(y, warn=True)
@@ -550,26 +602,29 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
                 f"{y.shape[0]}."
             )
         if first_call:
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(
-                classes if incremental and classes is not None else y
-            )
-            self.classes_ = self._label_binarizer.classes_
-            multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+            binarizer = LabelBinarizer()
+            # partial_fit's first call learns the classes from ``classes`` (y
+            # may hold only some of them); a multilabel indicator matrix names
+            # its labels by column, so the binarizer learns them from y.
+            binarizer.fit(classes if incremental and not multilabel else y)
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
             n_outputs = len(self.classes_)
             self.out_activation_ = (
                 "softmax" if n_outputs > 2 and not multilabel else "logistic"
             )
+        fitted_multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+        if multilabel != fitted_multilabel:
+            kind = "a multilabel indicator matrix" if fitted_multilabel else "labels"
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {kind}; y must be of the "
+                "same kind."
+            )
+        if incremental or first_call:
+            self._check_known_labels(y, classes if incremental else None)
         else:
             seen = unique_labels(y)
-            if not self.warm_start or incremental:
-                unknown = np.setdiff1d(seen, self.classes_)
-                if len(unknown):
-                    raise ValueError(
-                        f"y has classes not in self.classes_: {unknown}. "
-                        f"self.classes_ is {self.classes_}."
-                    )
-            elif set(seen) != set(self.classes_):
+            if set(seen) != set(self.classes_):
                 raise ValueError(
                     "warm_start can only be used where y has the same classes as "
                     f"in the previous call to fit. Previously got {self.classes_}, "
@@ -578,15 +633,42 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Y = self._label_binarizer.transform(y)
         class_sample_weight = None
         if self.class_weight is not None:
-            if self._label_binarizer.y_type_ == "multilabel-indicator":
+            if fitted_multilabel:
                 raise ValueError("class_weight is not supported for multilabel y.")
             if incremental and self.class_weight == "balanced":
                 raise ValueError(
                     "class_weight='balanced' is not supported by partial_fit: the "
                     "class frequencies of future chunks are unknown. Pass a dict."
                 )
+            check_class_weight(self.class_weight)
             class_sample_weight = compute_sample_weight(self.class_weight, y)
         return Y, class_sample_weight
+
+    def _check_known_labels(self, y, classes):
+        """Every label of ``y`` must be one of ``classes_`` (for a multilabel
+        indicator matrix: one column per label, and ``classes``, if given,
+        the label indices)."""
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            n_labels = len(self.classes_)
+            if y.shape[1] != n_labels:
+                raise ValueError(
+                    f"y has {y.shape[1]} labels (columns), but {type(self).__name__} "
+                    f"was fitted with {n_labels}."
+                )
+            if classes is not None and not np.array_equal(
+                unique_labels(classes), self.classes_
+            ):
+                raise ValueError(
+                    "For a multilabel indicator matrix y, classes must be the label "
+                    f"indices {self.classes_.tolist()}; got {classes!r}."
+                )
+            return
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has classes not in self.classes_: {unknown}. "
+                f"self.classes_ is {self.classes_}."
+            )
 
     def _is_classifier_single_output(self):
         return self._label_binarizer.y_type_ != "multilabel-indicator"

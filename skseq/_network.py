@@ -259,6 +259,18 @@ class LSTMNetwork:
                     size += 2 * hidden * n_slots  # concatenated output
         return size
 
+    def training_nbytes(self, n_rows, n_timesteps, itemsize):
+        """A lower bound on the bytes a fit on batches of ``n_rows`` sequences
+        of ``n_timesteps`` steps holds at once: the padded inputs, per layer
+        and direction the gates, cells, hidden states and their gradients of
+        every step, and the weights with their gradient and optimizer state."""
+        size = n_rows * (n_timesteps + 1)
+        total = size * self.n_features
+        for hidden in self.hidden_layer_sizes:
+            total += self.n_directions * size * 7 * hidden
+        total += 4 * self.n_weights
+        return total * itemsize
+
     # --------------------------------------------------------------- passes
     def allocate(self, n_rows, n_timesteps, dtype, training):
         """Buffers for batches of at most ``n_rows`` sequences of at most

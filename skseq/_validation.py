@@ -14,12 +14,14 @@ is given.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 
 from . import _lstm_core
+from .exceptions import DataLayoutWarning
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -72,11 +74,27 @@ def _is_ragged_list(X):
     return len(shapes) > 1
 
 
+def _frame_feature_names(item):
+    """The string column names of a DataFrame-like ``item``, or None."""
+    columns = getattr(item, "columns", None)
+    if columns is None or sparse.issparse(item):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if len(names) == 0 or not all(isinstance(n, str) for n in names):
+        return None
+    return names
+
+
 def _check_ragged(X, dtype, estimator_name):
+    """Pad a list of sequences: returns (data, lengths, feature_names), the
+    names being the columns shared by every item when all are DataFrames
+    with string column names, and None otherwise."""
     items = []
+    names = []
     for index, item in enumerate(X):
         if sparse.issparse(item):
             raise TypeError("Sparse sequences are not supported; pass dense arrays.")
+        names.append(_frame_feature_names(item))
         array = np.asarray(item)
         if array.ndim == 1:
             array = array.reshape(-1, 1)
@@ -101,23 +119,72 @@ def _check_ragged(X, dtype, estimator_name):
             f"All sequences must have the same number of features; got "
             f"{sorted(n_features)}."
         )
+    feature_names = None
+    if all(n is not None for n in names):
+        for index, item_names in enumerate(names):
+            if not np.array_equal(item_names, names[0]):
+                raise ValueError(
+                    "All sequences must have the same columns, in the same order: "
+                    f"sequence 0 has {names[0].tolist()}, sequence {index} has "
+                    f"{item_names.tolist()}."
+                )
+        feature_names = names[0]
     result_dtype = np.result_type(*[item.dtype for item in items])
     lengths = np.array([item.shape[0] for item in items], dtype=np.intp)
     data = np.zeros((len(items), lengths.max(), items[0].shape[1]), dtype=result_dtype)
     for row, item in enumerate(items):
         data[row, : item.shape[0]] = item
-    return data, lengths
+    return data, lengths, feature_names
 
 
-def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
+def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None):
     """Validate ``X`` for ``estimator`` and return :class:`Sequences`.
 
     With ``reset=True`` (fit) the input form, ``n_features_in_`` and, for
-    DataFrames, ``feature_names_in_`` are recorded; otherwise they are checked
-    against what was recorded. ``dtype`` is passed to ``check_array``: a list
-    keeps float32 as float32 and makes everything else float64.
+    DataFrames (a 2-D one, or a list of them), ``feature_names_in_`` are
+    recorded; otherwise they are checked against what was recorded. ``dtype``
+    is passed to ``check_array``: a list keeps float32 as float32 and makes
+    everything else float64. ``model_dtype``, when given, is the precision the
+    model computes in: the data is cast to it and its finiteness checked
+    after the cast, so that a float64 value beyond float32's range is an error
+    for a float32 model rather than an infinity inside it. The data returned
+    is in native byte order.
     """
     name = type(estimator).__name__
+    try:
+        sequences = _check_sequences(estimator, X, reset, dtype, name)
+    except OverflowError as exc:
+        # Python integers too large for a float64 (NumPy raises OverflowError).
+        raise ValueError(
+            f"Input X holds a number too large to be represented as a float64 ({exc})."
+        ) from None
+    data = sequences.data
+    if not data.dtype.isnative:
+        data = data.astype(data.dtype.newbyteorder("="))
+    if model_dtype is not None and data.dtype != model_dtype:
+        data = cast_finite(data, model_dtype, "X")
+    sequences.data = data
+    return sequences
+
+
+def cast_finite(array, dtype, name):
+    """``array`` cast to ``dtype``, raising a ValueError when a finite value
+    becomes infinite because ``dtype`` cannot hold it."""
+    with np.errstate(over="ignore"):
+        cast = np.ascontiguousarray(array, dtype=dtype)
+    if not _lstm_core.all_finite(cast.reshape(-1)):
+        largest = float(np.max(np.abs(array)))
+        raise ValueError(
+            f"Input {name} holds values beyond the range of {np.dtype(dtype).name} "
+            f"(largest magnitude {largest:.3g}; {np.dtype(dtype).name} holds up to "
+            f"{float(np.finfo(dtype).max):.3g}). The model computes in "
+            f"{np.dtype(dtype).name}: scale the input, or fit the model on float64 "
+            "data."
+        )
+    return cast
+
+
+def _check_sequences(estimator, X, reset, dtype, name):
     if (
         not reset
         and type(X) is np.ndarray
@@ -127,8 +194,8 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
     ):
         return _check_float_3d_fast(estimator, X, name)
     if _is_ragged_list(X):
-        data, lengths = _check_ragged(X, dtype, name)
-        _check_sequence_features(estimator, data.shape[2], reset, name)
+        data, lengths, feature_names = _check_ragged(X, dtype, name)
+        _check_sequence_features(estimator, data.shape[2], reset, name, feature_names)
         return Sequences(np.ascontiguousarray(data), lengths, ragged=True)
 
     if sparse.issparse(X):
@@ -180,8 +247,36 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES):
             f"Found sequences with zero features per step (shape {X.shape}); at "
             f"least one is required."
         )
-    _check_sequence_features(estimator, X.shape[2], reset, name)
+    if reset:
+        _warn_if_channels_first(X.shape, name)
+    _check_sequence_features(estimator, X.shape[2], reset, name, None)
     return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+
+
+# A 3-D array with at least this many "features" per step, and at least this
+# many times more "features" than "time steps", is more likely laid out
+# channel-first (n_samples, n_channels, n_timepoints), as aeon and sktime do.
+_CHANNELS_FIRST_MIN_FEATURES = 16
+_CHANNELS_FIRST_RATIO = 4
+
+
+def _warn_if_channels_first(shape, name):
+    _, n_timesteps, n_features = shape
+    if (
+        n_features >= _CHANNELS_FIRST_MIN_FEATURES
+        and n_features >= _CHANNELS_FIRST_RATIO * n_timesteps
+    ):
+        warnings.warn(
+            f"{name} reads a 3-D X as (n_samples, n_timesteps, n_features), so "
+            f"this X of shape {shape} holds sequences of {n_timesteps} time "
+            f"step(s) with {n_features} features each. If it is laid out "
+            "channel-first, (n_samples, n_channels, n_timepoints) as aeon and "
+            "sktime do, pass X.transpose(0, 2, 1) instead. If the layout is "
+            "intended, silence this with warnings.simplefilter('ignore', "
+            "skseq.exceptions.DataLayoutWarning).",
+            DataLayoutWarning,
+            stacklevel=4,
+        )
 
 
 def _equal_lengths(n_samples, n_steps):
@@ -199,7 +294,7 @@ def _check_float_3d_fast(estimator, X, name):
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
     check_all_finite(X, "X")
-    _check_sequence_features(estimator, X.shape[2], False, name)
+    _check_sequence_features(estimator, X.shape[2], False, name, None)
     return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
 
 
@@ -211,13 +306,18 @@ def check_all_finite(array, name):
         raise ValueError(f"Input {name} contains {what}.")
 
 
-def _check_sequence_features(estimator, n_features, reset, name):
-    """Record or check the number of features per time step (3-D / ragged)."""
+def _check_sequence_features(estimator, n_features, reset, name, feature_names):
+    """Record or check the number of features per time step (3-D / ragged),
+    and the feature names of a list of DataFrames (``feature_names``, None
+    for arrays), as scikit-learn does for tabular input: a mismatch is an
+    error, names present on one side only a warning."""
     if reset:
         estimator.n_features_in_ = n_features
         estimator._sequence_n_features = n_features
         estimator._fitted_on_2d = False
-        if hasattr(estimator, "feature_names_in_"):
+        if feature_names is not None:
+            estimator.feature_names_in_ = feature_names
+        elif hasattr(estimator, "feature_names_in_"):
             del estimator.feature_names_in_
         return
     expected = estimator._sequence_n_features
@@ -226,23 +326,98 @@ def _check_sequence_features(estimator, n_features, reset, name):
             f"X has {n_features} features per time step, but {name} is "
             f"expecting {expected} features per time step as input."
         )
+    if getattr(estimator, "_fitted_on_2d", False):
+        # Fitted on 2-D input, whose names are those of time steps.
+        return
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is None and feature_names is None:
+        return
+    if fitted_names is None:
+        warnings.warn(
+            f"X has feature names, but {name} was fitted without feature names",
+            UserWarning,
+            stacklevel=5,
+        )
+    elif feature_names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {name} was fitted with "
+            "feature names",
+            UserWarning,
+            stacklevel=5,
+        )
+    elif not np.array_equal(fitted_names, feature_names):
+        raise ValueError(
+            "The feature names should match those that were passed during fit: "
+            f"fitted with {fitted_names.tolist()}, got {feature_names.tolist()}."
+        )
 
 
-def check_sample_weight_array(sample_weight, n_samples, dtype):
-    """Non-negative finite sample weights of shape (n_samples,), or None."""
+def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"):
+    """Sample weights of every accepted form, validated: None, or an array of
+    shape (n_samples,) in ``dtype``.
+
+    A real scalar gives every sample that weight; an array-like must be 1-D
+    of length ``n_samples``. The weights must be real, finite in ``dtype``,
+    non-negative and not all zero (scikit-learn's rules for sample weights).
+    """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, numbers.Number):
-        return np.full(n_samples, sample_weight, dtype=dtype)
-    sample_weight = check_array(
-        sample_weight, ensure_2d=False, dtype=dtype, input_name="sample_weight"
-    )
-    if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+    if isinstance(sample_weight, numbers.Number | np.generic) or (
+        isinstance(sample_weight, np.ndarray) and sample_weight.ndim == 0
+    ):
+        value = (
+            sample_weight.item() if hasattr(sample_weight, "item") else sample_weight
+        )
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"{name} must be a real number or an array-like of shape "
+                f"(n_samples,); got {sample_weight!r} of type "
+                f"{type(sample_weight).__name__}."
+            )
+        with np.errstate(over="ignore"):
+            sample_weight = np.full(n_samples, value, dtype=dtype)
+    else:
+        try:
+            sample_weight = check_array(
+                sample_weight, ensure_2d=False, dtype=dtype, input_name=name,
+                ensure_all_finite=False, order="C",
+            )  # fmt: skip
+        except OverflowError as exc:
+            raise ValueError(
+                f"{name} holds a number too large to be represented ({exc})."
+            ) from None
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+            raise ValueError(
+                f"{name}.shape == {sample_weight.shape}, expected ({n_samples},)!"
+            )
+    if not _lstm_core.all_finite(sample_weight):
+        what = "NaN" if np.isnan(sample_weight).any() else "infinite values"
         raise ValueError(
-            f"sample_weight.shape == {sample_weight.shape}, expected ({n_samples},)!"
+            f"{name} contains {what} (after conversion to "
+            f"{sample_weight.dtype.name}); weights must be finite."
         )
     if np.any(sample_weight < 0):
-        raise ValueError("Negative values in sample_weight are not allowed.")
+        raise ValueError(f"Negative values in {name} are not allowed.")
     if not np.any(sample_weight > 0):
-        raise ValueError("Sample weights must contain at least one non-zero number.")
+        raise ValueError(f"{name} must contain at least one non-zero number.")
     return sample_weight
+
+
+def check_class_weight(class_weight):
+    """Validate the weights of a ``class_weight`` dict: real, finite and
+    non-negative (which classes it names is checked when the labels are
+    known)."""
+    if not isinstance(class_weight, dict):
+        return class_weight
+    for label, weight in class_weight.items():
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, numbers.Real)
+            or not np.isfinite(weight)
+            or weight < 0
+        ):
+            raise ValueError(
+                "class_weight values must be finite non-negative real numbers; "
+                f"got {weight!r} for class {label!r}."
+            )
+    return class_weight

@@ -32,3 +32,13 @@ class InconsistentVersionWarning(UserWarning):
             f"{self.current_skseq_version}. This might lead to breaking code or "
             "invalid results. Use at your own risk."
         )
+
+
+class DataLayoutWarning(UserWarning):
+    """The input's shape suggests a layout other than the one skseq reads.
+
+    skseq reads a 3-D array as ``(n_samples, n_timesteps, n_features)``.
+    Arrays laid out channel-first, ``(n_samples, n_channels, n_timepoints)``
+    as aeon and sktime store them, must be transposed first:
+    ``X.transpose(0, 2, 1)``.
+    """

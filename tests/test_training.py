@@ -67,19 +67,26 @@ def _stopping_epoch(values, tol, n_iter_no_change, higher_is_better):
 def validation_splits(monkeypatch):
     """Record the (train, validation) index arrays of every early-stopping
     split that skseq makes, without changing them."""
-    import sklearn.model_selection
+    from skseq._base import BaseLSTM
 
     splits = []
-    original = sklearn.model_selection.train_test_split
+    original = BaseLSTM._validation_split
 
-    def spy(*args, **kwargs):
-        train_idx, val_idx = original(*args, **kwargs)
-        splits.append((np.asarray(train_idx), np.asarray(val_idx)))
-        return train_idx, val_idx
+    def spy(self, *args, **kwargs):
+        split = original(self, *args, **kwargs)
+        if split is not None:
+            splits.append(tuple(np.asarray(part) for part in split))
+        return split
 
-    # skseq imports train_test_split when it first splits, from here.
-    monkeypatch.setattr(sklearn.model_selection, "train_test_split", spy)
+    monkeypatch.setattr(BaseLSTM, "_validation_split", spy)
     return splits
+
+
+def _patience(model, n_train):
+    """The stall rule's patience in epochs with early stopping: epochs of at
+    least ten optimizer steps."""
+    steps_per_epoch = -(-n_train // model.batch_size)
+    return model.n_iter_no_change * -(-10 // steps_per_epoch)
 
 
 # ------------------------------------------------------------ early stopping
@@ -98,6 +105,7 @@ def test_early_stopping_records_scores_and_stops_on_a_stall(Estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model.fit(X, y)
+    n_train = len(X) - round(model.validation_fraction * len(X))
 
     scores = model.validation_scores_
     assert isinstance(scores, list)
@@ -106,10 +114,10 @@ def test_early_stopping_records_scores_and_stops_on_a_stall(Estimator):
     assert model.best_validation_score_ == max(scores)
     assert model.best_loss_ is None
     # Stopped by the rule, well before max_iter, at exactly the epoch where
-    # the score had not improved for n_iter_no_change + 1 epochs.
+    # the score had not improved for its patience + 1 epochs.
     assert model.n_iter_ < model.max_iter
     assert model.n_iter_ == _stopping_epoch(
-        scores, model.tol, model.n_iter_no_change, higher_is_better=True
+        scores, model.tol, _patience(model, n_train), higher_is_better=True
     )
 
 
@@ -172,36 +180,82 @@ def test_early_stopping_split_is_stratified_for_classifiers(seed, validation_spl
 
 
 @pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
-def test_early_stopping_is_refused_by_partial_fit(Estimator):
+def test_partial_fit_ignores_early_stopping(Estimator):
+    """As MLP's: partial_fit trains one epoch on all it is given, early
+    stopping or not, and records no validation score."""
     X, y = _data_for(Estimator)
-    model = Estimator(**TINY, early_stopping=True, random_state=0)
     kwargs = {"classes": np.unique(y)} if Estimator is LSTMClassifier else {}
-    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
-        model.partial_fit(X, y, **kwargs)
+    with_es = Estimator(**TINY, early_stopping=True, random_state=0)
+    without = Estimator(**TINY, random_state=0)
+    for _ in range(2):
+        with_es.partial_fit(X, y, **kwargs)
+        without.partial_fit(X, y, **kwargs)
+    assert_array_equal(with_es.weights_, without.weights_)
+    assert with_es.validation_scores_ is None
+    assert with_es.t_ == 2 * len(X)
 
     # Also after a regular fit with early stopping.
     fitted = Estimator(**EARLY_STOPPING).fit(*_data_for(Estimator, n=60))
-    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
-        fitted.partial_fit(X, y)
+    t_before = fitted.t_
+    fitted.partial_fit(X, y)
+    assert fitted.t_ == t_before + len(X)
+    assert np.isfinite(fitted.best_loss_)
 
 
-def test_early_stopping_validation_set_too_small():
+def test_early_stopping_on_too_few_samples_trains_without_it():
     X, y = _regression_data(n=20)
     model = LSTMRegressor(
-        **TINY, early_stopping=True, validation_fraction=0.05, random_state=0
-    )
-    with pytest.raises(ValueError, match="validation set is too small"):
-        model.fit(X, y)
+        **TINY, early_stopping=True, validation_fraction=0.05, max_iter=3,
+        random_state=0,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="without early stopping"):
+        _fit_quietly(model, X, y)
+    assert model.validation_scores_ is None
+    assert model.best_validation_score_ is None
+    assert model.t_ == 3 * len(X)  # every sample trained on
+    assert np.isfinite(model.best_loss_)
 
 
-def test_early_stopping_classifier_validation_set_smaller_than_classes():
-    # 3 classes, 20 samples, 10 %: two validation samples cannot stratify.
+def test_early_stopping_classifier_with_tiny_classes_still_fits():
+    # 3 classes, 20 samples, 10 %: a class of 4 samples holds none out.
     X, y = _classification_data(n=20, n_classes=3)
     model = LSTMClassifier(
-        **TINY, early_stopping=True, validation_fraction=0.1, random_state=0
-    )
-    with pytest.raises(ValueError):
-        model.fit(X, y)
+        **TINY, early_stopping=True, validation_fraction=0.1, max_iter=3,
+        random_state=0,
+    )  # fmt: skip
+    _fit_quietly(model, X, y)
+    assert set(model.predict(X)) <= set(np.unique(y))
+
+
+def test_early_stopping_split_keeps_duplicates_on_one_side(validation_splits):
+    """Copies of one sample never sit on both sides of the split: they would
+    let the validation score see training samples."""
+    X, y = _regression_data(n=30)
+    X, y = np.concatenate([X, X, X]), np.concatenate([y, y, y])
+    model = LSTMRegressor(
+        **TINY, early_stopping=True, validation_fraction=0.3, max_iter=1,
+        random_state=0,
+    )  # fmt: skip
+    _fit_quietly(model, X, y)
+    ((train_idx, val_idx),) = validation_splits
+    assert len(val_idx) == 27  # 9 samples of 3 copies: 30 % of 90 rows
+    assert not set(train_idx % 30) & set(val_idx % 30)
+
+
+def test_early_stopping_split_weight_equals_repetition(validation_splits):
+    """A sample of weight k is held out exactly when its k copies are, so the
+    split (and with it the fit) agrees with training on repeated samples."""
+    X, y = _regression_data(n=40)
+    weights = np.random.default_rng(1).integers(0, 4, size=40)
+    params = dict(
+        **TINY, early_stopping=True, validation_fraction=0.2, max_iter=1,
+        random_state=0,
+    )  # fmt: skip
+    _fit_quietly(LSTMRegressor(**params), X, y, sample_weight=weights)
+    _fit_quietly(LSTMRegressor(**params), X.repeat(weights, axis=0), y.repeat(weights))
+    (_, val_weighted), (_, val_repeated) = validation_splits
+    origin = np.arange(40).repeat(weights)
+    assert_array_equal(np.unique(val_weighted), np.unique(origin[val_repeated]))
 
 
 # --------------------------------------------------------- tol, n_iter_no_change
