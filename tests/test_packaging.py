@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -69,6 +70,20 @@ def test_import_with_unloadable_core_reports_the_loader_error(tmp_path):
     assert "is not built" not in stderr
     # The loader's own error is chained, not hidden.
     assert "direct cause" in stderr
+
+
+def test_distribution_ships_the_bsd_license():
+    """The installed metadata names the licence and carries its text."""
+    meta = metadata.metadata("skseq")
+    assert meta["License-Expression"] == "BSD-3-Clause"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    files = metadata.files("skseq")
+    licence = [f for f in files if f.name == "LICENSE"]
+    assert len(licence) == 1
+    text = licence[0].read_text()
+    assert "Copyright (c) 2026, The skseq developers" in text
+    assert "Redistribution and use in source and binary forms" in text
+    assert "Neither the name of the copyright holder" in text
 
 
 def test_ci_runs_the_documented_test_command():
