@@ -361,6 +361,38 @@ def test_unpickling_state_of_same_version_does_not_warn(kind):
     assert np.array_equal(restored.predict(X), est.predict(X))
 
 
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_sklearn_version_warning_filter_catches_skseq_version_mismatch(
+    kind, monkeypatch
+):
+    """One filter on scikit-learn's InconsistentVersionWarning covers skseq's."""
+    from sklearn.exceptions import InconsistentVersionWarning as SklearnWarning
+
+    from skseq.exceptions import InconsistentVersionWarning
+
+    X, models = _fitted_models()
+    est = models[kind]
+    monkeypatch.setattr(skseq._base, "__version__", "0.0.1")
+    saved_by_other_version = pickle.dumps(est)
+    monkeypatch.undo()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SklearnWarning)
+        with pytest.raises(SklearnWarning) as raised:
+            pickle.loads(saved_by_other_version)
+    warning = raised.value
+    assert isinstance(warning, InconsistentVersionWarning)
+    assert warning.estimator_name == type(est).__name__
+    assert warning.original_skseq_version == "0.0.1"
+    assert warning.current_skseq_version == skseq.__version__
+    assert warning.original_sklearn_version == "0.0.1"
+    assert warning.current_sklearn_version == skseq.__version__
+    assert str(warning).startswith(
+        f"Trying to unpickle estimator {type(est).__name__} from skseq version 0.0.1 "
+        f"when using version {skseq.__version__}."
+    )
+
+
 # ------------------------------------------------------------------ 5. pandas
 
 
