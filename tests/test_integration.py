@@ -393,6 +393,29 @@ def test_sklearn_version_warning_filter_catches_skseq_version_mismatch(
     )
 
 
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_skops_round_trip_trusts_only_skseq_classes(kind):
+    """skops.io, the safe format, needs only skseq's own classes trusted."""
+    import skops.io
+
+    X, models = _fitted_models()
+    est = models[kind]
+    data = skops.io.dumps(est)
+    untrusted = skops.io.get_untrusted_types(data=data)
+    assert untrusted == [f"skseq._lstm.{type(est).__name__}"]
+    with pytest.raises(skops.io.exceptions.UntrustedTypesFoundException):
+        skops.io.loads(data)
+
+    loaded = skops.io.loads(data, trusted=untrusted)
+    assert np.array_equal(loaded.predict(X), est.predict(X))
+    # The whole fitted state came back (random state, optimizer moments):
+    # one more epoch on each gives the same weights.
+    target = est.predict(X)
+    loaded.partial_fit(X, target)
+    est.partial_fit(X, target)
+    assert np.array_equal(loaded.weights_, est.weights_)
+
+
 # ------------------------------------------------------------------ 5. pandas
 
 
