@@ -148,10 +148,11 @@ plt.show()
 # Saving and loading
 # ------------------
 #
-# A fitted estimator holds only NumPy arrays and Python builtins, so
 # :func:`joblib.dump` and :func:`joblib.load` (or :mod:`pickle`) store and
-# restore it completely. The loaded copy predicts exactly what the original
-# does. Loading a model saved by a different version of skseq raises an
+# restore a fitted estimator completely. The loaded copy predicts exactly what
+# the original does. Loading a pickle can run any code the file names, so load
+# only files you trust; ``skops.io`` is the safe format (see "Saving models" in
+# the user guide). Loading a model saved by a different version of skseq emits an
 # :class:`~skseq.exceptions.InconsistentVersionWarning`.
 best = search.best_estimator_
 with tempfile.TemporaryDirectory() as directory:

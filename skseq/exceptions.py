@@ -1,12 +1,18 @@
 """Warnings and errors raised by skseq."""
 
+from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
-class InconsistentVersionWarning(UserWarning):
+
+class InconsistentVersionWarning(_SklearnVersionWarning):
     """A fitted estimator was unpickled by a different version of skseq.
 
     Its fitted attributes may be laid out differently in this version, so its
     predictions may be wrong. Refit it, or load it with the version that saved
     it.
+
+    A subclass of scikit-learn's
+    :class:`~sklearn.exceptions.InconsistentVersionWarning`, so one warnings
+    filter on scikit-learn's class covers the estimators of both libraries.
 
     Attributes
     ----------
@@ -16,12 +22,20 @@ class InconsistentVersionWarning(UserWarning):
         The version of skseq loading the estimator.
     original_skseq_version : str
         The version of skseq that saved it.
+    current_sklearn_version, original_sklearn_version : str
+        The attributes of scikit-learn's warning, for code written against it.
+        They hold the same two versions as the skseq attributes: the versions
+        of the library that defines the estimator, skseq here.
     """
 
     def __init__(
         self, *, estimator_name, current_skseq_version, original_skseq_version
     ):
-        self.estimator_name = estimator_name
+        super().__init__(
+            estimator_name=estimator_name,
+            current_sklearn_version=current_skseq_version,
+            original_sklearn_version=original_skseq_version,
+        )
         self.current_skseq_version = current_skseq_version
         self.original_skseq_version = original_skseq_version
 

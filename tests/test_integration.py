@@ -361,6 +361,61 @@ def test_unpickling_state_of_same_version_does_not_warn(kind):
     assert np.array_equal(restored.predict(X), est.predict(X))
 
 
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_sklearn_version_warning_filter_catches_skseq_version_mismatch(
+    kind, monkeypatch
+):
+    """One filter on scikit-learn's InconsistentVersionWarning covers skseq's."""
+    from sklearn.exceptions import InconsistentVersionWarning as SklearnWarning
+
+    from skseq.exceptions import InconsistentVersionWarning
+
+    X, models = _fitted_models()
+    est = models[kind]
+    monkeypatch.setattr(skseq._base, "__version__", "0.0.1")
+    saved_by_other_version = pickle.dumps(est)
+    monkeypatch.undo()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SklearnWarning)
+        with pytest.raises(SklearnWarning) as raised:
+            pickle.loads(saved_by_other_version)
+    warning = raised.value
+    assert isinstance(warning, InconsistentVersionWarning)
+    assert warning.estimator_name == type(est).__name__
+    assert warning.original_skseq_version == "0.0.1"
+    assert warning.current_skseq_version == skseq.__version__
+    assert warning.original_sklearn_version == "0.0.1"
+    assert warning.current_sklearn_version == skseq.__version__
+    assert str(warning).startswith(
+        f"Trying to unpickle estimator {type(est).__name__} from skseq version 0.0.1 "
+        f"when using version {skseq.__version__}."
+    )
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_skops_round_trip_trusts_only_skseq_classes(kind):
+    """skops.io, the safe format, needs only skseq's own classes trusted."""
+    import skops.io
+
+    X, models = _fitted_models()
+    est = models[kind]
+    data = skops.io.dumps(est)
+    untrusted = skops.io.get_untrusted_types(data=data)
+    assert untrusted == [f"skseq._lstm.{type(est).__name__}"]
+    with pytest.raises(skops.io.exceptions.UntrustedTypesFoundException):
+        skops.io.loads(data)
+
+    loaded = skops.io.loads(data, trusted=untrusted)
+    assert np.array_equal(loaded.predict(X), est.predict(X))
+    # The whole fitted state came back (random state, optimizer moments):
+    # one more epoch on each gives the same weights.
+    target = est.predict(X)
+    loaded.partial_fit(X, target)
+    est.partial_fit(X, target)
+    assert np.array_equal(loaded.weights_, est.weights_)
+
+
 # ------------------------------------------------------------------ 5. pandas
 
 
