@@ -80,8 +80,12 @@ _SHARED_PARAMETERS = """
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
-        score has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
-        restore the weights of the best epoch.
+        score has not improved by ``tol`` for ``n_iter_no_change`` epochs (of
+        at least ten optimizer steps each), and restore the weights of the
+        best epoch. Samples are held out by content, per class for a
+        classifier, so duplicates stay on one side; data too few to hold out
+        two distinct samples train without early stopping, with a warning.
+        ``partial_fit`` ignores it.
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
@@ -92,8 +96,9 @@ _SHARED_PARAMETERS = """
     epsilon : float, default=1e-8
         Adam's numerical-stability constant.
 
-    n_iter_no_change : int, default=10
-        Epochs without improvement by ``tol`` before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without improvement by ``tol`` before stopping; ``np.inf``
+        switches the stall rule off.
 
     max_grad_norm : float or None, default=1.0
         Clip the gradient of every step to this global L2 norm (the norm over
@@ -117,7 +122,9 @@ _SHARED_PARAMETERS = """
         the first and on the input of the head. One mask per sequence and
         feature is shared by all time steps; kept values are scaled by
         ``1 / (1 - dropout)`` so nothing changes at prediction time. Masks are
-        drawn from ``random_state``.
+        drawn from ``random_state``. With dropout, a sample weight of 2 is
+        not the same as the sample repeated twice (each copy draws its own
+        mask): the one scikit-learn convention that cannot hold.
 """
 
 _SHARED_ATTRIBUTES = """
