@@ -90,9 +90,21 @@ def test_ci_runs_the_documented_test_command():
     """.ci/run runs the README's test command, which install.rst shows too."""
     root = Path(__file__).resolve().parents[1]
     ci_lines = (root / ".ci" / "run").read_text().splitlines()
-    command = ci_lines[-1]
-    assert command.startswith("python3 -m venv .venv && ")
+    (command,) = [
+        line for line in ci_lines if line.startswith("python3 -m venv .venv ")
+    ]
     assert ".venv/bin/pytest tests -q" in command
     assert ".venv/bin/pytest --doctest-modules --pyargs skseq -q" in command
     assert f"```bash\n{command}\n```" in (root / "README.md").read_text()
     assert f"\n    {command}\n" in (root / "doc" / "install.rst").read_text()
+
+
+def test_ci_lints_with_the_pinned_versions():
+    """CI's linters are the versions pre-commit pins."""
+    root = Path(__file__).resolve().parents[1]
+    ci = (root / ".ci" / "run").read_text()
+    hooks = (root / ".pre-commit-config.yaml").read_text()
+    for name, variable in (("ruff-pre-commit", "RUFF"), ("cython-lint", "CYTHON_LINT")):
+        block = hooks[hooks.index(name) :]
+        rev = block[block.index("rev: v") + len("rev: v") :].split()[0]
+        assert f"{variable}={rev}\n" in ci
