@@ -438,6 +438,7 @@ class BaseLSTM(BaseEstimator):
             )  # fmt: skip
 
         if first_call:
+            _check_forget_bias(self.forget_bias, dtype)
             self._random_state = check_random_state(self.random_state)
             self.n_outputs_ = y.shape[1]
             self._network_config = (
@@ -595,39 +596,66 @@ class BaseLSTM(BaseEstimator):
         grad = workspace.gradient_like(weights)
         n_threads = effective_n_threads()
         sample_idx = np.arange(n_samples)
-        best_weights = None
+        # The weights and solver state of this run's best epoch, by validation
+        # score with early stopping, otherwise by training loss: what the run
+        # comes back to when it ends (early stopping) or diverges. A
+        # partial_fit call runs one epoch and keeps none.
+        best = None if incremental else _Snapshot()
         # As MLP: n_iter_ counts the epochs of this call; t_ and loss_curve_
         # keep counting across warm starts and partial_fit calls.
         self.n_iter_ = 0
+        run_start = len(self.loss_curve_)
 
         for _epoch in range(self.max_iter):
             start_time = time.perf_counter()
             if self.shuffle:
                 self._random_state.shuffle(sample_idx)
             accumulated_loss = 0.0
-            for batch in _batches(n_samples, batch_size):
-                batch_idx = sample_idx[batch]
-                batch_loss = self._train_batch(
-                    network, weights, grad, workspace, optimizer, sequences, y,
-                    sample_weight, batch_idx, n_threads,
-                )  # fmt: skip
-                accumulated_loss += batch_loss * len(batch_idx)
+            try:
+                for batch in _batches(n_samples, batch_size):
+                    batch_idx = sample_idx[batch]
+                    batch_loss = self._train_batch(
+                        network, weights, grad, workspace, optimizer, sequences, y,
+                        sample_weight, batch_idx, n_threads,
+                    )  # fmt: skip
+                    accumulated_loss += batch_loss * len(batch_idx)
+                    # Per batch, so that it counts the samples of the steps
+                    # taken when a refused step ends the fit mid-epoch.
+                    self.t_ += len(batch_idx)
+            except _RefusedStep as refused:
+                self._solver_state = optimizer.state()
+                where = (
+                    "The weights and the solver's state were left at their last "
+                    "finite values, those before that step"
+                )
+                if early_stopping and best.weights is not None:
+                    self._solver_state = best.restore(weights)
+                    epoch = int(np.argmax(self.validation_scores_)) + 1
+                    where = (
+                        "The weights and the solver's state of the epoch with the "
+                        f"best validation score (epoch {epoch}) were restored"
+                    )
+                raise ValueError(
+                    self._divergence_message(str(refused), where)
+                ) from None
             self.n_iter_ += 1
-            self.t_ += n_samples
             self.loss_ = float(accumulated_loss / n_samples)
             self.loss_curve_.append(self.loss_)
 
             if early_stopping:
-                score = self._score_sequences(val_sequences, y_val, sw_val)
+                score = self._validation_score(val_sequences, y_val, sw_val)
                 self.validation_scores_.append(score)
-                if score < self.best_validation_score_ + self.tol:
+                # -inf (non-finite outputs) never improves, even on -inf.
+                if score < self.best_validation_score_ + self.tol or score == -np.inf:
                     self._no_improvement_count += 1
                 else:
                     self._no_improvement_count = 0
                 if score > self.best_validation_score_:
                     self.best_validation_score_ = score
-                    best_weights = weights.copy()
+                    best.keep(weights, optimizer.state(), self.loss_)
             else:
+                if best is not None and self.loss_ < best.loss:
+                    best.keep(weights, optimizer.state(), self.loss_)
                 if self.loss_ > self.best_loss_ - self.tol:
                     self._no_improvement_count += 1
                 else:
@@ -661,8 +689,67 @@ class BaseLSTM(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        if early_stopping and best_weights is not None:
-            weights[...] = best_weights
+        if best is not None:
+            self._end_run(weights, best, self.loss_curve_[run_start:], early_stopping)
+
+    def _end_run(self, weights, best, loss_curve, early_stopping):
+        """Come back to the best epoch of a fit's run (``best``, a _Snapshot)
+        when early stopping ends it, or when it diverged.
+
+        Diverged: the last epoch's training loss is above the first's and more
+        than DIVERGED_LOSS_RATIO times the lowest of the run. The weights and
+        solver state of the best epoch are then restored (with early stopping,
+        they already are) and a ConvergenceWarning says so, so that a fit
+        never ends as if it had converged on a loss that exploded.
+        """
+        if early_stopping:
+            if best.weights is None:
+                raise ValueError(
+                    self._divergence_message(
+                        "The outputs on the validation data were non-finite at "
+                        f"every epoch (the last {len(loss_curve)})",
+                        "The weights and the solver's state are those of the last "
+                        "epoch",
+                    )
+                )
+            self._solver_state = best.restore(weights)
+        last, lowest = loss_curve[-1], min(loss_curve)
+        if not (last > loss_curve[0] and last > DIVERGED_LOSS_RATIO * lowest):
+            return
+        if not early_stopping:
+            self._solver_state = best.restore(weights)
+        kept = "best validation score" if early_stopping else "lowest training loss"
+        warnings.warn(
+            self._divergence_message(
+                f"The training loss diverged: it ended at {last:.6g}, more than "
+                f"{DIVERGED_LOSS_RATIO:g} times its lowest of this fit ({lowest:.6g}"
+                f" at epoch {loss_curve.index(lowest) + 1} of {len(loss_curve)})",
+                f"The weights and the solver's state of the epoch with the {kept} "
+                "were restored",
+            ),
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    def _divergence_message(self, what, where):
+        return (
+            f"{what}. {where}. Likely causes: a learning rate too large "
+            f"(learning_rate_init={self.learning_rate_init}), unscaled targets or "
+            "features (try a StandardScaler), or activation='relu' without "
+            "gradient clipping (max_grad_norm)."
+        )
+
+    def _validation_score(self, sequences, y, sample_weight):
+        """The early-stopping score of the current weights on the validation
+        part; -inf, the worst there is, when an output is not finite (a
+        diverging fit)."""
+        raw = self._forward_raw(sequences)
+        if not _lstm_core.all_finite(raw.reshape(-1)):
+            return -np.inf
+        # Outputs far from the targets can overflow the score's sums.
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = float(self._score_outputs(raw, y, sample_weight))
+        return score if math.isfinite(score) else -np.inf
 
     def _training_workspace(self, network, n_rows, n_timesteps, dtype, keep):
         """Training buffers for batches of ``n_rows`` sequences of at most
@@ -806,7 +893,12 @@ class BaseLSTM(BaseEstimator):
         batch_idx,
         n_threads,
     ):
-        """One optimizer step on one batch; returns the batch loss."""
+        """One optimizer step on one batch; returns the batch loss.
+
+        A step that the loss, its gradient or the update itself would make
+        non-finite is not taken: the weights and the solver's state stay as
+        they were, and _RefusedStep says why.
+        """
         masks = network.draw_dropout_masks(
             self._random_state, len(batch_idx), self.dropout, weights.dtype
         )
@@ -821,18 +913,17 @@ class BaseLSTM(BaseEstimator):
                 return loss
             grad_norm = math.sqrt(_lstm_core.sum_of_squares(grad))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            raise ValueError(
-                f"The training loss became non-finite (loss={loss}) at iteration "
-                f"{self.n_iter_ + 1}. The weights were left at their last finite "
-                "values. Likely causes: a learning rate too large "
-                f"(learning_rate_init={self.learning_rate_init}), unscaled targets "
-                "or features (try a StandardScaler), or activation='relu' without "
-                "gradient clipping."
+            what = f"The training loss or its gradient became non-finite (loss={loss})"
+        else:
+            if self.max_grad_norm is not None and grad_norm > self.max_grad_norm:
+                grad *= self.max_grad_norm / grad_norm
+            if optimizer.update(grad):
+                return loss
+            what = (
+                "A step of the solver would have made the weights or its state "
+                f"non-finite (loss={loss}, gradient norm={grad_norm:.6g})"
             )
-        if self.max_grad_norm is not None and grad_norm > self.max_grad_norm:
-            grad *= self.max_grad_norm / grad_norm
-        optimizer.update(grad)
-        return loss
+        raise _RefusedStep(f"{what} at iteration {self.n_iter_ + 1}")
 
     # --------------------------------------------------------- prediction
     def _check_score_weight(self, X, sample_weight):
@@ -935,6 +1026,65 @@ def _check_finite_output(raw):
             "The network's output overflowed for some of the input sequences: "
             "their values are too large for this model. Scale the input (e.g. "
             "with a StandardScaler fitted on the training data)."
+        )
+
+
+class _RefusedStep(Exception):
+    """A training step not taken because it would have made the loss, its
+    gradient, the weights or the solver's state non-finite."""
+
+
+# A run diverged when its last epoch's training loss is above its first
+# epoch's and more than this many times its lowest (see BaseLSTM._end_run).
+# Ending above the start means the run made no net progress at all, which
+# epoch-to-epoch noise does not cause in a run that learns; the ratio keeps a
+# run that stayed flat (a loss near its floor from the first epoch on) from
+# counting as diverged for a small rise at its end.
+DIVERGED_LOSS_RATIO = 10.0
+
+
+class _Snapshot:
+    """A copy of the weights, the solver's state and the training loss at one
+    epoch, in buffers allocated by the first copy."""
+
+    def __init__(self):
+        self.weights = None
+        self.state = None
+        self.loss = math.inf
+
+    def keep(self, weights, state, loss):
+        if self.weights is None:
+            self.weights = weights.copy()
+            self.state = {
+                key: value.copy() if isinstance(value, np.ndarray) else value
+                for key, value in state.items()
+            }
+        else:
+            np.copyto(self.weights, weights)
+            for key, value in state.items():
+                if isinstance(value, np.ndarray):
+                    np.copyto(self.state[key], value)
+                else:
+                    self.state[key] = value
+        self.loss = loss
+
+    def restore(self, weights):
+        """Copy the weights back into ``weights``; return the solver's state,
+        whose arrays the caller takes over."""
+        weights[...] = self.weights
+        return self.state
+
+
+def _check_forget_bias(forget_bias, dtype):
+    """Refuse a forget-gate bias beyond the range of the model's precision,
+    before it becomes an infinite initial weight."""
+    largest = float(np.finfo(dtype).max)
+    if abs(forget_bias) > largest:
+        raise ValueError(
+            f"forget_bias={forget_bias!r} is beyond the range of "
+            f"{np.dtype(dtype).name} (largest finite value {largest:.6g}), the "
+            "precision of the model (that of the input X). A forget_bias of a "
+            "few units is enough to keep the memory of long sequences."
         )
 
 

@@ -39,9 +39,11 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define SKSEQ_INLINE static inline __attribute__((always_inline))
 #define SKSEQ_SIMD _Pragma("omp simd")
-/* A vectorised sum: its order is fixed by the code the compiler emits for the
-   running CPU type, the same on every call and in every thread. */
-#define SKSEQ_SIMD_SUM(acc) _Pragma("omp simd reduction(+:acc)")
+#define SKSEQ_PRAGMA(text) _Pragma(#text)
+/* A vectorised sum into the variable named acc: its order is fixed by the
+   code the compiler emits for the running CPU type, the same on every call
+   and in every thread. */
+#define SKSEQ_SIMD_SUM(acc) SKSEQ_PRAGMA(omp simd reduction(+:acc))
 #else
 #define SKSEQ_SIMD_SUM(acc)
 #define SKSEQ_INLINE static inline
@@ -317,18 +319,35 @@ SKSEQ_MULTIVERSION static void skseq_rows_times_transposed_##S(                 
 SKSEQ_DEFINE_SMALL_PRODUCTS(double, d)
 SKSEQ_DEFINE_SMALL_PRODUCTS(float, f)
 
-/* ------------------------------------------------------------ Adam step */
+/* ------------------------------------------------------- optimizer steps */
 /*
- * One Adam update in place, element by element (so independent of threads):
- * m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2,
- * w <- w - step m / (sqrt(v) + eps), step being the bias-corrected rate.
+ * One optimizer update in place, element by element (so independent of
+ * threads), in two passes: the first computes every new value and counts the
+ * non-finite ones without writing anything (x - x is 0 exactly when x is
+ * finite); only if there are none does the second pass compute and write
+ * them. A step that would leave a NaN or an infinity in the weights or the
+ * state (the update itself overflowing) thus changes nothing and returns 0,
+ * so the caller still holds the weights and state of before the step;
+ * otherwise it returns 1. Both passes evaluate the same expressions.
+ *
+ * Adam: m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2,
+ *       w <- w - step m / (sqrt(v) + eps), step being the bias-corrected rate.
+ * SGD:  u <- mu u - lr g; w <- w + u, or (Nesterov) w <- w + mu u - lr g.
  */
-#define SKSEQ_DEFINE_ADAM(T, S, SQRT)                                               \
-SKSEQ_MULTIVERSION static void skseq_adam_##S(                                      \
+#define SKSEQ_DEFINE_OPTIMIZER_STEPS(T, S, SQRT)                                    \
+SKSEQ_MULTIVERSION static int skseq_adam_##S(                                       \
     T *w, const T *g, T *m, T *v, ptrdiff_t n, T step, T b1, T b2, T eps)           \
 {                                                                                   \
     const T c1 = 1 - b1, c2 = 1 - b2;                                               \
-    ptrdiff_t k;                                                                    \
+    ptrdiff_t k, n_bad = 0;                                                         \
+    SKSEQ_SIMD_SUM(n_bad)                                                           \
+    for (k = 0; k < n; k++) {                                                       \
+        const T mk = b1 * m[k] + c1 * g[k];                                         \
+        const T vk = b2 * v[k] + c2 * (g[k] * g[k]);                                \
+        const T wk = w[k] - step * (mk / (SQRT(vk) + eps));                         \
+        n_bad += ((mk - mk) != 0) | ((vk - vk) != 0) | ((wk - wk) != 0);            \
+    }                                                                               \
+    if (n_bad) return 0;                                                            \
     SKSEQ_SIMD                                                                      \
     for (k = 0; k < n; k++) {                                                       \
         const T mk = b1 * m[k] + c1 * g[k];                                         \
@@ -337,9 +356,32 @@ SKSEQ_MULTIVERSION static void skseq_adam_##S(                                  
         v[k] = vk;                                                                  \
         w[k] -= step * (mk / (SQRT(vk) + eps));                                     \
     }                                                                               \
+    return 1;                                                                       \
+}                                                                                   \
+                                                                                    \
+SKSEQ_MULTIVERSION static int skseq_sgd_##S(                                        \
+    T *w, const T *g, T *u, ptrdiff_t n, T lr, T mu, int nesterov)                  \
+{                                                                                   \
+    /* The step on w is mu_w u - lr_w g: Nesterov's, or u itself. */                \
+    const T mu_w = nesterov ? mu : 1, lr_w = nesterov ? lr : 0;                     \
+    ptrdiff_t k, n_bad = 0;                                                         \
+    SKSEQ_SIMD_SUM(n_bad)                                                           \
+    for (k = 0; k < n; k++) {                                                       \
+        const T uk = mu * u[k] - lr * g[k];                                         \
+        const T wk = w[k] + (mu_w * uk - lr_w * g[k]);                              \
+        n_bad += ((uk - uk) != 0) | ((wk - wk) != 0);                               \
+    }                                                                               \
+    if (n_bad) return 0;                                                            \
+    SKSEQ_SIMD                                                                      \
+    for (k = 0; k < n; k++) {                                                       \
+        const T uk = mu * u[k] - lr * g[k];                                         \
+        u[k] = uk;                                                                  \
+        w[k] += mu_w * uk - lr_w * g[k];                                            \
+    }                                                                               \
+    return 1;                                                                       \
 }
 
-SKSEQ_DEFINE_ADAM(double, d, sqrt)
-SKSEQ_DEFINE_ADAM(float, f, sqrtf)
+SKSEQ_DEFINE_OPTIMIZER_STEPS(double, d, sqrt)
+SKSEQ_DEFINE_OPTIMIZER_STEPS(float, f, sqrtf)
 
 #endif /* SKSEQ_GATES_H */

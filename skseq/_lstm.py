@@ -81,11 +81,11 @@ _SHARED_PARAMETERS = """
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
         score has not improved by ``tol`` for ``n_iter_no_change`` epochs (of
-        at least ten optimizer steps each), and restore the weights of the
-        best epoch. Samples are held out by content, per class for a
-        classifier, so duplicates stay on one side; data too few to hold out
-        two distinct samples train without early stopping, with a warning.
-        ``partial_fit`` ignores it.
+        at least ten optimizer steps each), and restore the weights and
+        optimizer state of the best epoch. Samples are held out by content,
+        per class for a classifier, so duplicates stay on one side; data too
+        few to hold out two distinct samples train without early stopping,
+        with a warning. ``partial_fit`` ignores it.
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
@@ -138,7 +138,8 @@ _SHARED_ATTRIBUTES = """
         Training loss of every epoch.
 
     validation_scores_ : list of float or None
-        Validation score of every epoch with ``early_stopping=True``.
+        Validation score of every epoch with ``early_stopping=True``; -inf
+        for an epoch whose validation outputs are not all finite.
 
     best_validation_score_ : float or None
         Best validation score with ``early_stopping=True``.
@@ -406,10 +407,9 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             self._y_1d = y.ndim == 1
         return (y.reshape(-1, 1) if y.ndim == 1 else y), None
 
-    def _score_sequences(self, sequences, y, sample_weight):
+    def _score_outputs(self, raw, y, sample_weight):
         from sklearn.metrics import r2_score  # early stopping only
 
-        raw = self._forward_raw(sequences)
         return r2_score(y, raw, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
@@ -681,12 +681,11 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     def _is_classifier_single_output(self):
         return self._label_binarizer.y_type_ != "multilabel-indicator"
 
-    def _score_sequences(self, sequences, Y, sample_weight):
+    def _score_outputs(self, raw, Y, sample_weight):
         from sklearn.metrics import accuracy_score  # early stopping only
 
-        output = self._forward_raw(sequences)
         predicted = self._label_binarizer.inverse_transform(
-            OUTPUT_ACTIVATIONS[self.out_activation_](output)
+            OUTPUT_ACTIVATIONS[self.out_activation_](raw)
         )
         truth = self._label_binarizer.inverse_transform(Y)
         return accuracy_score(truth, predicted, sample_weight=sample_weight)

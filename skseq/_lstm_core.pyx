@@ -69,10 +69,14 @@ cdef extern from "_gates.h" nogil:
                               const float *c_prev, const float *dh_in,
                               const float *dh_rec, float *dc, float *dz,
                               Py_ssize_t H, int relu)
-    void skseq_adam_d(double *w, const double *g, double *m, double *v, Py_ssize_t n,
-                      double step, double b1, double b2, double eps)
-    void skseq_adam_f(float *w, const float *g, float *m, float *v, Py_ssize_t n,
-                      float step, float b1, float b2, float eps)
+    int skseq_adam_d(double *w, const double *g, double *m, double *v, Py_ssize_t n,
+                     double step, double b1, double b2, double eps)
+    int skseq_adam_f(float *w, const float *g, float *m, float *v, Py_ssize_t n,
+                     float step, float b1, float b2, float eps)
+    int skseq_sgd_d(double *w, const double *g, double *u, Py_ssize_t n,
+                    double lr, double mu, int nesterov)
+    int skseq_sgd_f(float *w, const float *g, float *u, Py_ssize_t n,
+                    float lr, float mu, int nesterov)
     void skseq_add_rows_times_d(double *z, Py_ssize_t ldz, const double *h,
                                 Py_ssize_t ldh, const double *W, Py_ssize_t m,
                                 Py_ssize_t H, Py_ssize_t G)
@@ -1487,27 +1491,63 @@ cdef _check_last(const Py_ssize_t[::1] lengths, Py_ssize_t B, Py_ssize_t S,
 def adam_update(floating[::1] weights, const floating[::1] grad,
                 floating[::1] first_moment, floating[::1] second_moment,
                 double step, double beta_1, double beta_2, double epsilon):
-    """One Adam step in place, in one pass over the arrays:
+    """One Adam step in place:
 
     m <- beta_1 m + (1 - beta_1) g;  v <- beta_2 v + (1 - beta_2) g^2;
     w <- w - step * m / (sqrt(v) + epsilon)
 
     (``step`` is the bias-corrected learning rate). Each element on its own,
     so the result does not depend on threads.
+
+    Returns True; or False, writing nothing, when any new value of ``weights``,
+    ``first_moment`` or ``second_moment`` would be NaN or infinite.
     """
     cdef Py_ssize_t n = weights.shape[0]
+    cdef int finite = 1
     if not (grad.shape[0] == first_moment.shape[0] == second_moment.shape[0] == n):
         raise ValueError(
             f"adam_update needs arrays of one length; got {n}, {grad.shape[0]}, "
             f"{first_moment.shape[0]} and {second_moment.shape[0]}."
         )
     if n == 0:
-        return
+        return True
     with nogil:
         if floating is float:
-            skseq_adam_f(&weights[0], &grad[0], &first_moment[0], &second_moment[0],
-                         n, <float> step, <float> beta_1, <float> beta_2,
-                         <float> epsilon)
+            finite = skseq_adam_f(&weights[0], &grad[0], &first_moment[0],
+                                  &second_moment[0], n, <float> step, <float> beta_1,
+                                  <float> beta_2, <float> epsilon)
         else:
-            skseq_adam_d(&weights[0], &grad[0], &first_moment[0], &second_moment[0],
-                         n, step, beta_1, beta_2, epsilon)
+            finite = skseq_adam_d(&weights[0], &grad[0], &first_moment[0],
+                                  &second_moment[0], n, step, beta_1, beta_2, epsilon)
+    return finite != 0
+
+
+def sgd_update(floating[::1] weights, const floating[::1] grad,
+               floating[::1] velocity, double learning_rate, double momentum,
+               bint nesterov):
+    """One SGD step with momentum in place:
+
+    u <- momentum u - learning_rate g;  w <- w + u
+    (Nesterov: w <- w + momentum u - learning_rate g, with the new u).
+
+    Each element on its own, so the result does not depend on threads.
+    Returns True; or False, writing nothing, when any new value of ``weights``
+    or ``velocity`` would be NaN or infinite.
+    """
+    cdef Py_ssize_t n = weights.shape[0]
+    cdef int finite = 1
+    if not (grad.shape[0] == velocity.shape[0] == n):
+        raise ValueError(
+            f"sgd_update needs arrays of one length; got {n}, {grad.shape[0]} "
+            f"and {velocity.shape[0]}."
+        )
+    if n == 0:
+        return True
+    with nogil:
+        if floating is float:
+            finite = skseq_sgd_f(&weights[0], &grad[0], &velocity[0], n,
+                                 <float> learning_rate, <float> momentum, nesterov)
+        else:
+            finite = skseq_sgd_d(&weights[0], &grad[0], &velocity[0], n,
+                                 learning_rate, momentum, nesterov)
+    return finite != 0

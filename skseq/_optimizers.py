@@ -4,15 +4,18 @@ Each optimizer keeps its state in plain NumPy arrays and numbers, returned by
 ``state()`` and accepted back by the constructor, so an estimator can store it
 as ordinary fitted data (joblib, skops and dask carry it without trusting any
 class) and resume training with ``warm_start`` or ``partial_fit``.
-Updates work in place (Adam in one compiled pass): nothing is allocated per
-step.
+Updates work in place, each in one compiled call: nothing is allocated per
+step. A step that would make any weight or state value NaN or infinite (the
+update itself overflowing) is refused whole: ``update`` then changes nothing
+and returns False, so the caller keeps the last finite weights and a state
+that matches them.
 """
 
 import math
 
 import numpy as np
 
-from ._lstm_core import adam_update
+from ._lstm_core import adam_update, sgd_update
 
 
 class SGDOptimizer:
@@ -46,25 +49,19 @@ class SGDOptimizer:
         else:
             self.velocity = np.ascontiguousarray(state["velocity"], dtype=weights.dtype)
             self.learning_rate = float(state["learning_rate"])
-        self._scaled_grad = np.empty_like(weights)
-        self._step = np.empty_like(weights)
 
     def state(self):
         # The live velocity, not a copy (see AdamOptimizer.state).
         return {"velocity": self.velocity, "learning_rate": self.learning_rate}
 
     def update(self, grad):
-        lr, mu = self.learning_rate, self.momentum
+        """One step in place; False (nothing changed) if it would leave a
+        non-finite value."""
         # v <- mu v - lr g ; w <- w + v  (Nesterov: w <- w + mu v - lr g)
-        self.velocity *= mu
-        np.multiply(grad, lr, out=self._scaled_grad)
-        self.velocity -= self._scaled_grad
-        if self.nesterov:
-            np.multiply(self.velocity, mu, out=self._step)
-            self._step -= self._scaled_grad
-            self.weights += self._step
-        else:
-            self.weights += self.velocity
+        return sgd_update(
+            self.weights, grad, self.velocity, self.learning_rate, self.momentum,
+            self.nesterov,
+        )  # fmt: skip
 
     def iteration_ends(self, n_samples_seen):
         if self.schedule == "invscaling":
@@ -129,16 +126,21 @@ class AdamOptimizer:
         }
 
     def update(self, grad):
-        self.t += 1
+        """One step in place; False (nothing changed, ``t`` included) if it
+        would leave a non-finite value."""
+        t = self.t + 1
         step = (
             self.learning_rate
-            * math.sqrt(1.0 - self.beta_2**self.t)
-            / (1.0 - self.beta_1**self.t)
+            * math.sqrt(1.0 - self.beta_2**t)
+            / (1.0 - self.beta_1**t)
         )
-        adam_update(
+        if not adam_update(
             self.weights, grad, self.first_moment, self.second_moment,
             step, self.beta_1, self.beta_2, self.epsilon,
-        )  # fmt: skip
+        ):  # fmt: skip
+            return False
+        self.t = t
+        return True
 
     def iteration_ends(self, n_samples_seen):
         pass

@@ -678,6 +678,273 @@ def test_divergence_raises_and_leaves_a_finite_model():
     assert len(model.loss_curve_) == model.n_iter_
 
 
+@pytest.fixture
+def steps(monkeypatch):
+    """Record, before every training step, the weights and a copy of the
+    solver's state."""
+    from skseq._base import BaseLSTM
+
+    records = []
+    original = BaseLSTM._train_batch
+
+    def spy(self, network, weights, grad, workspace, optimizer, *args):
+        state = {
+            key: value.copy() if isinstance(value, np.ndarray) else value
+            for key, value in optimizer.state().items()
+        }
+        records.append((weights.copy(), state))
+        return original(self, network, weights, grad, workspace, optimizer, *args)
+
+    monkeypatch.setattr(BaseLSTM, "_train_batch", spy)
+    return records
+
+
+def _assert_same_state(state, expected):
+    assert state.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, np.ndarray):
+            assert np.all(np.isfinite(state[key]))
+            assert_array_equal(state[key], value)
+        else:
+            assert state[key] == value
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize(
+    "dtype, max_iter", [(np.float32, 1), (np.float32, 3), (np.float64, 3)]
+)
+def test_a_step_that_would_be_non_finite_is_rolled_back(steps, max_iter, dtype, solver):
+    """A learning rate of 1e300 makes the first update overflow in float32
+    (in float64 the first step is finite and the loss after it is not): the
+    fit stops with the clear error, the weights and the solver's state are
+    exactly those before the refused step, and the stored counters match."""
+    X, y = _classification_data(n=40)
+    X = X.astype(dtype)
+    params = dict(
+        **TINY, solver=solver, learning_rate_init=1e300, max_iter=max_iter,
+        batch_size=40, random_state=0,
+    )  # fmt: skip
+    model = LSTMClassifier(**params)
+    with pytest.raises(ValueError, match="last finite values") as excinfo:
+        model.fit(X, y)
+    assert "non-finite" in str(excinfo.value)
+    assert "learning_rate_init=1e+300" in str(excinfo.value)
+    if dtype is np.float32:
+        assert "would have made the weights" in str(excinfo.value)
+    n_taken = len(steps) - 1  # the last recorded step was refused
+    weights_before, state_before = steps[-1]
+    assert model.weights_.dtype == dtype
+    assert np.all(np.isfinite(model.weights_))
+    assert_array_equal(model.weights_, weights_before)
+    _assert_same_state(model._solver_state, state_before)
+    if solver == "adam":
+        assert model._solver_state["t"] == n_taken
+    assert model.t_ == 40 * n_taken
+    # One step per epoch here: the steps taken are the epochs of a fit that
+    # stops just before the refused one.
+    if n_taken:
+        reference = _fit_quietly(
+            LSTMClassifier(**{**params, "max_iter": n_taken}), X, y
+        )
+        assert_array_equal(model.weights_, reference.weights_)
+        _assert_same_state(model._solver_state, reference._solver_state)
+
+
+def test_a_refused_step_mid_epoch_keeps_the_steps_before_it(steps):
+    """With several batches per epoch, the fit keeps the steps of the epoch
+    taken before the refused one, and counts their samples."""
+    X, y = _regression_data(n=40)
+    model = LSTMRegressor(
+        hidden_layer_sizes=(8,), activation="relu", solver="sgd",
+        learning_rate_init=1e3, momentum=0.0, max_grad_norm=None, max_iter=50,
+        batch_size=10, random_state=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="last finite values"):
+        model.fit(X, y * 1e6)
+    n_taken = len(steps) - 1
+    assert n_taken % 4 != 0  # refused in the middle of an epoch
+    assert model.n_iter_ == n_taken // 4 == len(model.loss_curve_)
+    assert model.t_ == 10 * n_taken
+    assert np.all(np.isfinite(model.weights_))
+    assert_array_equal(model.weights_, steps[-1][0])
+    _assert_same_state(model._solver_state, steps[-1][1])
+
+
+@pytest.mark.parametrize(
+    "optimizer_step",
+    ["adam", "sgd", "sgd_nesterov"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizer_step_that_would_overflow_writes_nothing(optimizer_step, dtype):
+    """One element whose update overflows: the compiled step returns False
+    and leaves every array bit for bit as it was."""
+    from skseq._lstm_core import adam_update, sgd_update
+
+    rng = np.random.default_rng(0)
+    huge = np.finfo(dtype).max
+    w, g, m = rng.normal(size=(3, 101)).astype(dtype)
+    v = rng.uniform(0, 2, size=101).astype(dtype)
+    # SGD: the step overflows the weight; Adam: the squared gradient
+    # overflows the second moment (the weight itself would stay finite).
+    w[50], g[50] = huge, -huge
+    arrays = (w, g, m, v)
+    before = [a.copy() for a in arrays]
+    if optimizer_step == "adam":
+        ok = adam_update(w, g, m, v, 1.0, 0.9, 0.999, 1e-8)
+    else:
+        ok = sgd_update(w, g, m, 1.0, 0.9, optimizer_step == "sgd_nesterov")
+    assert ok is False
+    for after, original in zip(arrays, before, strict=True):
+        assert_array_equal(after, original)
+        assert after.tobytes() == original.tobytes()
+    # Without the huge values the same step is taken.
+    w[50], g[50] = 0.0, -1.0
+    if optimizer_step == "adam":
+        assert adam_update(w, g, m, v, 1.0, 0.9, 0.999, 1e-8) is True
+    else:
+        assert sgd_update(w, g, m, 1.0, 0.9, optimizer_step == "sgd_nesterov")
+    assert not np.array_equal(w, before[0])
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_update_matches_the_formula(nesterov):
+    from skseq._lstm_core import sgd_update
+
+    rng = np.random.default_rng(0)
+    for dtype, rtol in [(np.float64, 1e-14), (np.float32, 1e-6)]:
+        w, g, u = rng.normal(size=(3, 1001)).astype(dtype)
+        lr, mu = 0.05, 0.8
+        u_ref = mu * u.astype(np.float64) - lr * g
+        step = mu * u_ref - lr * g if nesterov else u_ref
+        w_ref = w + step
+        assert sgd_update(w, g, u, lr, mu, nesterov) is True
+        assert_allclose(u, u_ref, rtol=rtol, atol=rtol)
+        assert_allclose(w, w_ref, rtol=rtol, atol=rtol)
+    with pytest.raises(ValueError, match="one length"):
+        sgd_update(w, g[:-1], u, lr, mu, nesterov)
+
+
+def test_forget_bias_beyond_the_precision_is_refused():
+    """forget_bias=1e300 is no float32 number: refused up front rather than
+    becoming an infinite weight; in float64 it is one and the fit runs."""
+    X, y = _regression_data(n=20)
+    model = LSTMRegressor(**TINY, forget_bias=1e300, max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match=r"forget_bias=1e\+300 is beyond .*float32"):
+        model.fit(X.astype(np.float32), y)
+    assert not hasattr(model, "weights_")
+    _fit_quietly(model, X, y)
+    assert np.all(np.isfinite(model.weights_))
+    with pytest.raises(ValueError, match="beyond the range of float64"):
+        LSTMRegressor(**TINY, forget_bias=10**400).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_finite_divergence_restores_the_best_epoch_and_warns(dtype):
+    """SGD with a learning rate of 10 on targets of order 1e3 climbs by orders
+    of magnitude and stalls: the fit does not end as if it had converged, but
+    comes back to its best epoch with a ConvergenceWarning."""
+    X, y = _regression_data(n=40)
+    X = X.astype(dtype)
+    params = dict(
+        **TINY, solver="sgd", learning_rate_init=10.0, max_grad_norm=None,
+        random_state=0,
+    )  # fmt: skip
+    model = LSTMRegressor(**params)
+    with pytest.warns(ConvergenceWarning, match="training loss diverged") as record:
+        model.fit(X, 1e3 * y)
+    message = str(record[0].message)
+    assert "lowest training loss were restored" in message
+    assert "learning_rate_init=10.0" in message
+    curve = model.loss_curve_
+    assert curve[-1] > 1e6 * min(curve)
+    assert model.n_iter_ < model.max_iter
+    best_epoch = int(np.argmin(curve)) + 1
+    reference = _fit_quietly(LSTMRegressor(**params, max_iter=best_epoch), X, 1e3 * y)
+    assert_array_equal(model.weights_, reference.weights_)
+    _assert_same_state(model._solver_state, reference._solver_state)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+@pytest.mark.parametrize(
+    "curve, diverged",
+    [
+        ([1.0, 0.5, 20.0], True),  # above the start, 40 times the lowest
+        ([1.0, 1e-3, 1e80], True),
+        ([1.0, 0.2, 1.5], False),  # above the start but 7.5 times the lowest
+        ([1.0, 1e-12, 1e-6], False),  # a jump near the floor: it learned
+        ([1.0, 0.5, 0.9], False),
+        ([1.0], False),
+    ],
+)
+def test_divergence_rule_on_loss_curves(curve, diverged):
+    """The documented rule: a run diverged when it ends above its first
+    epoch's loss and more than DIVERGED_LOSS_RATIO times its lowest; then the
+    best epoch comes back with a ConvergenceWarning."""
+    from skseq._base import DIVERGED_LOSS_RATIO, _Snapshot
+
+    assert DIVERGED_LOSS_RATIO == 10
+    best_weights, last_weights = np.zeros(3), np.ones(3)
+    best = _Snapshot()
+    best.keep(best_weights, {"t": 1, "first_moment": np.zeros(3)}, min(curve))
+    model = LSTMRegressor()
+    weights = last_weights.copy()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model._end_run(weights, best, curve, early_stopping=False)
+    assert len(record) == diverged
+    assert_array_equal(weights, best_weights if diverged else last_weights)
+    if diverged:
+        assert issubclass(record[0].category, ConvergenceWarning)
+        assert model._solver_state["t"] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_early_stopping_diverging_fit_keeps_the_best_validation_epoch(dtype):
+    """The issue's reproducer: relu, SGD at learning rate 1, no clipping, on
+    iris. The validation outputs become non-finite (score -inf, no crash in
+    the scorer), then a step is refused: the error says so and the estimator
+    holds the weights of its best validation epoch, finite and predicting
+    finite values."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(dtype)
+    params = dict(
+        hidden_layer_sizes=100, activation="relu", solver="sgd",
+        learning_rate_init=1, max_grad_norm=None, early_stopping=True,
+        max_iter=20, random_state=0,
+    )  # fmt: skip
+    model = LSTMRegressor(**params)
+    with pytest.raises(ValueError, match="best validation score"):
+        model.fit(X, y)
+    assert model.validation_scores_[-1] == -np.inf
+    best_epoch = int(np.argmax(model.validation_scores_)) + 1
+    assert np.isfinite(model.best_validation_score_)
+    assert np.all(np.isfinite(model.weights_))
+    assert np.all(np.isfinite(model.predict(X)))
+    reference = _fit_quietly(LSTMRegressor(**{**params, "max_iter": best_epoch}), X, y)
+    assert_array_equal(model.weights_, reference.weights_)
+    _assert_same_state(model._solver_state, reference._solver_state)
+
+
+def test_early_stopping_non_finite_validation_outputs_never_count(monkeypatch):
+    """Validation outputs that are never finite score -inf, count as epochs
+    without improvement, and end the fit with the clear error instead of a
+    model that predicts NaN."""
+    from skseq._base import BaseLSTM
+
+    def non_finite_outputs(self, sequences):
+        return np.full((len(sequences), self.n_outputs_), np.nan)
+
+    monkeypatch.setattr(BaseLSTM, "_forward_raw", non_finite_outputs)
+    X, y = _regression_data(n=40)
+    model = LSTMRegressor(**{**EARLY_STOPPING, "tol": 1e-4})
+    with pytest.raises(ValueError, match="non-finite at every epoch"):
+        model.fit(X, y)
+    # The stall rule's patience + 1 epochs (30 training samples held in).
+    assert model.validation_scores_ == [-np.inf] * (_patience(model, 30) + 1)
+
+
 # --------------------------------------------------------------- max_grad_norm
 
 
