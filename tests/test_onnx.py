@@ -1,0 +1,351 @@
+"""Export to ONNX through skl2onnx: the graphs ONNX Runtime runs give the
+estimators' predictions."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skseq import LSTMClassifier, LSTMRegressor
+from skseq.onnx import pad_sequences
+
+# CI installs these through the test extra; the guard is for environments
+# without it.
+skl2onnx = pytest.importorskip("skl2onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto  # noqa: E402
+from skl2onnx.common.data_types import (  # noqa: E402
+    DoubleTensorType,
+    FloatTensorType,
+    Int32TensorType,
+    Int64TensorType,
+)
+
+import skseq.onnx  # noqa: E402
+
+# A model fitted in float32 and its graph compute the same operations in the
+# same precision; they differ only in the order of the sums.
+FLOAT32_TOLERANCE = 1e-5
+# A float64 model runs in the graph with its weights rounded to float32.
+FLOAT64_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    skseq.onnx.register()
+
+
+def _fit(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def _session(onx):
+    return ort.InferenceSession(
+        onx.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+def _run(onx, **inputs):
+    return _session(onx).run(None, inputs)
+
+
+def _data(n_samples=30, n_timesteps=6, n_features=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_timesteps, n_features)).astype(np.float32)
+    return X, X[:, :, 0].sum(axis=1) + X[:, -1, -1]
+
+
+def _ragged(n_features=3, lengths=(1, 4, 9, 2, 6, 9, 3), seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n, n_features)).astype(np.float32) for n in lengths]
+
+
+def _ragged_types(n_features, lengths_type=Int32TensorType):
+    return [
+        ("X", FloatTensorType([None, None, n_features])),
+        ("lengths", lengths_type([None])),
+    ]
+
+
+def test_import_skseq_does_not_import_skl2onnx():
+    """skseq, skseq.onnx and the estimator listing (which imports every
+    public module) leave skl2onnx and onnx unimported."""
+    code = (
+        "import sys, skseq, skseq.onnx\n"
+        "from skseq.utils import all_estimators\n"
+        "all_estimators()\n"
+        "assert 'skl2onnx' not in sys.modules, 'skl2onnx'\n"
+        "assert 'onnx' not in sys.modules, 'onnx'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_register_without_skl2onnx_says_what_to_install():
+    code = (
+        "import sys\n"
+        "sys.modules['skl2onnx'] = None\n"
+        "import skseq.onnx\n"
+        "skseq.onnx.register()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "pip install skseq[onnx]" in result.stderr
+
+
+def test_regressor_matches_predict_for_any_number_of_steps():
+    """The sample fixes the features, not the time steps, as for predict."""
+    X, y = _data()
+    model = _fit(LSTMRegressor(hidden_layer_sizes=5, max_iter=3, random_state=0), X, y)
+    onx = skl2onnx.to_onnx(model, X[:1])
+    dims = onx.graph.input[0].type.tensor_type.shape.dim
+    assert [d.HasField("dim_value") for d in dims] == [False, False, True]
+    X_longer = np.random.default_rng(5).normal(size=(7, 11, 3)).astype(np.float32)
+    for X_test in (X, X_longer):
+        (output,) = _run(onx, X=X_test)
+        assert output.shape == (len(X_test), 1)
+        np.testing.assert_allclose(
+            output[:, 0], model.predict(X_test), rtol=0, atol=FLOAT32_TOLERANCE
+        )
+
+
+def test_multi_output_regressor_has_one_column_per_output():
+    X, y = _data()
+    Y = np.column_stack([y, -2 * y])
+    model = _fit(LSTMRegressor(hidden_layer_sizes=4, max_iter=2, random_state=0), X, Y)
+    (output,) = _run(skl2onnx.to_onnx(model, X[:1]), X=X)
+    assert output.shape == (len(X), 2)
+    np.testing.assert_allclose(output, model.predict(X), atol=FLOAT32_TOLERANCE)
+
+
+@pytest.mark.parametrize("lengths_type", [Int32TensorType, Int64TensorType])
+def test_stacked_bidirectional_regressor_equal_and_ragged_lengths(lengths_type):
+    """Two bidirectional layers, on sequences of one length and on padded
+    sequences of different lengths given with their lengths."""
+    X, y = _data()
+    model = _fit(
+        LSTMRegressor(
+            hidden_layer_sizes=(5, 4), bidirectional=True, max_iter=3, random_state=0
+        ),
+        X,
+        y,
+    )
+    (output,) = _run(skl2onnx.to_onnx(model, X[:1]), X=X)
+    np.testing.assert_allclose(
+        output[:, 0], model.predict(X), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+    sequences = _ragged()
+    padded, lengths = pad_sequences(sequences)
+    onx = skl2onnx.to_onnx(model, initial_types=_ragged_types(3, lengths_type))
+    dtype = np.int64 if lengths_type is Int64TensorType else np.int32
+    (output,) = _run(onx, X=padded, lengths=lengths.astype(dtype))
+    expected = model.predict(sequences)
+    np.testing.assert_allclose(output[:, 0], expected, rtol=0, atol=FLOAT32_TOLERANCE)
+    # Without the lengths the padding would be read as data: the test data
+    # is such that this changes the result.
+    (unmasked,) = _run(skl2onnx.to_onnx(model, padded[:1]), X=padded)
+    assert np.abs(unmasked[:, 0] - expected).max() > 1e-3
+
+
+def test_relu_binary_classifier_labels_and_probabilities():
+    X, y = _data()
+    labels = np.where(y > 0, 7, -3)  # integer labels that are not indices
+    model = _fit(
+        LSTMClassifier(
+            hidden_layer_sizes=6, activation="relu", max_iter=5, random_state=0
+        ),
+        X,
+        labels,
+    )
+    # The graph is the network as fitted, whatever the parameters say now.
+    model.set_params(activation="tanh", bidirectional=True)
+    onx = skl2onnx.to_onnx(model, X[:1], options={"zipmap": False})
+    activations = [
+        list(a.strings)
+        for n in onx.graph.node
+        if n.op_type == "LSTM"
+        for a in n.attribute
+        if a.name == "activations"
+    ]
+    assert activations == [[b"Sigmoid", b"Relu", b"Relu"]]
+    label, proba = _run(onx, X=X)
+    assert label.dtype == np.int64
+    np.testing.assert_array_equal(label, model.predict(X))
+    assert len(set(label)) == 2  # both classes are predicted
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(
+        proba, model.predict_proba(X), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_classifier_default_output_is_skl2onnx_zipmap():
+    """By default skl2onnx's parser maps the probabilities to one dict per
+    sample, keyed by class, as for its own classifiers."""
+    X, y = _data()
+    model = _fit(
+        LSTMClassifier(hidden_layer_sizes=4, max_iter=2, random_state=0), X, y > 0
+    )
+    label, proba = _run(skl2onnx.to_onnx(model, X[:1]), X=X)
+    np.testing.assert_array_equal(label, model.predict(X).astype(np.int64))
+    expected = model.predict_proba(X)
+    assert set(proba[0]) == {0, 1}
+    np.testing.assert_allclose(
+        [[p[0], p[1]] for p in proba], expected, rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_ragged_three_class_classifier():
+    X, y = _data()
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    model = _fit(
+        LSTMClassifier(hidden_layer_sizes=5, max_iter=5, random_state=0), X, labels
+    )
+    assert model.out_activation_ == "softmax"
+    sequences = _ragged()
+    padded, lengths = pad_sequences(sequences)
+    onx = skl2onnx.to_onnx(
+        model, initial_types=_ragged_types(3), options={"zipmap": False}
+    )
+    label, proba = _run(onx, X=padded, lengths=lengths)
+    np.testing.assert_array_equal(label, model.predict(sequences))
+    np.testing.assert_allclose(
+        proba, model.predict_proba(sequences), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_string_label_classifier():
+    X, y = _data()
+    names = np.array(["low", "mid", "high"])[np.digitize(y, [-1.0, 1.0])]
+    model = _fit(
+        LSTMClassifier(
+            hidden_layer_sizes=5, bidirectional=True, max_iter=5, random_state=0
+        ),
+        X,
+        names,
+    )
+    onx = skl2onnx.to_onnx(model, X[:1], options={"zipmap": False})
+    label, proba = _run(onx, X=X)
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(
+        proba, model.predict_proba(X), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_option_nocl_gives_class_indices():
+    X, y = _data()
+    names = np.where(y > 0, "up", "down")
+    model = _fit(
+        LSTMClassifier(hidden_layer_sizes=4, max_iter=2, random_state=0), X, names
+    )
+    onx = skl2onnx.to_onnx(model, X[:1], options={"zipmap": False, "nocl": True})
+    label, _ = _run(onx, X=X)
+    np.testing.assert_array_equal(model.classes_[label], model.predict(X))
+
+
+def test_multilabel_classifier_needs_zipmap_off():
+    X, y = _data()
+    Y = np.column_stack([y > 0, X[:, 0, 2] > 0, y > 1]).astype(int)
+    model = _fit(LSTMClassifier(hidden_layer_sizes=5, max_iter=5, random_state=0), X, Y)
+    with pytest.raises(RuntimeError, match="zipmap"):
+        skl2onnx.to_onnx(model, X[:1])
+    onx = skl2onnx.to_onnx(model, X[:1], options={"zipmap": False})
+    label, proba = _run(onx, X=X)
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(
+        proba, model.predict_proba(X), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_pipeline_with_scaler_on_univariate_2d_input():
+    """A 2-D input holds univariate sequences, one column per time step."""
+    X, y = _data(n_features=1)
+    X2 = X[:, :, 0] * 10 + 3
+    pipeline = make_pipeline(
+        StandardScaler(),
+        LSTMRegressor(hidden_layer_sizes=5, max_iter=3, random_state=0),
+    )
+    pipeline = _fit(pipeline, X2, y)
+    assert pipeline[-1].weights_.dtype == np.float32
+    (output,) = _run(skl2onnx.to_onnx(pipeline, X2[:1]), X=X2)
+    np.testing.assert_allclose(
+        output[:, 0], pipeline.predict(X2), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_float64_model_runs_in_float32():
+    """A float64 model converted with a float64 sample takes and returns
+    doubles; inside, the graph computes in float32."""
+    X, y = _data()
+    X64 = X.astype(np.float64)
+    model = _fit(
+        LSTMClassifier(
+            hidden_layer_sizes=(5, 3), bidirectional=True, max_iter=5, random_state=0
+        ),
+        X64,
+        y > 0,
+    )
+    assert model.weights_.dtype == np.float64
+    onx = skl2onnx.to_onnx(model, X64[:1], options={"zipmap": False})
+    assert onx.graph.input[0].type.tensor_type.elem_type == TensorProto.DOUBLE
+    label, proba = _run(onx, X=X64)
+    assert proba.dtype == np.float64
+    np.testing.assert_array_equal(label, model.predict(X64).astype(np.int64))
+    np.testing.assert_allclose(
+        proba, model.predict_proba(X64), rtol=0, atol=FLOAT64_TOLERANCE
+    )
+    # Converted with a float32 sample, the same model takes float32.
+    (output,) = _run(
+        skl2onnx.to_onnx(
+            model,
+            initial_types=[("X", FloatTensorType([None, None, 3]))],
+            options={"zipmap": False},
+        ),
+        X=X,
+    )[1:]
+    np.testing.assert_allclose(
+        output, model.predict_proba(X64), rtol=0, atol=FLOAT64_TOLERANCE
+    )
+
+
+@pytest.mark.parametrize(
+    "sample, message",
+    [
+        (np.zeros((1, 6, 2), dtype=np.float32), "3 features per step"),
+        (np.zeros((1, 6), dtype=np.float32), "univariate"),
+        (np.zeros((1, 6, 3, 1), dtype=np.float32), "2-D .* or 3-D"),
+    ],
+)
+def test_input_that_does_not_fit_the_model_is_refused(sample, message):
+    X, y = _data()
+    model = _fit(LSTMRegressor(hidden_layer_sizes=3, max_iter=1, random_state=0), X, y)
+    with pytest.raises(RuntimeError, match=message):
+        skl2onnx.to_onnx(model, sample)
+
+
+def test_lengths_must_be_integers():
+    X, y = _data()
+    model = _fit(LSTMRegressor(hidden_layer_sizes=3, max_iter=1, random_state=0), X, y)
+    types = [("X", FloatTensorType([None, None, 3])), ("lengths", DoubleTensorType())]
+    with pytest.raises(RuntimeError, match="length of each sequence"):
+        skl2onnx.to_onnx(model, initial_types=types)
+
+
+def test_pad_sequences():
+    padded, lengths = pad_sequences([np.ones((2, 3)), np.full((4, 3), 2.0)])
+    assert padded.dtype == np.float32 and lengths.dtype == np.int32
+    np.testing.assert_array_equal(lengths, [2, 4])
+    np.testing.assert_array_equal(padded[0, 2:], 0)
+    np.testing.assert_array_equal(padded[1], 2)
+    with pytest.raises(ValueError, match="same number of features"):
+        pad_sequences([np.ones((2, 3)), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="at least one time step"):
+        pad_sequences([np.ones((0, 3))])
