@@ -419,6 +419,91 @@ def test_same_random_state_gives_identical_fits(Estimator):
     assert not np.array_equal(first.weights_, third.weights_)
 
 
+# Run in a fresh process: restricts the process to the CPUs given (before the
+# OpenMP runtime starts, as `taskset` would) or makes joblib report a larger
+# machine, then fits and prints hashes of the weights and predictions.
+_FIT_ELSEWHERE = """
+import hashlib, json, os, sys
+cpus, cores = json.loads(sys.argv[1])
+if cpus is not None:
+    os.sched_setaffinity(0, cpus)
+if cores is not None:  # a machine with more cores than this one
+    import joblib
+    joblib.cpu_count = lambda *args, **kwargs: cores
+import numpy as np
+import joblib
+from skseq import LSTMClassifier, LSTMRegressor
+from skseq._base import effective_n_threads
+
+def digest(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 12, 3))
+y = X[:, -1, 0] - X[:, 0, 1]
+# Batches of 200 and 100 rows, one layer.
+regressor = LSTMRegressor((32,), batch_size=200, max_iter=2, random_state=0)
+regressor.fit(X, y)
+# Ragged sequences, two bidirectional layers, batches of 150 rows.
+ragged = [x[: 4 + i % 9] for i, x in enumerate(X)]
+labels = (X[:, 0, 0] > 0).astype(int)
+classifier = LSTMClassifier(
+    (16, 8), bidirectional=True, batch_size=150, max_iter=2, random_state=0
+)
+classifier.fit(ragged, labels)
+print(json.dumps({
+    "cores": joblib.cpu_count(),
+    "threads": effective_n_threads(),
+    "hashes": [
+        digest(regressor.weights_), digest(regressor.predict(X)),
+        digest(classifier.weights_), digest(classifier.predict_proba(ragged)),
+    ],
+}))
+"""
+
+
+def test_fit_is_bit_identical_on_any_number_of_cores():
+    """The same data and random_state give the same bits whatever the number
+    of usable cores (one CPU, as under `taskset -c 0`; all of them; a machine
+    of 64 cores) and threads (OMP_NUM_THREADS unset, 2, 3): the batch chunks,
+    which fix the order of the gradient sums, depend on the batch alone."""
+    one_cpu = sorted(os.sched_getaffinity(0))[:1]
+    runs = [  # (CPUs allowed, cores joblib reports, OMP_NUM_THREADS)
+        (one_cpu, None, None),
+        (one_cpu, None, "2"),
+        (None, None, None),
+        (None, 64, "3"),
+    ]
+    processes = []
+    for cpus, cores, omp_threads in runs:
+        env = _subprocess_env()
+        env.pop("OMP_NUM_THREADS", None)
+        if omp_threads is not None:
+            env["OMP_NUM_THREADS"] = omp_threads
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _FIT_ELSEWHERE, json.dumps([cpus, cores])],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    reports = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    # The runs saw different machines and thread budgets.
+    assert reports[0]["cores"] == 1 and reports[0]["threads"] == 1
+    assert reports[1]["threads"] == 2
+    assert reports[3]["cores"] == 64 and reports[3]["threads"] == 3
+    if len(os.sched_getaffinity(0)) > 1:
+        assert reports[2]["cores"] > 1
+    for report in reports[1:]:
+        assert report["hashes"] == reports[0]["hashes"], (report, reports[0])
+
+
 @pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
 def test_fit_does_not_depend_on_thread_count(Estimator):
     X, y, params = _determinism_problem(Estimator)
