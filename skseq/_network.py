@@ -41,7 +41,7 @@ ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION
 # A second thread is worth waking only when each thread gets at least this many
 # multiply-adds of one layer's pass: below it, waking the thread and waiting for
 # it (long, when another process holds a core) costs more than it saves.
-MIN_WORK_PER_THREAD = 1_000_000
+MIN_WORK_PER_THREAD = 4_000_000
 
 
 # Rows per chunk of a batch (the last chunk may be shorter), on every machine:

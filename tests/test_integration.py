@@ -9,6 +9,7 @@ cores.
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -502,6 +503,48 @@ def test_fit_is_bit_identical_on_any_number_of_cores():
         assert reports[2]["cores"] > 1
     for report in reports[1:]:
         assert report["hashes"] == reports[0]["hashes"], (report, reports[0])
+
+
+def test_openmp_runtime_stops_polling_soon_unless_the_user_chose():
+    """The OpenMP runtime that skseq's core starts makes waiting threads sleep
+    after SPIN_COUNT polls (GCC's default polls for milliseconds, which stalls
+    parallel regions on a busy machine), unless the user set GOMP_SPINCOUNT or
+    OMP_WAIT_POLICY; the variable does not stay in the environment. libgomp
+    prints the settings it started with under OMP_DISPLAY_ENV=VERBOSE."""
+    from skseq import _lstm_core
+    from skseq._openmp import SPIN_COUNT
+
+    if not _lstm_core.openmp_enabled():
+        pytest.skip("a serial build of the core starts no OpenMP runtime")
+    code = "import os, skseq; print('GOMP_SPINCOUNT' in os.environ)"
+    settings = [{}, {"GOMP_SPINCOUNT": "123"}, {"OMP_WAIT_POLICY": "ACTIVE"}]
+    processes = []
+    for variables in settings:
+        env = _subprocess_env()
+        for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+            env.pop(name, None)
+        env.update(variables, OMP_DISPLAY_ENV="VERBOSE")
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        results.append(
+            (stdout.strip(), re.findall(r"GOMP_SPINCOUNT = '(\d+)'", stderr))
+        )
+    (left, counts), (_, user_counts), (_, active_counts) = results
+    assert left == "False"
+    assert SPIN_COUNT in counts
+    assert "123" in user_counts and SPIN_COUNT not in user_counts
+    assert active_counts and SPIN_COUNT not in active_counts
 
 
 @pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])
