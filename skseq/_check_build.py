@@ -4,9 +4,10 @@
 ``skseq/`` directory before any installed copy. That directory holds the
 Cython source of the core, not the built extension, unless it was built in
 place, and Python then reports "cannot import name '_lstm_core' ... (most
-likely due to a circular import)", which points the wrong way. Importing this
-module first replaces that with an ImportError saying what is missing, where,
-and how to build it.
+likely due to a circular import)", which points the wrong way.
+:func:`import_core`, which ``skseq._openmp`` calls before anything else loads
+the core, replaces that with an ImportError saying what is missing, where, and
+how to build it.
 """
 
 import os
@@ -31,7 +32,8 @@ skseq, or in a source checkout run `pip install -e .` or
 `python setup.py build_ext --inplace` again."""
 
 
-def _import_core():
+def import_core():
+    """Import the compiled core, or raise an ImportError saying how to build it."""
     try:
         from . import _lstm_core  # noqa: F401
     except ImportError as error:
@@ -42,6 +44,3 @@ def _import_core():
         raise ImportError(
             _NOT_LOADED.format(origin=spec.origin, error=error)
         ) from error
-
-
-_import_core()

@@ -191,7 +191,7 @@ _INPUT_NOTES = """
 
     Training runs forward and back-propagation through time in a compiled
     core that calls BLAS and splits each batch across OpenMP threads. Results
-    do not depend on the number of threads. The thread count follows
+    do not depend on the number of threads or cores. The thread count follows
     scikit-learn's convention: all usable cores, limited by ``OMP_NUM_THREADS``
     or :func:`threadpoolctl.threadpool_limits`.
 """

@@ -41,15 +41,25 @@ ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION
 # A second thread is worth waking only when each thread gets at least this many
 # multiply-adds of one layer's pass: below it, waking the thread and waiting for
 # it (long, when another process holds a core) costs more than it saves.
-MIN_WORK_PER_THREAD = 1_000_000
+MIN_WORK_PER_THREAD = 4_000_000
 
 
-# Fewer rows than this make the per-step GEMMs too small to run efficiently.
-MIN_CHUNK_ROWS = 16
+# Rows per chunk of a batch (the last chunk may be shorter), on every machine:
+# CHUNK_ROWS for layers of up to WIDE_LAYER units, twice as many for wider
+# ones. The chunks fix the order in which per-chunk gradient partials are
+# summed, so their layout depends on the batch and the layer alone, never on
+# the thread count or the number of cores: the same data and random_state give
+# the same bits anywhere. A chunk is one thread's task, so a batch of B rows
+# keeps at most ceil(B / rows) threads busy. Fewer rows make each step's
+# product re-read the recurrent kernel for fewer rows (which costs most when
+# the kernel outgrows the caches, in wide layers) and add partial sums; more
+# rows leave batches of usual sizes too few chunks to share.
+CHUNK_ROWS = 16
+WIDE_LAYER = 256
 
-# Batches of up to this many rows are one chunk on any machine (see
-# chunk_size_for), and so run on one thread.
-ONE_CHUNK_ROWS = 2 * MIN_CHUNK_ROWS - 1
+# Batches of up to this many rows are one chunk in every layer, and so run on
+# one thread.
+ONE_CHUNK_ROWS = CHUNK_ROWS
 
 # Weights are allocated at this alignment, in bytes: a single sequence's pass
 # reads the (row-major) weight matrices in place when they are aligned to a
@@ -91,28 +101,18 @@ def usable_cores():
     return max(1, cpu_count())
 
 
-# The two below are pure functions of their arguments and of the machine,
-# called several times per batch: cached, each call is one lookup.
-@functools.lru_cache(maxsize=1024)
-def chunk_size_for(n_rows):
-    """Rows per batch chunk: as many chunks as the machine has usable cores,
-    each of at least MIN_CHUNK_ROWS rows (one chunk for smaller batches).
-
-    The chunk size fixes the order in which per-chunk gradient partials are
-    summed, so it must not depend on the thread count, and it does not: it
-    depends on the batch size and the machine. One thread or all of them, the
-    results are bit-identical; large chunks keep each thread's GEMMs big.
-    """
-    n_chunks = max(1, min(usable_cores(), n_rows // MIN_CHUNK_ROWS))
-    return math.ceil(n_rows / n_chunks)
+def chunk_rows(hidden):
+    """Rows per batch chunk in a layer of ``hidden`` units."""
+    return CHUNK_ROWS if hidden <= WIDE_LAYER else 2 * CHUNK_ROWS
 
 
+# Called several times per batch: cached, each call is one lookup.
 @functools.lru_cache(maxsize=1024)
 def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
     """Threads for one layer's pass: never more than there are chunks or
     than the work pays for. Results do not depend on it."""
     work = n_rows * n_slots * 4 * hidden * (n_in + hidden)
-    n_chunks = -(-n_rows // chunk_size_for(n_rows))
+    n_chunks = -(-n_rows // chunk_rows(hidden))
     return int(max(1, min(max_threads, n_chunks, work // MIN_WORK_PER_THREAD)))
 
 
@@ -309,11 +309,11 @@ class LSTMNetwork:
 
         ``inputs`` is workspace.inputs(...) filled by the caller: (B, T + 1,
         n_features) with slot 0 zeros. Rows must be sorted by decreasing length
-        within each chunk. ``masks`` are dropout masks from
-        :meth:`draw_dropout_masks`, or None. With ``zero_slot=False``,
-        ``inputs`` is a C-contiguous (B, T, n_features) array read in place
-        (inference with one direction only). ``unpacked`` is
-        ``self.unpack(flat)`` when the caller has it.
+        within each chunk of every layer (see :func:`chunk_rows`). ``masks``
+        are dropout masks from :meth:`draw_dropout_masks`, or None. With
+        ``zero_slot=False``, ``inputs`` is a C-contiguous (B, T, n_features)
+        array read in place (inference with one direction only). ``unpacked``
+        is ``self.unpack(flat)`` when the caller has it.
         """
         if not zero_slot and (self.bidirectional or workspace.training):
             raise ValueError(
@@ -323,7 +323,6 @@ class LSTMNetwork:
         if unpacked is None:
             unpacked = workspace.unpacked(self, flat)
         layers, head_coef, head_intercept = unpacked
-        chunk_size = chunk_size_for(n_rows)
         layer_input = inputs
         n_layers = len(layers)
         for index, directions in enumerate(layers):
@@ -335,6 +334,7 @@ class LSTMNetwork:
                 layer_input = buffers["masked_input"]
             workspace.layer_inputs[index] = layer_input
             hidden = directions[0].recurrent_kernel.shape[0]
+            chunk_size = chunk_rows(hidden)
             threads = threads_for(
                 n_rows, n_slots, layer_input.shape[2], hidden, n_threads
             )
@@ -392,7 +392,8 @@ class LSTMNetwork:
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
         _lstm_core.lstm_predict(
             inputs, unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
-            head_intercept, raw, self._activation_code, chunk_size_for(n_rows),
+            head_intercept, raw, self._activation_code,
+            chunk_rows(unit.recurrent_kernel.shape[0]),
             threads,
         )  # fmt: skip
         return raw
@@ -411,7 +412,6 @@ class LSTMNetwork:
         grad_layers, grad_head_coef, grad_head_intercept = workspace.unpacked(
             self, grad
         )
-        chunk_size = chunk_size_for(n_rows)
 
         d_last = np.empty((n_rows, head_coef.shape[0]), dtype=head_coef.dtype)
         _lstm_core.dense_backward(
@@ -433,7 +433,7 @@ class LSTMNetwork:
                 )
             self._backward_layers(
                 layers, grad_layers, lengths, workspace, n_rows, n_slots,
-                chunk_size, n_threads, masks,
+                n_threads, masks,
             )  # fmt: skip
         finally:
             for state in top["directions"]:
@@ -442,7 +442,7 @@ class LSTMNetwork:
 
     def _backward_layers(
         self, layers, grad_layers, lengths, workspace, n_rows, n_slots,
-        chunk_size, n_threads, masks,
+        n_threads, masks,
     ):  # fmt: skip
         for index in range(len(layers) - 1, -1, -1):
             buffers = workspace.layer_buffers(index, n_rows, n_slots)
@@ -461,6 +461,7 @@ class LSTMNetwork:
             else:
                 d_input = None
             layer_input = workspace.layer_inputs[index]
+            chunk_size = chunk_rows(hidden)
             threads = threads_for(
                 n_rows, n_slots, layer_input.shape[2], hidden, n_threads
             )
@@ -570,7 +571,7 @@ class _Workspace:
                             hidden,
                         )
                     work_size = _lstm_core.backward_workspace_size(
-                        n_rows, n_in, hidden, chunk_size_for(n_rows)
+                        n_rows, n_in, hidden, chunk_rows(hidden)
                     )
                     state["work"] = np.empty(work_size, dtype=dtype)
                 else:

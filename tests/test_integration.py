@@ -9,6 +9,7 @@ cores.
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -472,6 +473,133 @@ def test_same_random_state_gives_identical_fits(Estimator):
     # The fit moved the weights away from a fit with another seed.
     third = Estimator(**{**params, "random_state": 1}).fit(X, y)
     assert not np.array_equal(first.weights_, third.weights_)
+
+
+# Run in a fresh process: restricts the process to the CPUs given (before the
+# OpenMP runtime starts, as `taskset` would) or makes joblib report a larger
+# machine, then fits and prints hashes of the weights and predictions.
+_FIT_ELSEWHERE = """
+import hashlib, json, os, sys
+cpus, cores = json.loads(sys.argv[1])
+if cpus is not None:
+    os.sched_setaffinity(0, cpus)
+if cores is not None:  # a machine with more cores than this one
+    import joblib
+    joblib.cpu_count = lambda *args, **kwargs: cores
+import numpy as np
+import joblib
+from skseq import LSTMClassifier, LSTMRegressor
+from skseq._base import effective_n_threads
+
+def digest(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 12, 3))
+y = X[:, -1, 0] - X[:, 0, 1]
+# Batches of 200 and 100 rows, one layer.
+regressor = LSTMRegressor((32,), batch_size=200, max_iter=2, random_state=0)
+regressor.fit(X, y)
+# Ragged sequences, two bidirectional layers, batches of 150 rows.
+ragged = [x[: 4 + i % 9] for i, x in enumerate(X)]
+labels = (X[:, 0, 0] > 0).astype(int)
+classifier = LSTMClassifier(
+    (16, 8), bidirectional=True, batch_size=150, max_iter=2, random_state=0
+)
+classifier.fit(ragged, labels)
+print(json.dumps({
+    "cores": joblib.cpu_count(),
+    "threads": effective_n_threads(),
+    "hashes": [
+        digest(regressor.weights_), digest(regressor.predict(X)),
+        digest(classifier.weights_), digest(classifier.predict_proba(ragged)),
+    ],
+}))
+"""
+
+
+def test_fit_is_bit_identical_on_any_number_of_cores():
+    """The same data and random_state give the same bits whatever the number
+    of usable cores (one CPU, as under `taskset -c 0`; all of them; a machine
+    of 64 cores) and threads (OMP_NUM_THREADS unset, 2, 3): the batch chunks,
+    which fix the order of the gradient sums, depend on the batch alone."""
+    one_cpu = sorted(os.sched_getaffinity(0))[:1]
+    runs = [  # (CPUs allowed, cores joblib reports, OMP_NUM_THREADS)
+        (one_cpu, None, None),
+        (one_cpu, None, "2"),
+        (None, None, None),
+        (None, 64, "3"),
+    ]
+    processes = []
+    for cpus, cores, omp_threads in runs:
+        env = _subprocess_env()
+        env.pop("OMP_NUM_THREADS", None)
+        if omp_threads is not None:
+            env["OMP_NUM_THREADS"] = omp_threads
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _FIT_ELSEWHERE, json.dumps([cpus, cores])],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    reports = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    # The runs saw different machines and thread budgets.
+    assert reports[0]["cores"] == 1 and reports[0]["threads"] == 1
+    assert reports[1]["threads"] == 2
+    assert reports[3]["cores"] == 64 and reports[3]["threads"] == 3
+    if len(os.sched_getaffinity(0)) > 1:
+        assert reports[2]["cores"] > 1
+    for report in reports[1:]:
+        assert report["hashes"] == reports[0]["hashes"], (report, reports[0])
+
+
+def test_openmp_runtime_stops_polling_soon_unless_the_user_chose():
+    """The OpenMP runtime that skseq's core starts makes waiting threads sleep
+    after SPIN_COUNT polls (GCC's default polls for milliseconds, which stalls
+    parallel regions on a busy machine), unless the user set GOMP_SPINCOUNT or
+    OMP_WAIT_POLICY; the variable does not stay in the environment. libgomp
+    prints the settings it started with under OMP_DISPLAY_ENV=VERBOSE."""
+    from skseq import _lstm_core
+    from skseq._openmp import SPIN_COUNT
+
+    if not _lstm_core.openmp_enabled():
+        pytest.skip("a serial build of the core starts no OpenMP runtime")
+    code = "import os, skseq; print('GOMP_SPINCOUNT' in os.environ)"
+    settings = [{}, {"GOMP_SPINCOUNT": "123"}, {"OMP_WAIT_POLICY": "ACTIVE"}]
+    processes = []
+    for variables in settings:
+        env = _subprocess_env()
+        for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+            env.pop(name, None)
+        env.update(variables, OMP_DISPLAY_ENV="VERBOSE")
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        results.append(
+            (stdout.strip(), re.findall(r"GOMP_SPINCOUNT = '(\d+)'", stderr))
+        )
+    (left, counts), (_, user_counts), (_, active_counts) = results
+    assert left == "False"
+    assert SPIN_COUNT in counts
+    assert "123" in user_counts and SPIN_COUNT not in user_counts
+    assert active_counts and SPIN_COUNT not in active_counts
 
 
 @pytest.mark.parametrize("Estimator", [LSTMRegressor, LSTMClassifier])

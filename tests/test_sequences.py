@@ -171,6 +171,35 @@ def test_dropout_masks_are_inverted_and_shared_over_time():
     assert network.draw_dropout_masks(np.random.RandomState(0), 4, 0.0, float) is None
 
 
+def test_layers_of_different_widths_take_their_own_chunks(monkeypatch):
+    """A layer of more than WIDE_LAYER units cuts the batch into chunks twice
+    as long as a narrower layer's; a stacked, bidirectional fit on ragged
+    sequences through both kinds trains as with one chunk per layer (each
+    layer's buffers sized for its own chunks)."""
+    from skseq import _network
+
+    narrow, wide = 6, _network.WIDE_LAYER + 4
+    assert _network.chunk_rows(narrow) == _network.CHUNK_ROWS
+    assert _network.chunk_rows(wide) == 2 * _network.CHUNK_ROWS
+    rng = np.random.default_rng(7)
+    X = [rng.normal(size=(n, 3)) for n in rng.integers(1, 7, size=80)]
+    y = rng.normal(size=80)
+    params = dict(
+        hidden_layer_sizes=(narrow, wide), bidirectional=True, batch_size=80,
+        max_iter=2, random_state=0,
+    )  # fmt: skip
+    chunked = _fit_quietly(LSTMRegressor(**params), X, y)
+    monkeypatch.setattr(_network, "chunk_rows", lambda hidden: 1000)
+    _network.threads_for.cache_clear()
+    try:
+        whole = _fit_quietly(LSTMRegressor(**params), X, y)
+    finally:
+        monkeypatch.undo()
+        _network.threads_for.cache_clear()
+    assert_allclose(chunked.weights_, whole.weights_, rtol=1e-10, atol=1e-12)
+    assert not np.array_equal(chunked.weights_, whole.weights_)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("sizes", [(5,), (5, 4)])
 def test_predict_buffers_match_training_forward(sizes, bidirectional):
