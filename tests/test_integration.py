@@ -518,7 +518,7 @@ print(json.dumps({
 """
 
 
-def test_fit_is_bit_identical_on_any_number_of_cores():
+def test_fit_is_bit_identical_on_any_number_of_cores(tmp_path):
     """The same data and random_state give the same bits whatever the number
     of usable cores (one CPU, as under `taskset -c 0`; all of them; a machine
     of 64 cores) and threads (OMP_NUM_THREADS unset, 2, 3): the batch chunks,
@@ -540,6 +540,7 @@ def test_fit_is_bit_identical_on_any_number_of_cores():
             subprocess.Popen(
                 [sys.executable, "-c", _FIT_ELSEWHERE, json.dumps([cpus, cores])],
                 env=env,
+                cwd=tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -560,7 +561,7 @@ def test_fit_is_bit_identical_on_any_number_of_cores():
         assert report["hashes"] == reports[0]["hashes"], (report, reports[0])
 
 
-def test_openmp_runtime_stops_polling_soon_unless_the_user_chose():
+def test_openmp_runtime_stops_polling_soon_unless_the_user_chose(tmp_path):
     """The OpenMP runtime that skseq's core starts makes waiting threads sleep
     after SPIN_COUNT polls (GCC's default polls for milliseconds, which stalls
     parallel regions on a busy machine), unless the user set GOMP_SPINCOUNT or
@@ -583,6 +584,7 @@ def test_openmp_runtime_stops_polling_soon_unless_the_user_chose():
             subprocess.Popen(
                 [sys.executable, "-c", code],
                 env=env,
+                cwd=tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -74,7 +74,7 @@ def _ragged_types(n_features, lengths_type=Int32TensorType):
     ]
 
 
-def test_import_skseq_does_not_import_skl2onnx():
+def test_import_skseq_does_not_import_skl2onnx(tmp_path):
     """skseq, skseq.onnx and the estimator listing (which imports every
     public module) leave skl2onnx and onnx unimported."""
     code = (
@@ -84,10 +84,12 @@ def test_import_skseq_does_not_import_skl2onnx():
         "assert 'skl2onnx' not in sys.modules, 'skl2onnx'\n"
         "assert 'onnx' not in sys.modules, 'onnx'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # From a directory other than a checkout's root, so the installed skseq
+    # is the one imported.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
-def test_register_without_skl2onnx_says_what_to_install():
+def test_register_without_skl2onnx_says_what_to_install(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['skl2onnx'] = None\n"
@@ -95,7 +97,7 @@ def test_register_without_skl2onnx_says_what_to_install():
         "skseq.onnx.register()\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode != 0
     assert "pip install skseq[onnx]" in result.stderr
