@@ -13,6 +13,8 @@ on one. Run from the repository root::
     python benchmarks/bench_chunking.py                    # about 3 minutes
     python benchmarks/bench_chunking.py --quick --rows 32,64 --configs mid
 
+A cell during which other processes used more than ``--max-other-load`` of
+the machine is redone after waiting for quiet (as in ``bench_lstm.py``).
 Each configuration's layouts are timed in one alternation (every repeat calls
 each layout once, on all threads and then on one), so drifts of the machine
 hit them alike; the figures are medians. A layout is set by replacing
@@ -30,10 +32,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_lstm import (  # noqa: E402
     CONFIGS,
-    ForeignLoad,
     ThreadSwitch,
     alternate,
     fmt_ms,
+    guarded,
     iqr_rel,
     make_batch,
     median,
@@ -133,15 +135,17 @@ def bench_config(name, rows_list, opts):
                             f()  # one untimed call after a thread switch
 
                     setups[key] = setup
-            with ForeignLoad() as load:
-                times = alternate(
+            times, load, attempts = guarded(
+                lambda funcs=funcs, setups=setups: alternate(
                     funcs,
                     opts.budget * len(phases) * len(layouts),
                     opts.min_reps,
                     opts.max_reps,
                     opts.warmup,
                     setups,
-                )
+                ),
+                opts,
+            )
             for (layout_name, phase), ts in times.items():
                 cell = result["layouts"].setdefault(layout_name, {})
                 layout = next(x for x in layouts if x.name == layout_name)
@@ -150,7 +154,8 @@ def bench_config(name, rows_list, opts):
                     "median": median(ts),
                     "iqr_rel": iqr_rel(ts),
                     "n": len(ts),
-                    "other_load": load.value,
+                    "other_load": load,
+                    "attempts": attempts,
                 }
     finally:
         switch.use(None)
@@ -189,10 +194,23 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="shorter cells")
     p.add_argument("--skseq-src", help="import skseq from this source tree")
     p.add_argument("--json", help="also write the raw numbers here")
+    p.add_argument(
+        "--max-other-load",
+        type=float,
+        default=0.1,
+        help="redo a cell while other processes used more than this share of "
+        "the machine (1: never)",
+    )
+    p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds, per wait")
+    p.add_argument(
+        "--max-wait-total", type=float, default=600.0, help="seconds, whole run"
+    )
     opts = p.parse_args(argv)
     opts.budget = 1.0 if opts.quick else 3.0  # seconds per layout and thread count
     opts.min_reps, opts.max_reps = (5, 100) if opts.quick else (9, 300)
     opts.warmup = 2 if opts.quick else 3
+    opts.wait_left = opts.max_wait_total
     return opts
 
 
