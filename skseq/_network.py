@@ -33,6 +33,7 @@ import threading
 
 import numpy as np
 from joblib import cpu_count
+from threadpoolctl import threadpool_limits
 
 from . import _lstm_core
 
@@ -684,8 +685,14 @@ def _view(flat, width, n_rows, n_slots):
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):
-    """A (n_rows, n_columns) matrix with orthonormal rows (n_rows <= n_columns)."""
+    """A (n_rows, n_columns) matrix with orthonormal rows (n_rows <= n_columns).
+
+    The QR factorisation runs on one BLAS thread: a threaded BLAS splits the
+    factorisation's products differently for different thread counts, and the
+    same random_state must give the same weights on any number of threads.
+    """
     normal = rng.standard_normal((n_columns, n_rows))
-    q, r = np.linalg.qr(normal)
+    with threadpool_limits(limits=1, user_api="blas"):
+        q, r = np.linalg.qr(normal)
     q *= np.sign(np.diag(r))
     return q.T

@@ -290,3 +290,26 @@ def test_channel_first_layout_warns_at_fit():
         LSTMClassifier(**TINY).fit(X.transpose(0, 2, 1), rng.integers(0, 2, 20))
         # Univariate series the usual way round: many steps, one feature.
         LSTMRegressor(**TINY).fit(rng.normal(size=(20, 24, 1)), rng.normal(size=20))
+
+
+# ------------------------------------------- 13. the same model on any threads
+
+
+@pytest.mark.parametrize("hidden", [8, 300])
+def test_initial_weights_do_not_depend_on_blas_threads(hidden):
+    """The orthogonal recurrent kernels come from a QR factorisation, which a
+    threaded BLAS rounds differently on different thread counts (it did for
+    300 units on two threads)."""
+    from threadpoolctl import threadpool_limits
+
+    from skseq._network import LSTMNetwork
+
+    network = LSTMNetwork(3, (hidden,), 1, "tanh")
+    weights = []
+    for n_threads in (1, 2, 4):
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            weights.append(
+                network.initialize(np.random.RandomState(6), np.float64, 1.0)
+            )
+    assert_array_equal(weights[0], weights[1])
+    assert_array_equal(weights[0], weights[2])
