@@ -121,7 +121,7 @@ def _thread_report_in_worker():
     import threadpoolctl
 
     from skseq import LSTMRegressor
-    from skseq._base import _lstm_core, effective_n_threads
+    from skseq._base import _openmp_helpers, effective_n_threads
 
     X = np.random.default_rng(1).normal(size=(24, 6, 2))
     model = LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
@@ -130,7 +130,7 @@ def _thread_report_in_worker():
     return {
         "pid": os.getpid(),
         "effective_n_threads": effective_n_threads(),
-        "core_openmp_max_threads": _lstm_core.openmp_max_threads(),
+        "core_openmp_max_threads": _openmp_helpers.openmp_max_threads(),
         "openmp_num_threads": [
             info["num_threads"]
             for info in threadpoolctl.threadpool_info()
@@ -609,16 +609,16 @@ def test_thread_budget_follows_omp_num_threads_set_at_run_time(monkeypatch):
     """The budget is capped at the usable cores only while OMP_NUM_THREADS is
     unset (scikit-learn's rule). The check runs in compiled code; it must see
     the variable set or removed through os.environ after import."""
-    from skseq._base import _lstm_core
+    from skseq._base import _openmp_helpers
 
-    budget = _lstm_core.openmp_max_threads()
+    budget = _openmp_helpers.openmp_max_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert _lstm_core.openmp_effective_threads(1) == 1
-    assert _lstm_core.openmp_effective_threads(budget + 5) == budget
+    assert _openmp_helpers.openmp_effective_threads(1) == 1
+    assert _openmp_helpers.openmp_effective_threads(budget + 5) == budget
     monkeypatch.setenv("OMP_NUM_THREADS", str(budget))
-    assert _lstm_core.openmp_effective_threads(1) == budget
+    assert _openmp_helpers.openmp_effective_threads(1) == budget
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert _lstm_core.openmp_effective_threads(1) == 1
+    assert _openmp_helpers.openmp_effective_threads(1) == 1
 
 
 def test_one_layer_training_does_not_depend_on_blas_threads():
