@@ -72,10 +72,13 @@ class BuildExt(build_ext):
                 # square roots of the Adam step vectorise (errno is never read).
                 # Neither changes a computed value. -g0 drops debug information
                 # (three quarters of the shared object's size); it changes no
-                # generated code.
+                # generated code. Each module of the core includes the kernel
+                # headers whole and uses part of them, so unused static
+                # functions are expected there.
                 ext.extra_compile_args += [
                     "-O3",
                     "-g0",
+                    "-Wno-unused-function",
                     "-fopenmp-simd",
                     "-fno-trapping-math",
                     "-fno-math-errno",
@@ -86,19 +89,26 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-extensions = [
-    Extension(
-        "skseq._lstm_core",
-        ["skseq/_lstm_core.pyx"],
+KERNEL_HEADERS = ["skseq/_gates.h", "skseq/_gemm.h", "skseq/_sequence.h"]
+SHARED_PXD = ["skseq/_blas.pxd", "skseq/_kernels.pxd", "skseq/_checks.pxd"]
+
+
+def core_extension(name, depends=()):
+    """One module of the compiled core, skseq/<name>.pyx."""
+    return Extension(
+        f"skseq.{name}",
+        [f"skseq/{name}.pyx"],
         include_dirs=[numpy.get_include(), "skseq"],
-        depends=[
-            "skseq/_gates.h",
-            "skseq/_gemm.h",
-            "skseq/_sequence.h",
-            "skseq/_blas.pxd",
-        ],
+        depends=list(depends),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
+
+
+extensions = [
+    core_extension("_openmp_helpers"),
+    core_extension("_layout", ["skseq/_checks.pxd"]),
+    core_extension("_numerics", KERNEL_HEADERS + SHARED_PXD),
+    core_extension("_lstm_layer", KERNEL_HEADERS + SHARED_PXD),
 ]
 
 setup(

@@ -1675,13 +1675,13 @@ def skseq_import(libs):
     libs.append("skseq")
     extra = ""
     try:
-        from skseq import _lstm_core
+        from skseq import _lstm_layer, _openmp_helpers
 
         extra = (
-            f" | core OpenMP={_lstm_core.openmp_enabled()}"
-            f" max_threads={_lstm_core.openmp_max_threads()}"
+            f" | core OpenMP={_openmp_helpers.openmp_enabled()}"
+            f" max_threads={_openmp_helpers.openmp_max_threads()}"
         )
-        level = getattr(_lstm_core, "packed_gemm_level", None)
+        level = getattr(_lstm_layer, "packed_gemm_level", None)
         if level is not None:
             names = {0: "none, BLAS", 1: "AVX2", 2: "AVX-512"}
             extra += f" | packed kernels: {names.get(level(), level())}"

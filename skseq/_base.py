@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
-from . import _lstm_core
+from . import _lstm_layer, _numerics, _openmp_helpers
 from ._network import LSTMNetwork, aligned_copy, is_aligned, usable_cores
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._validation import cast_finite, check_sample_weight, check_sequences
@@ -62,7 +62,7 @@ def _binary_log_loss(y_true, y_prob, sample_weight):
 # Each output activation is paired with its canonical loss, for which the
 # gradient with respect to the raw output is (prediction - target) per sample.
 # The identity's, the squared error, is computed with its gradient by
-# _lstm_core.squared_error.
+# _numerics.squared_error.
 LOSSES = {"softmax": _log_loss, "logistic": _binary_log_loss}
 
 
@@ -123,7 +123,7 @@ def _blas_limit(stacked_training=False):
     matrix is short), so there is nothing to limit and the threadpoolctl
     calls are saved. The core calls BLAS from its threads for the input
     gradient of stacked layers, and for every product without the kernels."""
-    if _lstm_core.packed_gemm_level() > 0 and not stacked_training:
+    if _lstm_layer.packed_gemm_level() > 0 and not stacked_training:
         return _NO_LIMIT
     return _SingleThreadedBLAS()
 
@@ -136,7 +136,7 @@ def effective_n_threads():
     the OpenMP runtime. joblib's workers get ``cpu_count() // n_jobs``
     threads each, so parallel model selection does not oversubscribe.
     """
-    return _lstm_core.openmp_effective_threads(usable_cores())
+    return _openmp_helpers.openmp_effective_threads(usable_cores())
 
 
 # See the stall rule in _fit_stochastic.
@@ -744,7 +744,7 @@ class BaseLSTM(BaseEstimator):
         part; -inf, the worst there is, when an output is not finite (a
         diverging fit)."""
         raw = self._forward_raw(sequences)
-        if not _lstm_core.all_finite(raw.reshape(-1)):
+        if not _numerics.all_finite(raw.reshape(-1)):
             return -np.inf
         # Outputs far from the targets can overflow the score's sums.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -853,7 +853,7 @@ class BaseLSTM(BaseEstimator):
             # The squared error and its gradient (raw - target) * w / (n_outputs
             # * sum(w)) in one compiled pass.
             delta = np.empty_like(raw)
-            loss, total_weight = _lstm_core.squared_error(raw, y_batch, sw, delta)
+            loss, total_weight = _numerics.squared_error(raw, y_batch, sw, delta)
             if total_weight <= 0:
                 return 0.0, 0.0
         else:
@@ -872,7 +872,7 @@ class BaseLSTM(BaseEstimator):
         )
 
         if self.alpha > 0:
-            squares = _lstm_core.penalise(
+            squares = _numerics.penalise(
                 grad[: network.n_penalised],
                 weights[: network.n_penalised],
                 self.alpha / total_weight,
@@ -911,7 +911,7 @@ class BaseLSTM(BaseEstimator):
             )  # fmt: skip
             if total_weight == 0:
                 return loss
-            grad_norm = math.sqrt(_lstm_core.sum_of_squares(grad))
+            grad_norm = math.sqrt(_numerics.sum_of_squares(grad))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             what = f"The training loss or its gradient became non-finite (loss={loss})"
         else:
@@ -1021,7 +1021,7 @@ class BaseLSTM(BaseEstimator):
 def _check_finite_output(raw):
     """Finite input can still overflow inside the network (relu cells grow
     without bound); such an output is an error, never a NaN returned."""
-    if not _lstm_core.all_finite(raw.reshape(-1)):
+    if not _numerics.all_finite(raw.reshape(-1)):
         raise ValueError(
             "The network's output overflowed for some of the input sequences: "
             "their values are too large for this model. Scale the input (e.g. "

@@ -3,7 +3,7 @@
 ``import skseq`` run from the root of a source checkout finds the checkout's
 ``skseq/`` directory before any installed copy. That directory holds the
 Cython source of the core, not the built extension, unless it was built in
-place, and Python then reports "cannot import name '_lstm_core' ... (most
+place, and Python then reports "cannot import name '_lstm_layer' ... (most
 likely due to a circular import)", which points the wrong way.
 :func:`import_core`, which ``skseq._openmp`` calls before anything else loads
 the core, replaces that with an ImportError saying what is missing, where, and
@@ -11,10 +11,11 @@ how to build it.
 """
 
 import os
+from importlib import import_module
 from importlib.util import find_spec
 
 _NOT_BUILT = """\
-skseq's compiled core (the extension module skseq._lstm_core) is not built in
+skseq's compiled core (the extension module skseq.{module}) is not built in
 {directory}, so skseq cannot be imported from there.
 
 If it is the skseq/ directory of a source checkout, either
@@ -32,15 +33,23 @@ skseq, or in a source checkout run `pip install -e .` or
 `python setup.py build_ext --inplace` again."""
 
 
+# The extension modules of the compiled core, each importing only those
+# before it.
+_CORE_MODULES = ("_openmp_helpers", "_layout", "_numerics", "_lstm_layer")
+
+
 def import_core():
     """Import the compiled core, or raise an ImportError saying how to build it."""
-    try:
-        from . import _lstm_core  # noqa: F401
-    except ImportError as error:
-        spec = find_spec(f"{__package__}._lstm_core")
-        if spec is None:
-            directory = os.path.dirname(os.path.abspath(__file__))
-            raise ImportError(_NOT_BUILT.format(directory=directory)) from None
-        raise ImportError(
-            _NOT_LOADED.format(origin=spec.origin, error=error)
-        ) from error
+    for module in _CORE_MODULES:
+        try:
+            import_module(f"{__package__}.{module}")
+        except ImportError as error:
+            spec = find_spec(f"{__package__}.{module}")
+            if spec is None:
+                directory = os.path.dirname(os.path.abspath(__file__))
+                raise ImportError(
+                    _NOT_BUILT.format(module=module, directory=directory)
+                ) from None
+            raise ImportError(
+                _NOT_LOADED.format(origin=spec.origin, error=error)
+            ) from error

@@ -35,9 +35,9 @@ import numpy as np
 from joblib import cpu_count
 from threadpoolctl import threadpool_limits
 
-from . import _lstm_core
+from . import _layout, _lstm_layer, _numerics
 
-ACTIVATIONS = {"tanh": _lstm_core.ACTIVATION_TANH, "relu": _lstm_core.ACTIVATION_RELU}
+ACTIVATIONS = {"tanh": _lstm_layer.ACTIVATION_TANH, "relu": _lstm_layer.ACTIVATION_RELU}
 
 # A second thread is worth waking only when each thread gets at least this many
 # multiply-adds of one layer's pass: below it, waking the thread and waiting for
@@ -225,7 +225,7 @@ class LSTMNetwork:
         if not (self.one_layer_one_way and flat.flags.aligned and flat.dtype.isnative):
             return None
         ((unit,),), head_coef, head_intercept = unpacked
-        return _lstm_core.SmallBatchPredictor(
+        return _lstm_layer.SmallBatchPredictor(
             unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
             head_intercept, self._activation_code, ONE_CHUNK_ROWS,
         )  # fmt: skip
@@ -343,11 +343,11 @@ class LSTMNetwork:
                 state = buffers["directions"][direction]
                 unit_input = layer_input
                 if direction == 1:
-                    _lstm_core.reverse_time(
+                    _layout.reverse_time(
                         layer_input, lengths, state["reversed_input"], False
                     )
                     unit_input = state["reversed_input"]
-                _lstm_core.lstm_forward(
+                _lstm_layer.lstm_forward(
                     unit_input, unit.kernel, unit.recurrent_kernel, unit.bias,
                     lengths, state["gates"], state["cells"], state["hidden"],
                     self._activation_code, chunk_size, threads, zero_slot,
@@ -357,7 +357,7 @@ class LSTMNetwork:
                 if self.bidirectional:
                     output = buffers["output"]
                     output[:, :, :hidden] = states[0]["hidden"]
-                    _lstm_core.reverse_time(
+                    _layout.reverse_time(
                         states[1]["hidden"], lengths, output[:, :, hidden:], False
                     )
                     layer_input = output
@@ -367,13 +367,13 @@ class LSTMNetwork:
         last_hidden = workspace.last_hidden[:n_rows]
         for direction, state in enumerate(states):
             # Two alternating slots (inference): step L sits in slot L % 2.
-            _lstm_core.gather_last(
+            _layout.gather_last(
                 state["hidden"], lengths, last_hidden, direction * hidden
             )
         if masks is not None:
             last_hidden *= masks[-1]
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
-        _lstm_core.dense_forward(last_hidden, head_coef, head_intercept, raw)
+        _numerics.dense_forward(last_hidden, head_coef, head_intercept, raw)
         return raw
 
     def forward_dense(self, flat, inputs, n_threads, unpacked=None):
@@ -391,7 +391,7 @@ class LSTMNetwork:
             unit.recurrent_kernel.shape[0], n_threads,
         )  # fmt: skip
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
-        _lstm_core.lstm_predict(
+        _lstm_layer.lstm_predict(
             inputs, unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
             head_intercept, raw, self._activation_code,
             chunk_rows(unit.recurrent_kernel.shape[0]),
@@ -415,7 +415,7 @@ class LSTMNetwork:
         )
 
         d_last = np.empty((n_rows, head_coef.shape[0]), dtype=head_coef.dtype)
-        _lstm_core.dense_backward(
+        _numerics.dense_backward(
             workspace.last_hidden[:n_rows], head_coef, d_outputs, grad_head_coef, d_last
         )
         np.add.reduce(d_outputs, axis=0, out=grad_head_intercept)
@@ -429,7 +429,7 @@ class LSTMNetwork:
         top_hidden = layers[-1][0].recurrent_kernel.shape[0]
         try:
             for direction, state in enumerate(top["directions"]):
-                _lstm_core.scatter_last(
+                _layout.scatter_last(
                     state["dhidden"], lengths, d_last, direction * top_hidden
                 )
             self._backward_layers(
@@ -438,7 +438,7 @@ class LSTMNetwork:
             )  # fmt: skip
         finally:
             for state in top["directions"]:
-                _lstm_core.scatter_last(state["dhidden"], lengths, None, 0)
+                _layout.scatter_last(state["dhidden"], lengths, None, 0)
         return grad
 
     def _backward_layers(
@@ -453,7 +453,7 @@ class LSTMNetwork:
                 # Split dL/d(concatenated output) between the two directions.
                 d_output = buffers["d_output"]
                 np.copyto(states[0]["dhidden"], d_output[:, :, :hidden])
-                _lstm_core.reverse_time(
+                _layout.reverse_time(
                     d_output[:, :, hidden:], lengths, states[1]["dhidden"], False
                 )
             if index > 0:
@@ -477,7 +477,7 @@ class LSTMNetwork:
                     unit_d_input = (
                         None if d_input is None else state["d_reversed_input"]
                     )
-                _lstm_core.lstm_backward(
+                _lstm_layer.lstm_backward(
                     unit_input, unit.kernel, unit.recurrent_kernel, lengths,
                     state["gates"], state["cells"], state["hidden"],
                     state["dhidden"], state["gates"], unit_d_input,
@@ -485,7 +485,7 @@ class LSTMNetwork:
                     state["work"], self._activation_code, chunk_size, threads,
                 )  # fmt: skip
                 if direction == 1 and d_input is not None:
-                    _lstm_core.reverse_time(
+                    _layout.reverse_time(
                         state["d_reversed_input"], lengths, d_input, True
                     )
             if d_input is not None and masks is not None and masks[index] is not None:
@@ -571,7 +571,7 @@ class _Workspace:
                             np.zeros(size * hidden, dtype=dtype),
                             hidden,
                         )
-                    work_size = _lstm_core.backward_workspace_size(
+                    work_size = _lstm_layer.backward_workspace_size(
                         n_rows, n_in, hidden, chunk_rows(hidden)
                     )
                     state["work"] = np.empty(work_size, dtype=dtype)

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._lstm_core import adam_update, sgd_update
+from ._numerics import adam_update, sgd_update
 
 
 class SGDOptimizer:

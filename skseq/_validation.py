@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 
-from . import _lstm_core
+from . import _numerics
 from .exceptions import DataLayoutWarning
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -172,7 +172,7 @@ def cast_finite(array, dtype, name):
     becomes infinite because ``dtype`` cannot hold it."""
     with np.errstate(over="ignore"):
         cast = np.ascontiguousarray(array, dtype=dtype)
-    if not _lstm_core.all_finite(cast.reshape(-1)):
+    if not _numerics.all_finite(cast.reshape(-1)):
         largest = float(np.max(np.abs(array)))
         raise ValueError(
             f"Input {name} holds values beyond the range of {np.dtype(dtype).name} "
@@ -301,7 +301,7 @@ def _check_float_3d_fast(estimator, X, name):
 def check_all_finite(array, name):
     """Raise ``check_array``'s error unless every value of the C-contiguous
     float ``array`` is finite (one compiled pass when they are)."""
-    if not _lstm_core.all_finite(array.reshape(-1)):
+    if not _numerics.all_finite(array.reshape(-1)):
         what = "NaN" if np.isnan(array).any() else "infinity"
         raise ValueError(f"Input {name} contains {what}.")
 
@@ -390,7 +390,7 @@ def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"
             raise ValueError(
                 f"{name}.shape == {sample_weight.shape}, expected ({n_samples},)!"
             )
-    if not _lstm_core.all_finite(sample_weight):
+    if not _numerics.all_finite(sample_weight):
         what = "NaN" if np.isnan(sample_weight).any() else "infinite values"
         raise ValueError(
             f"{name} contains {what} (after conversion to "

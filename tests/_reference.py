@@ -1,4 +1,4 @@
-"""Plain NumPy LSTM, the test oracle for ``skseq._lstm_core``.
+"""Plain NumPy LSTM, the test oracle for ``skseq._lstm_layer``.
 
 Written for clarity, not speed: one sequence at a time, one step at a time, with
 the gradient of every intermediate quantity spelled out. It shares no code and no

@@ -50,7 +50,17 @@ RELU_MARGIN = 1e-3
 def core():
     # Imported here rather than at module level so that the reference's own
     # tests still run while the extension is not built.
-    return importlib.import_module("skseq._lstm_core")
+    return importlib.import_module("skseq._lstm_layer")
+
+
+@pytest.fixture(scope="module")
+def numerics():
+    return importlib.import_module("skseq._numerics")
+
+
+@pytest.fixture(scope="module")
+def layout():
+    return importlib.import_module("skseq._layout")
 
 
 def relative_error(a, b):
@@ -906,6 +916,14 @@ def test_packed_level_is_clamped_to_the_cpu(core, restore_packed_level):
     assert core.packed_gemm_level() == 0
 
 
+def test_packed_level_is_set_for_the_head_too(core, numerics, restore_packed_level):
+    """The layer and the dense head each carry the kernels; one setting moves
+    both, so a network never mixes packed and BLAS products."""
+    for level in _packed_levels(core):
+        core._set_packed_gemm_level(level)
+        assert numerics.packed_gemm_level() == core.packed_gemm_level() == level
+
+
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_packed_step_products_match_reference(
@@ -1012,7 +1030,9 @@ def test_inference_buffers_give_the_same_final_states(
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_predict_is_forward_then_head(core, restore_packed_level, dtype, activation):
+def test_predict_is_forward_then_head(
+    core, numerics, layout, restore_packed_level, dtype, activation
+):
     """lstm_predict, the one-call prediction of a one-layer network, gives
     the bits of the calls it replaces (lstm_forward with the inference buffers
     and no zero slot, gather_last, dense_forward) at every packed level: one
@@ -1043,9 +1063,9 @@ def test_predict_is_forward_then_head(core, restore_packed_level, dtype, activat
                 code, chunk_size, n_threads, False,
             )  # fmt: skip
             last = np.full((n_rows, n_hidden), np.nan, dtype)
-            core.gather_last(hidden, lengths, last, 0)
+            layout.gather_last(hidden, lengths, last, 0)
             want = np.full((n_rows, n_out), np.nan, dtype)
-            core.dense_forward(last, head, head_bias, want)
+            numerics.dense_forward(last, head, head_bias, want)
             got = np.full((n_rows, n_out), np.nan, dtype)
             core.lstm_predict(
                 X, kernel, recurrent_kernel, bias, head, head_bias, got, code,
@@ -1257,7 +1277,7 @@ def test_small_batch_predictor_checks_its_weights(core):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_dense_head_matches_numpy(core, restore_packed_level, dtype):
+def test_dense_head_matches_numpy(core, numerics, restore_packed_level, dtype):
     """dense_forward and dense_backward on shapes that reach every branch:
     one row, row blocks with a remainder, a single output column (a mostly
     empty panel), several panels with a partial one, and sums over more than
@@ -1273,10 +1293,10 @@ def test_dense_head_matches_numpy(core, restore_packed_level, dtype):
             b = rng.standard_normal(n_out).astype(dtype)
             D = rng.standard_normal((n_rows, n_out)).astype(dtype)
             out = np.full((n_rows, n_out), np.nan, dtype)
-            core.dense_forward(X, W, b, out)
+            numerics.dense_forward(X, W, b, out)
             grad_W = np.full((n_in, n_out), np.nan, dtype)
             d_X = np.full((n_rows, n_in), np.nan, dtype)
-            core.dense_backward(X, W, D, grad_W, d_X)
+            numerics.dense_backward(X, W, D, grad_W, d_X)
             X64, W64, D64 = (a.astype(np.float64) for a in (X, W, D))
             errors = {
                 "out": relative_error(out, X64 @ W64 + b),
@@ -1290,29 +1310,29 @@ def test_dense_head_matches_numpy(core, restore_packed_level, dtype):
             )
             assert worst <= bound
     grad_W = np.full((4, 2), np.nan, dtype)
-    core.dense_backward(
+    numerics.dense_backward(
         np.zeros((0, 4), dtype), W[:4, :2].copy(), np.zeros((0, 2), dtype), grad_W,
         np.zeros((0, 4), dtype),
     )  # fmt: skip
     assert_array_equal(grad_W, 0)  # an empty batch has a zero gradient
     with pytest.raises(ValueError, match="weights has shape"):
-        core.dense_forward(X, W[:-1], b, out)
+        numerics.dense_forward(X, W[:-1], b, out)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sum_of_squares(core, dtype):
+def test_sum_of_squares(numerics, dtype):
     rng = np.random.default_rng(31)
     for n in (0, 1, 7, 8, 9, 1001):
         x = rng.standard_normal(n).astype(dtype)
         want = float(np.sum(x.astype(np.float64) ** 2))
-        assert core.sum_of_squares(x) == pytest.approx(want, rel=1e-14, abs=0)
+        assert numerics.sum_of_squares(x) == pytest.approx(want, rel=1e-14, abs=0)
     # Accumulated in float64: float32 values whose float32 sum would overflow.
     big = np.full(10, 1e30, dtype=np.float32)
-    assert core.sum_of_squares(big) == pytest.approx(1e61, rel=1e-6)
+    assert numerics.sum_of_squares(big) == pytest.approx(1e61, rel=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_squared_error_matches_numpy(core, dtype):
+def test_squared_error_matches_numpy(numerics, dtype):
     """Loss and gradient of the regressor in one pass: half the squared error
     averaged over outputs, weighted mean over rows, and (pred - target) * w /
     (n_outputs * sum(w)); unweighted, weighted with a zero weight, and all
@@ -1325,47 +1345,47 @@ def test_squared_error_matches_numpy(core, dtype):
     for w in (None, np.array([0.5, 2, 0, 1, 3, 1, 0.25], dtype)):
         w64 = np.ones(7) if w is None else w.astype(np.float64)
         delta = np.full_like(pred, np.nan)
-        loss, total = core.squared_error(pred, target, w, delta)
+        loss, total = numerics.squared_error(pred, target, w, delta)
         per_row = 0.5 * ((p64 - t64) ** 2).mean(axis=1)
         assert total == pytest.approx(w64.sum(), rel=1e-15)
         assert loss == pytest.approx((per_row * w64).sum() / w64.sum(), rel=rtol)
         want = (p64 - t64) * w64[:, None] / (3 * w64.sum())
         assert_allclose(delta, want, rtol=rtol, atol=0)
     delta = np.full_like(pred, np.nan)
-    assert core.squared_error(pred, target, np.zeros(7, dtype), delta) == (0.0, 0.0)
+    assert numerics.squared_error(pred, target, np.zeros(7, dtype), delta) == (0.0, 0.0)
     assert np.isnan(delta).all()
     with pytest.raises(ValueError, match="target has shape"):
-        core.squared_error(pred, target[:, :2].copy(), None, delta)
+        numerics.squared_error(pred, target[:, :2].copy(), None, delta)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_penalise_adds_the_l2_gradient(core, dtype):
+def test_penalise_adds_the_l2_gradient(numerics, dtype):
     rng = np.random.default_rng(33)
     weights = rng.standard_normal(1001).astype(dtype)
     grad = rng.standard_normal(1001).astype(dtype)
     want = grad + dtype(0.25) * weights
-    squares = core.penalise(grad, weights, 0.25)
-    assert squares == core.sum_of_squares(weights)
+    squares = numerics.penalise(grad, weights, 0.25)
+    assert squares == numerics.sum_of_squares(weights)
     eps = np.finfo(dtype).eps
     assert_allclose(grad, want, rtol=2 * eps, atol=2 * eps)
     with pytest.raises(ValueError, match="grad has shape"):
-        core.penalise(grad[:-1], weights, 0.25)
+        numerics.penalise(grad[:-1], weights, 0.25)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_all_finite(core, dtype):
+def test_all_finite(numerics, dtype):
     x = np.linspace(-1e30, 1e30, 1001).astype(dtype)
-    assert core.all_finite(x)
-    assert core.all_finite(x[:0])
+    assert numerics.all_finite(x)
+    assert numerics.all_finite(x[:0])
     for bad in (np.nan, np.inf, -np.inf):
         for where in (0, 500, 1000):
             y = x.copy()
             y[where] = bad
-            assert not core.all_finite(y)
+            assert not numerics.all_finite(y)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gather_and_scatter_of_last_states(core, dtype):
+def test_gather_and_scatter_of_last_states(layout, dtype):
     """Each row's state at its own last step, read from every-step slots or
     from two alternating slots, into columns of an output; and written back
     (or zeroed) at those slots, leaving everything else alone."""
@@ -1373,30 +1393,30 @@ def test_gather_and_scatter_of_last_states(core, dtype):
     states = rng.standard_normal((5, 8, 3)).astype(dtype)
     lengths = np.array([7, 1, 4, 7, 2], dtype=np.intp)
     out = np.zeros((5, 7), dtype)
-    core.gather_last(states, lengths, out, 2)
+    layout.gather_last(states, lengths, out, 2)
     assert_array_equal(out[:, 2:5], states[np.arange(5), lengths])
     assert_array_equal(out[:, :2], 0)
     assert_array_equal(out[:, 5:], 0)
     two = states[:, :2].copy()
-    core.gather_last(two, lengths, out, 4)
+    layout.gather_last(two, lengths, out, 4)
     assert_array_equal(out[:, 4:], two[np.arange(5), lengths % 2])
 
     values = rng.standard_normal((5, 6)).astype(dtype)
     written = states.copy()
-    core.scatter_last(written, lengths, values, 3)
+    layout.scatter_last(written, lengths, values, 3)
     want = states.copy()
     want[np.arange(5), lengths] = values[:, 3:]
     assert_array_equal(written, want)
-    core.scatter_last(written, lengths, None, 0)
+    layout.scatter_last(written, lengths, None, 0)
     want[np.arange(5), lengths] = 0
     assert_array_equal(written, want)
 
     with pytest.raises(ValueError, match="out of range"):
-        core.scatter_last(written, np.array([8, 1, 1, 1, 1], np.intp), None, 0)
+        layout.scatter_last(written, np.array([8, 1, 1, 1, 1], np.intp), None, 0)
     with pytest.raises(ValueError, match="do not fit"):
-        core.gather_last(states, lengths, out, 5)
+        layout.gather_last(states, lengths, out, 5)
     with pytest.raises(ValueError, match="lengths has shape"):
-        core.gather_last(states, lengths[:4].copy(), out, 0)
+        layout.gather_last(states, lengths[:4].copy(), out, 0)
 
 
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])

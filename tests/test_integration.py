@@ -122,7 +122,7 @@ def _thread_report_in_worker():
     import threadpoolctl
 
     from skseq import LSTMRegressor
-    from skseq._base import _lstm_core, effective_n_threads
+    from skseq._base import _openmp_helpers, effective_n_threads
 
     X = np.random.default_rng(1).normal(size=(24, 6, 2))
     model = LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
@@ -131,7 +131,7 @@ def _thread_report_in_worker():
     return {
         "pid": os.getpid(),
         "effective_n_threads": effective_n_threads(),
-        "core_openmp_max_threads": _lstm_core.openmp_max_threads(),
+        "core_openmp_max_threads": _openmp_helpers.openmp_max_threads(),
         "openmp_num_threads": [
             info["num_threads"]
             for info in threadpoolctl.threadpool_info()
@@ -567,10 +567,10 @@ def test_openmp_runtime_stops_polling_soon_unless_the_user_chose(tmp_path):
     parallel regions on a busy machine), unless the user set GOMP_SPINCOUNT or
     OMP_WAIT_POLICY; the variable does not stay in the environment. libgomp
     prints the settings it started with under OMP_DISPLAY_ENV=VERBOSE."""
-    from skseq import _lstm_core
+    from skseq import _openmp_helpers
     from skseq._openmp import SPIN_COUNT
 
-    if not _lstm_core.openmp_enabled():
+    if not _openmp_helpers.openmp_enabled():
         pytest.skip("a serial build of the core starts no OpenMP runtime")
     code = "import os, skseq; print('GOMP_SPINCOUNT' in os.environ)"
     settings = [{}, {"GOMP_SPINCOUNT": "123"}, {"OMP_WAIT_POLICY": "ACTIVE"}]
@@ -739,16 +739,16 @@ def test_thread_budget_follows_omp_num_threads_set_at_run_time(monkeypatch):
     """The budget is capped at the usable cores only while OMP_NUM_THREADS is
     unset (scikit-learn's rule). The check runs in compiled code; it must see
     the variable set or removed through os.environ after import."""
-    from skseq._base import _lstm_core
+    from skseq._base import _openmp_helpers
 
-    budget = _lstm_core.openmp_max_threads()
+    budget = _openmp_helpers.openmp_max_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert _lstm_core.openmp_effective_threads(1) == 1
-    assert _lstm_core.openmp_effective_threads(budget + 5) == budget
+    assert _openmp_helpers.openmp_effective_threads(1) == 1
+    assert _openmp_helpers.openmp_effective_threads(budget + 5) == budget
     monkeypatch.setenv("OMP_NUM_THREADS", str(budget))
-    assert _lstm_core.openmp_effective_threads(1) == budget
+    assert _openmp_helpers.openmp_effective_threads(1) == budget
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert _lstm_core.openmp_effective_threads(1) == 1
+    assert _openmp_helpers.openmp_effective_threads(1) == 1
 
 
 def test_one_layer_training_does_not_depend_on_blas_threads():

@@ -50,7 +50,7 @@ def test_import_without_built_core_says_how_to_build_it(tmp_path):
     stderr = _import_error_from(tmp_path)
     message = stderr[stderr.rindex("ImportError:") :]
     assert "circular import" not in stderr
-    assert "skseq._lstm_core) is not built" in message
+    assert "skseq._openmp_helpers) is not built" in message
     assert str(package) in message.replace("\n", " ")
     assert "pip install ." in message
     assert "pip install -e ." in message
@@ -61,7 +61,7 @@ def test_import_without_built_core_says_how_to_build_it(tmp_path):
 def test_import_with_unloadable_core_reports_the_loader_error(tmp_path):
     """A core that exists but cannot load is not reported as missing."""
     package = _source_tree_without_core(tmp_path)
-    broken = package / f"_lstm_core{EXTENSION_SUFFIXES[0]}"
+    broken = package / f"_openmp_helpers{EXTENSION_SUFFIXES[0]}"
     broken.write_bytes(b"not a shared library")
     stderr = _import_error_from(tmp_path)
     message = stderr[stderr.rindex("ImportError:") :]

@@ -421,7 +421,7 @@ def test_small_batches_are_predicted_in_one_call_with_the_same_bits(dtype):
     for bit, for the regressor and the classifier. Other inputs are declined
     and go the general way, as does everything on a CPU without the packed
     kernels. Stacked and bidirectional models have no such predictor."""
-    from skseq import _lstm_core
+    from skseq import _lstm_layer
     from skseq._network import ONE_CHUNK_ROWS
 
     rng = np.random.default_rng(12)
@@ -448,7 +448,7 @@ def test_small_batches_are_predicted_in_one_call_with_the_same_bits(dtype):
             est._weight_views = (weights, unpacked, counting)
             ran, declined = counting.ran, counting.declined
             got = getattr(est, method)(inputs)
-            runs = runs and _lstm_core.packed_gemm_level() > 0
+            runs = runs and _lstm_layer.packed_gemm_level() > 0
             assert (counting.ran - ran, counting.declined - declined) == (
                 (1, 0) if runs else (0, 1)
             )
@@ -504,7 +504,7 @@ def test_a_sequence_alone_is_predicted_as_in_a_batch(dtype, activation):
     kernels' four-panel groups, the one-sequence pass runs the whole time loop
     in one function) gets the prediction it gets in a batch: with the packed
     kernels the same bits, as every product is summed in one fixed order."""
-    from skseq import _lstm_core
+    from skseq import _lstm_layer
 
     rng = np.random.default_rng(10)
     X = rng.normal(size=(30, 9, 3)).astype(dtype)
@@ -518,7 +518,7 @@ def test_a_sequence_alone_is_predicted_as_in_a_batch(dtype, activation):
     together = est.predict(X)
     alone = np.concatenate([est.predict(X[j : j + 1]) for j in range(len(X))])
     shorter = np.concatenate([est.predict(X[j : j + 1, :5]) for j in range(4)])
-    if _lstm_core.packed_gemm_level() > 0:
+    if _lstm_layer.packed_gemm_level() > 0:
         assert_array_equal(alone, together)
         assert_array_equal(shorter, est.predict(X[:4, :5]))
     else:

@@ -567,7 +567,7 @@ def test_partial_fit_reused_buffers_change_nothing(monkeypatch):
 
 
 def test_adam_update_matches_the_formula():
-    from skseq._lstm_core import adam_update
+    from skseq._numerics import adam_update
 
     rng = np.random.default_rng(0)
     for dtype, rtol in [(np.float64, 1e-14), (np.float32, 1e-6)]:
@@ -778,7 +778,7 @@ def test_a_refused_step_mid_epoch_keeps_the_steps_before_it(steps):
 def test_optimizer_step_that_would_overflow_writes_nothing(optimizer_step, dtype):
     """One element whose update overflows: the compiled step returns False
     and leaves every array bit for bit as it was."""
-    from skseq._lstm_core import adam_update, sgd_update
+    from skseq._numerics import adam_update, sgd_update
 
     rng = np.random.default_rng(0)
     huge = np.finfo(dtype).max
@@ -808,7 +808,7 @@ def test_optimizer_step_that_would_overflow_writes_nothing(optimizer_step, dtype
 
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_sgd_update_matches_the_formula(nesterov):
-    from skseq._lstm_core import sgd_update
+    from skseq._numerics import sgd_update
 
     rng = np.random.default_rng(0)
     for dtype, rtol in [(np.float64, 1e-14), (np.float32, 1e-6)]:

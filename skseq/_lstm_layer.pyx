@@ -1,10 +1,16 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 # cython: cdivision=True, initializedcheck=False, nonecheck=False
-"""Forward and backward-through-time of ONE LSTM layer over a batch.
+"""Forward, backward-through-time and prediction of ONE LSTM layer over a batch.
 
 This module knows nothing of estimators, random numbers or Python objects
 beyond the arrays it is handed; the caller (``skseq._network``) allocates every
-buffer once and validates every shape.
+buffer once and validates every shape. The LSTM's gate equations are the row
+kernels of ``_gates.h``; the products they need, and the choice between the
+packed kernels and BLAS, come from ``_kernels.pxd``; what does not depend on
+the cell (the dense head, losses, optimizer steps) is in ``_numerics`` and
+the time reversal and last-state moves of bidirectional and ragged batches in
+``_layout``. Another cell type is a module of its own beside this one, with
+the same layout, the same chunking and entry points of the same form.
 
 Layout ("padded time"): a per-step quantity of width W for a batch of B
 sequences of at most T steps is a C-contiguous array (B, T + 1, W). Slot 0 of
@@ -50,105 +56,43 @@ and then summed in chunk order, so the result depends on ``chunk_size`` but neve
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport uintptr_t
-from libc.stdlib cimport free, getenv, malloc
+from libc.stdlib cimport free
 from libc.string cimport memset
 
 from ._blas cimport gemm
+from ._checks cimport _check_lengths, _check_shape, _check_slots
+from ._kernels cimport (
+    _aligned,
+    _aligned_64,
+    _all_finite,
+    _dense,
+    _packed,
+    _pair_product,
+    _product,
+    _recurrent_gradient,
+    _recurrent_product,
+    _tn_work,
+    _weight_gradients,
+    skseq_backward_row_d,
+    skseq_backward_row_f,
+    skseq_forward_row_d,
+    skseq_forward_row_f,
+    skseq_forward_sequence_d,
+    skseq_forward_sequence_f,
+    skseq_gemm_init,
+    skseq_gemm_level,
+    skseq_gemm_set_level,
+    skseq_sequence_applies_d,
+    skseq_sequence_applies_f,
+)
 
-cdef extern from "_gates.h" nogil:
-    void skseq_forward_row_d(double *z, const double *bias, const double *c_prev,
-                             double *c_now, double *h_now, Py_ssize_t H, int relu)
-    void skseq_forward_row_f(float *z, const float *bias, const float *c_prev,
-                             float *c_now, float *h_now, Py_ssize_t H, int relu)
-    void skseq_backward_row_d(const double *gates, const double *c_now,
-                              const double *c_prev, const double *dh_in,
-                              const double *dh_rec, double *dc, double *dz,
-                              Py_ssize_t H, int relu)
-    void skseq_backward_row_f(const float *gates, const float *c_now,
-                              const float *c_prev, const float *dh_in,
-                              const float *dh_rec, float *dc, float *dz,
-                              Py_ssize_t H, int relu)
-    int skseq_adam_d(double *w, const double *g, double *m, double *v, Py_ssize_t n,
-                     double step, double b1, double b2, double eps)
-    int skseq_adam_f(float *w, const float *g, float *m, float *v, Py_ssize_t n,
-                     float step, float b1, float b2, float eps)
-    int skseq_sgd_d(double *w, const double *g, double *u, Py_ssize_t n,
-                    double lr, double mu, int nesterov)
-    int skseq_sgd_f(float *w, const float *g, float *u, Py_ssize_t n,
-                    float lr, float mu, int nesterov)
-    void skseq_add_rows_times_d(double *z, Py_ssize_t ldz, const double *h,
-                                Py_ssize_t ldh, const double *W, Py_ssize_t m,
-                                Py_ssize_t H, Py_ssize_t G)
-    void skseq_add_rows_times_f(float *z, Py_ssize_t ldz, const float *h,
-                                Py_ssize_t ldh, const float *W, Py_ssize_t m,
-                                Py_ssize_t H, Py_ssize_t G)
-    void skseq_rows_times_transposed_d(double *out, Py_ssize_t ldout, const double *dz,
-                                       Py_ssize_t lddz, const double *W, Py_ssize_t m,
-                                       Py_ssize_t H, Py_ssize_t G)
-    void skseq_rows_times_transposed_f(float *out, Py_ssize_t ldout, const float *dz,
-                                       Py_ssize_t lddz, const float *W, Py_ssize_t m,
-                                       Py_ssize_t H, Py_ssize_t G)
-
-cdef extern from "_gemm.h" nogil:
-    void skseq_gemm_init()
-    int skseq_gemm_level()
-    int skseq_gemm_set_level(int level)
-    Py_ssize_t skseq_packed_size_f(Py_ssize_t K, Py_ssize_t N)
-    Py_ssize_t skseq_packed_size_d(Py_ssize_t K, Py_ssize_t N)
-    void skseq_pack_f(const float *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
-                      Py_ssize_t N, float *packed, float *colsum)
-    void skseq_pack_d(const double *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
-                      Py_ssize_t N, double *packed, double *colsum)
-    void skseq_gemm_packed_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                             const float *A, Py_ssize_t lda, const float *packed,
-                             float *C, Py_ssize_t ldc, int accumulate)
-    void skseq_gemm_packed_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                             const double *A, Py_ssize_t lda, const double *packed,
-                             double *C, Py_ssize_t ldc, int accumulate)
-    void skseq_gemm_pair_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K1, const float *A1,
-                           Py_ssize_t lda1, const float *packed1, Py_ssize_t K2,
-                           const float *A2, Py_ssize_t lda2, const float *packed2,
-                           float *C, Py_ssize_t ldc)
-    void skseq_gemm_pair_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K1, const double *A1,
-                           Py_ssize_t lda1, const double *packed1, Py_ssize_t K2,
-                           const double *A2, Py_ssize_t lda2, const double *packed2,
-                           double *C, Py_ssize_t ldc)
-    Py_ssize_t skseq_tn_work_size_f(Py_ssize_t N)
-    Py_ssize_t skseq_tn_work_size_d(Py_ssize_t N)
-    void skseq_gemm_tn_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                         const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                         float *C, Py_ssize_t ldc, int accumulate, float *work)
-    void skseq_gemm_tn_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                         const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                         double *C, Py_ssize_t ldc, int accumulate, double *work)
-    void skseq_gemm_tn2_f(Py_ssize_t M1, Py_ssize_t M2, Py_ssize_t N, Py_ssize_t K,
-                          const float *A1, Py_ssize_t lda1, const float *A2,
-                          Py_ssize_t lda2, const float *B, Py_ssize_t ldb, float *C1,
-                          Py_ssize_t ldc1, float *C2, Py_ssize_t ldc2, int accumulate,
-                          float *work, float *colsum)
-    void skseq_gemm_tn2_d(Py_ssize_t M1, Py_ssize_t M2, Py_ssize_t N, Py_ssize_t K,
-                          const double *A1, Py_ssize_t lda1, const double *A2,
-                          Py_ssize_t lda2, const double *B, Py_ssize_t ldb, double *C1,
-                          Py_ssize_t ldc1, double *C2, Py_ssize_t ldc2, int accumulate,
-                          double *work, double *colsum)
-
-cdef extern from "_sequence.h" nogil:
-    int skseq_sequence_applies_f(Py_ssize_t n_in, Py_ssize_t H)
-    int skseq_sequence_applies_d(Py_ssize_t n_in, Py_ssize_t H)
-    int skseq_forward_sequence_f(Py_ssize_t length, const float *x, Py_ssize_t ldx,
-                                 Py_ssize_t n_in, const float *kernel, Py_ssize_t H,
-                                 const float *recurrent_kernel, const float *bias,
-                                 float *z, float *cells, float *hidden, int relu,
-                                 int packed)
-    int skseq_forward_sequence_d(Py_ssize_t length, const double *x, Py_ssize_t ldx,
-                                 Py_ssize_t n_in, const double *kernel, Py_ssize_t H,
-                                 const double *recurrent_kernel, const double *bias,
-                                 double *z, double *cells, double *hidden, int relu,
-                                 int packed)
+from . import _numerics
 
 skseq_gemm_init()
 cnp.import_array()
+
+ACTIVATION_TANH = 0
+ACTIVATION_RELU = 1
 
 
 def packed_gemm_level():
@@ -163,227 +107,12 @@ def packed_gemm_level():
 def _set_packed_gemm_level(int level):
     """Use at most ``level`` (0 forces BLAS); for tests and benchmarks.
 
+    Sets the level of this module and of ``_numerics`` (each has its own copy
+    of the kernels), so a network's layers and head use the same products.
     Returns the level now in use, which never exceeds what the CPU supports.
     """
+    _numerics._set_packed_gemm_level(level)
     return skseq_gemm_set_level(level)
-
-
-cdef void *_aligned(Py_ssize_t n_bytes, void **block) noexcept nogil:
-    """64-byte aligned memory inside a fresh block (``block`` receives the
-    pointer to free), or NULL when n_bytes is 0 or memory is short."""
-    block[0] = NULL
-    if n_bytes == 0:
-        return NULL
-    block[0] = malloc(n_bytes + 64)
-    if block[0] == NULL:
-        return NULL
-    return <void *> ((<uintptr_t> block[0] + 63) & ~(<uintptr_t> 63))
-
-
-cdef inline bint _aligned_64(const void *pointer) noexcept nogil:
-    return (<uintptr_t> pointer) % 64 == 0
-
-
-cdef floating *_packed(const floating *matrix, Py_ssize_t rows, Py_ssize_t columns,
-                       bint transpose, void **block) noexcept nogil:
-    """Pack a C-contiguous (rows x columns) matrix, or its transpose, as the
-    right-hand operand of the step products; NULL when the packed kernels are
-    not available or memory is short (the caller then uses BLAS). ``block``
-    receives the pointer to free."""
-    cdef Py_ssize_t K = columns if transpose else rows
-    cdef Py_ssize_t N = rows if transpose else columns
-    cdef Py_ssize_t size
-    cdef floating *packed
-    if floating is float:
-        size = skseq_packed_size_f(K, N)
-    else:
-        size = skseq_packed_size_d(K, N)
-    packed = <floating *> _aligned(size * sizeof(floating), block)
-    if packed == NULL:
-        return NULL
-    if floating is float:
-        skseq_pack_f(matrix, columns, transpose, K, N, packed, NULL)
-    else:
-        skseq_pack_d(matrix, columns, transpose, K, N, packed, NULL)
-    return packed
-
-
-# At most this many rows, a step's recurrent product is done by the loops of
-# _gates.h instead of a BLAS call, whose fixed cost dominates such small work.
-cdef enum:
-    SMALL_ROWS = 8
-
-
-cdef inline void _packed_product(
-    floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
-    const floating *packed, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N,
-    bint accumulate,
-) noexcept nogil:
-    """C (+)= A @ op(B), with op(B) (K x N) packed by _packed."""
-    if floating is float:
-        skseq_gemm_packed_f(M, N, K, A, lda, packed, C, ldc, accumulate)
-    else:
-        skseq_gemm_packed_d(M, N, K, A, lda, packed, C, ldc, accumulate)
-
-
-cdef inline void _pair_product(
-    floating *C, Py_ssize_t ldc, const floating *A1, Py_ssize_t lda1,
-    const floating *packed1, Py_ssize_t K1, const floating *A2, Py_ssize_t lda2,
-    const floating *packed2, Py_ssize_t K2, Py_ssize_t M, Py_ssize_t N,
-) noexcept nogil:
-    """C = A1 @ op(B1) + A2 @ op(B2), both packed by _packed: rounded as
-    _packed_product(A1) then _packed_product(A2, accumulate), in one pass."""
-    if floating is float:
-        skseq_gemm_pair_f(M, N, K1, A1, lda1, packed1, K2, A2, lda2, packed2, C, ldc)
-    else:
-        skseq_gemm_pair_d(M, N, K1, A1, lda1, packed1, K2, A2, lda2, packed2, C, ldc)
-
-
-cdef inline void _product(
-    floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
-    const floating *B, const floating *packed, Py_ssize_t M, Py_ssize_t K,
-    Py_ssize_t N, bint accumulate,
-) noexcept nogil:
-    """C (+)= A @ B (B is K x N, contiguous; packed is B packed or NULL)."""
-    if packed != NULL:
-        _packed_product(C, ldc, A, lda, packed, M, K, N, accumulate)
-    else:
-        gemm(False, False, <int> M, <int> N, <int> K, <floating> 1.0,
-             A, <int> lda, B, <int> N, <floating> (1.0 if accumulate else 0.0),
-             C, <int> ldc)
-
-
-cdef inline void _recurrent_product(
-    floating *z, Py_ssize_t ldz, const floating *h, Py_ssize_t ldh,
-    const floating *W, const floating *packed, Py_ssize_t m, Py_ssize_t H,
-    Py_ssize_t G,
-) noexcept nogil:
-    """z[:m] += h[:m] @ W for one step (W is H x G; packed is W packed or NULL)."""
-    if packed == NULL and m <= SMALL_ROWS:
-        if floating is float:
-            skseq_add_rows_times_f(z, ldz, h, ldh, W, m, H, G)
-        else:
-            skseq_add_rows_times_d(z, ldz, h, ldh, W, m, H, G)
-    else:
-        _product(z, ldz, h, ldh, W, packed, m, H, G, True)
-
-
-cdef inline void _recurrent_gradient(
-    floating *out, const floating *dz, Py_ssize_t lddz,
-    const floating *W, const floating *packed_t, Py_ssize_t m, Py_ssize_t H,
-    Py_ssize_t G,
-) noexcept nogil:
-    """out[:m] = dz[:m] @ W.T for one step (out is m x H, contiguous; packed_t
-    is W.T packed or NULL)."""
-    if packed_t != NULL:
-        _packed_product(out, H, dz, lddz, packed_t, m, G, H, False)
-    elif m <= SMALL_ROWS:
-        if floating is float:
-            skseq_rows_times_transposed_f(out, H, dz, lddz, W, m, H, G)
-        else:
-            skseq_rows_times_transposed_d(out, H, dz, lddz, W, m, H, G)
-    else:
-        gemm(False, True, <int> m, <int> H, <int> G, <floating> 1.0,
-             dz, <int> lddz, W, <int> G, <floating> 0.0, out, <int> H)
-
-cdef inline void _transposed_product(
-    floating *C, const floating *A, Py_ssize_t lda, const floating *B,
-    Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, bint accumulate, floating *work,
-) noexcept nogil:
-    """C (M x N, contiguous) (+)= A.T @ B, A (K x M) and B (K x N, contiguous);
-    with the packed kernels when ``work`` (their workspace) is given."""
-    if work != NULL:
-        if floating is float:
-            skseq_gemm_tn_f(M, N, K, A, lda, B, N, C, N, accumulate, work)
-        else:
-            skseq_gemm_tn_d(M, N, K, A, lda, B, N, C, N, accumulate, work)
-    else:
-        gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0,
-             A, <int> lda, B, <int> N, <floating> (1.0 if accumulate else 0.0),
-             C, <int> N)
-
-
-cdef inline void _weight_gradients(
-    floating *partial, const floating *x, const floating *h, const floating *dz,
-    Py_ssize_t K, Py_ssize_t n_in, Py_ssize_t H, Py_ssize_t G, bint accumulate,
-    floating *work,
-) noexcept nogil:
-    """The three blocks of ``partial`` (+)= x.T @ dz (n_in x G), h.T @ dz
-    (H x G), and (always +=) the column sums of dz (G): over K rows of x
-    (K x n_in), h (K x H) and dz (K x G), contiguous. With the packed kernels
-    (``work`` given) dz is packed once for both products and summed on the
-    way; the sums run in row order either way."""
-    cdef floating *grad_bias = partial + (n_in + H) * G
-    cdef Py_ssize_t r, k
-    if work != NULL:
-        if floating is float:
-            skseq_gemm_tn2_f(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
-                             partial + n_in * G, G, accumulate, work, grad_bias)
-        else:
-            skseq_gemm_tn2_d(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
-                             partial + n_in * G, G, accumulate, work, grad_bias)
-        return
-    _transposed_product(partial, x, n_in, dz, n_in, K, G, accumulate, NULL)
-    _transposed_product(partial + n_in * G, h, H, dz, H, K, G, accumulate, NULL)
-    for r in range(K):
-        for k in range(G):
-            grad_bias[k] += dz[r * G + k]
-
-
-cdef floating *_tn_work(const floating *like, Py_ssize_t N, void **block) noexcept nogil:
-    """Aligned workspace for _transposed_product (of the type of ``like``), or
-    NULL (then BLAS is used)."""
-    cdef Py_ssize_t size
-    if floating is float:
-        size = skseq_tn_work_size_f(N)
-    else:
-        size = skseq_tn_work_size_d(N)
-    return <floating *> _aligned(size * sizeof(floating), block)
-
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int skseq_openmp_max_threads(void) { return omp_get_max_threads(); }
-    static int skseq_openmp_enabled(void) { return 1; }
-    #else
-    static int skseq_openmp_max_threads(void) { return 1; }
-    static int skseq_openmp_enabled(void) { return 0; }
-    #endif
-    """
-    int skseq_openmp_max_threads() noexcept nogil
-    int skseq_openmp_enabled() noexcept nogil
-
-
-ACTIVATION_TANH = 0
-ACTIVATION_RELU = 1
-
-
-def openmp_enabled():
-    """Whether this build of the core was compiled with OpenMP."""
-    return bool(skseq_openmp_enabled())
-
-
-def openmp_max_threads():
-    """The OpenMP runtime's current thread budget (1 for a serial build)."""
-    return skseq_openmp_max_threads()
-
-
-def openmp_effective_threads(int cores):
-    """scikit-learn's rule for OpenMP code: the runtime's thread budget, capped
-    at ``cores`` unless OMP_NUM_THREADS is set; at least 1. One call instead
-    of a Python environment lookup, which costs more than a small batch's
-    per-call bookkeeping should. (os.environ writes reach the C environment.)"""
-    cdef int n = skseq_openmp_max_threads()
-    if getenv(b"OMP_NUM_THREADS") == NULL and n > cores:
-        n = cores
-    return max(n, 1)
-
-
-def n_chunks(Py_ssize_t n_rows, Py_ssize_t chunk_size):
-    """Number of chunks the batch is cut into."""
-    return (n_rows + chunk_size - 1) // chunk_size
 
 
 def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,
@@ -391,51 +120,6 @@ def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,
     """Length of the ``work`` array that :func:`lstm_backward` needs."""
     cdef Py_ssize_t chunks = (n_rows + chunk_size - 1) // chunk_size
     return chunks * (n_in + n_hidden + 1) * 4 * n_hidden + 2 * n_rows * n_hidden
-
-
-# --------------------------------------------------------------------------
-# Argument checks: O(B), before any pointer is taken. The network validates
-# user input; these only stop a wrong call from writing out of bounds.
-
-cdef int _check_shape(str name, const Py_ssize_t *actual, int ndim, Py_ssize_t e0,
-                      Py_ssize_t e1, Py_ssize_t e2) except -1:
-    """Raise unless the first ``ndim`` of ``actual`` are (e0, e1, e2)[:ndim]
-    (Python objects are only made for the message: the checks run on every
-    batch)."""
-    cdef Py_ssize_t expected[3]
-    cdef int d
-    expected[0] = e0
-    expected[1] = e1
-    expected[2] = e2
-    for d in range(ndim):
-        if actual[d] != expected[d]:
-            raise ValueError(
-                f"{name} has shape {tuple([actual[k] for k in range(ndim)])}, "
-                f"expected {tuple([expected[k] for k in range(ndim)])}."
-            )
-    return 0
-
-
-cdef int _check_slots(str name, const Py_ssize_t *shape, Py_ssize_t B, Py_ssize_t T1,
-                      Py_ssize_t W, Py_ssize_t reduced_slots) except -1:
-    """A (B, T1, W) array, or (B, reduced_slots, W)."""
-    if shape[1] == reduced_slots and shape[1] != T1:
-        return _check_shape(name, shape, 3, B, reduced_slots, W)
-    return _check_shape(name, shape, 3, B, T1, W)
-
-
-cdef _check_lengths(const Py_ssize_t[::1] lengths, Py_ssize_t n_rows,
-                    Py_ssize_t n_steps, Py_ssize_t chunk_size, int n_threads):
-    cdef Py_ssize_t j
-    if chunk_size < 1 or n_threads < 1:
-        raise ValueError("chunk_size and n_threads must be >= 1.")
-    if lengths.shape[0] != n_rows:
-        raise ValueError(f"lengths has {lengths.shape[0]} entries for {n_rows} rows.")
-    for j in range(n_rows):
-        if lengths[j] < 1 or lengths[j] > n_steps:
-            raise ValueError(f"lengths[{j}] = {lengths[j]} is outside [1, {n_steps}].")
-        if j % chunk_size != 0 and lengths[j] > lengths[j - 1]:
-            raise ValueError("lengths must not increase inside a chunk.")
 
 
 # --------------------------------------------------------------------------
@@ -1210,344 +894,3 @@ def lstm_backward(
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,
                               grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
     free(block)
-
-
-# --------------------------------------------------------------------------
-# Time reversal of each sequence within its own length (bidirectional layers).
-
-def reverse_time(
-    const floating[:, :, :] source,
-    const Py_ssize_t[::1] lengths,
-    floating[:, :, :] target,
-    bint accumulate,
-):
-    """Reverse every sequence within its own length.
-
-    target[j, t] = source[j, lengths[j] + 1 - t] for t in 1..lengths[j]
-    (slot layout as everywhere in this module). With ``accumulate`` the
-    values are added to ``target`` and nothing else is touched; otherwise slot
-    0 and the slots past each length are set to zero. Arrays may be strided
-    (e.g. one half of a concatenated feature axis).
-    """
-    cdef Py_ssize_t B = source.shape[0]
-    cdef Py_ssize_t T1 = source.shape[1]
-    cdef Py_ssize_t width = source.shape[2]
-    cdef Py_ssize_t j, t, k, length
-    _check_shape("target", target.shape, 3, B, T1, width)
-    if lengths.shape[0] != B:
-        raise ValueError(f"lengths has {lengths.shape[0]} entries for {B} rows.")
-    for j in range(B):
-        if lengths[j] < 0 or lengths[j] > T1 - 1:
-            raise ValueError(f"lengths[{j}] = {lengths[j]} is outside [0, {T1 - 1}].")
-    with nogil:
-        for j in range(B):
-            length = lengths[j]
-            if accumulate:
-                for t in range(1, length + 1):
-                    for k in range(width):
-                        target[j, t, k] += source[j, length + 1 - t, k]
-            else:
-                for k in range(width):
-                    target[j, 0, k] = 0
-                for t in range(1, length + 1):
-                    for k in range(width):
-                        target[j, t, k] = source[j, length + 1 - t, k]
-                for t in range(length + 1, T1):
-                    for k in range(width):
-                        target[j, t, k] = 0
-
-
-# --------------------------------------------------------------------------
-# The dense head and sums of squares, without BLAS where the packed kernels
-# run: a training step of a one-layer network then calls no BLAS at all, so
-# its results cannot depend on BLAS threads and it needs no BLAS limit.
-
-def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
-                  const floating[::1] bias, floating[:, ::1] out):
-    """out = inputs @ weights + bias on the calling thread. The packed kernels
-    do the product where the CPU has them, else one BLAS call does.
-
-    inputs (M, K), weights (K, N), bias (N,), out (M, N): C-contiguous.
-    """
-    cdef Py_ssize_t M = inputs.shape[0]
-    cdef Py_ssize_t K = inputs.shape[1]
-    cdef Py_ssize_t N = weights.shape[1]
-    _check_shape("weights", weights.shape, 2, K, N, 0)
-    _check_shape("bias", bias.shape, 1, N, 0, 0)
-    _check_shape("out", out.shape, 2, M, N, 0)
-    if M == 0 or N == 0:
-        return
-    with nogil:
-        _dense(&inputs[0, 0], M, K, &weights[0, 0], &bias[0], &out[0, 0], N)
-
-
-cdef void _dense(const floating *inputs, Py_ssize_t M, Py_ssize_t K,
-                 const floating *weights, const floating *bias, floating *out,
-                 Py_ssize_t N) noexcept nogil:
-    """out (M x N) = inputs (M x K) @ weights (K x N) + bias, all C-contiguous."""
-    cdef Py_ssize_t i, j
-    cdef void *block = NULL
-    cdef const floating *packed
-    for i in range(M):
-        for j in range(N):
-            out[i * N + j] = bias[j]
-    if K > 0:
-        packed = _packed(weights, K, N, False, &block)
-        _product(out, N, inputs, K, weights, packed, M, K, N, True)
-        free(block)
-
-
-def dense_backward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
-                   const floating[:, ::1] d_out, floating[:, ::1] grad_weights,
-                   floating[:, ::1] d_inputs):
-    """grad_weights = inputs.T @ d_out and d_inputs = d_out @ weights.T, on the
-    calling thread, as dense_forward (packed kernels, else BLAS).
-
-    inputs (M, K), weights (K, N), d_out (M, N), grad_weights (K, N),
-    d_inputs (M, K): C-contiguous.
-    """
-    cdef Py_ssize_t M = inputs.shape[0]
-    cdef Py_ssize_t K = inputs.shape[1]
-    cdef Py_ssize_t N = weights.shape[1]
-    cdef void *block = NULL
-    cdef floating *work = NULL
-    cdef const floating *packed_t = NULL
-    _check_shape("weights", weights.shape, 2, K, N, 0)
-    _check_shape("d_out", d_out.shape, 2, M, N, 0)
-    _check_shape("grad_weights", grad_weights.shape, 2, K, N, 0)
-    _check_shape("d_inputs", d_inputs.shape, 2, M, K, 0)
-    if K == 0 or N == 0:
-        return
-    if M == 0:
-        grad_weights[:, :] = 0
-        return
-    with nogil:
-        work = _tn_work(&d_out[0, 0], N, &block)
-        _transposed_product(&grad_weights[0, 0], &inputs[0, 0], K, &d_out[0, 0],
-                            K, M, N, False, work)
-        free(block)
-        packed_t = _packed(&weights[0, 0], K, N, True, &block)
-        _recurrent_gradient(&d_inputs[0, 0], &d_out[0, 0], N, &weights[0, 0],
-                            packed_t, M, K, N)
-        free(block)
-
-
-cdef double _sum_of_squares(const floating *values, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i, j, body = n - n % 8
-    cdef double sums[8]
-    cdef double value, total = 0.0
-    for j in range(8):
-        sums[j] = 0.0
-    for i in range(0, body, 8):
-        for j in range(8):
-            value = values[i + j]
-            sums[j] += value * value
-    for i in range(body, n):
-        value = values[i]
-        sums[i - body] += value * value
-    for j in range(8):
-        total += sums[j]
-    return total
-
-
-def sum_of_squares(const floating[::1] values):
-    """The sum of squares as a float64, in one fixed order (eight running sums,
-    then added in order), whatever the threads: a BLAS dot product may split
-    the sum differently for each BLAS thread count."""
-    cdef double total = 0.0
-    if values.shape[0] > 0:
-        with nogil:
-            total = _sum_of_squares(&values[0], values.shape[0])
-    return total
-
-
-def squared_error(const floating[:, ::1] predicted, const floating[:, ::1] target,
-                  const floating[::1] sample_weight, floating[:, ::1] delta):
-    """The regressor's loss and its gradient, in one pass.
-
-    Loss: half the squared error averaged over the outputs, then the mean over
-    the rows weighted by ``sample_weight`` (None: all ones). Gradient with
-    respect to ``predicted``, into ``delta``: (predicted - target) * w_i /
-    (n_outputs * sum(w)). Sums are float64, in row order.
-
-    Returns ``(loss, sum(w))``; when sum(w) is 0, ``delta`` is not written and
-    the loss is 0.
-    """
-    cdef Py_ssize_t M = predicted.shape[0]
-    cdef Py_ssize_t N = predicted.shape[1]
-    cdef Py_ssize_t i, j
-    cdef bint weighted = sample_weight is not None
-    cdef double total = 0.0, loss = 0.0, row, residual, scale, w
-    _check_shape("target", target.shape, 2, M, N, 0)
-    _check_shape("delta", delta.shape, 2, M, N, 0)
-    if weighted:
-        _check_shape("sample_weight", sample_weight.shape, 1, M, 0, 0)
-    if M == 0 or N == 0:
-        return 0.0, 0.0
-    with nogil:
-        for i in range(M):
-            total += sample_weight[i] if weighted else 1.0
-        if total > 0:
-            for i in range(M):
-                w = sample_weight[i] if weighted else 1.0
-                scale = w / (N * total)
-                row = 0.0
-                for j in range(N):
-                    residual = <double> predicted[i, j] - target[i, j]
-                    row += residual * residual
-                    delta[i, j] = <floating> (residual * scale)
-                loss += w * row
-            loss = 0.5 * loss / (N * total)
-    return loss, total
-
-
-def penalise(floating[::1] grad, const floating[::1] weights, double coef):
-    """grad += coef * weights; returns the sum of squares of ``weights``, in
-    the order of :func:`sum_of_squares`. An L2 penalty's gradient and (half
-    over coef) value in one pass."""
-    cdef Py_ssize_t n = weights.shape[0]
-    cdef Py_ssize_t i
-    cdef floating c = <floating> coef
-    cdef double total = 0.0
-    _check_shape("grad", grad.shape, 1, n, 0, 0)
-    if n > 0:
-        with nogil:
-            for i in range(n):
-                grad[i] = grad[i] + c * weights[i]
-            total = _sum_of_squares(&weights[0], n)
-    return total
-
-
-def all_finite(const floating[::1] values):
-    """Whether no value is NaN or infinite."""
-    cdef bint finite = True
-    if values.shape[0] > 0:
-        with nogil:
-            finite = _all_finite(&values[0], values.shape[0])
-    return finite
-
-
-cdef bint _all_finite(const floating *values, Py_ssize_t n) noexcept nogil:
-    """Whether no value is NaN or infinite (x - x is 0 exactly when x is
-    finite)."""
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    for i in range(n):
-        bad |= (values[i] - values[i]) != 0
-    return not bad
-
-
-def gather_last(const floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,
-                floating[:, ::1] out, Py_ssize_t column):
-    """out[j, column:column + W] = states[j, lengths[j] % S] for every row j,
-    where states is (B, S, W): one slot per step (S = T + 1), or two
-    alternating slots (S = 2, inference)."""
-    cdef Py_ssize_t B = states.shape[0]
-    cdef Py_ssize_t S = states.shape[1]
-    cdef Py_ssize_t W = states.shape[2]
-    cdef Py_ssize_t j, k, slot
-    _check_last(lengths, B, S, out.shape[0], out.shape[1], column, W, True)
-    with nogil:
-        for j in range(B):
-            slot = lengths[j] % S
-            for k in range(W):
-                out[j, column + k] = states[j, slot, k]
-
-
-def scatter_last(floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,
-                 const floating[:, ::1] values, Py_ssize_t column):
-    """states[j, lengths[j]] = values[j, column:column + W] for every row j,
-    or zeros when ``values`` is None; states is (B, T + 1, W)."""
-    cdef Py_ssize_t B = states.shape[0]
-    cdef Py_ssize_t S = states.shape[1]
-    cdef Py_ssize_t W = states.shape[2]
-    cdef Py_ssize_t j, k
-    cdef bint zeros = values is None
-    if zeros:
-        _check_last(lengths, B, S, B, column + W, column, W, False)
-    else:
-        _check_last(lengths, B, S, values.shape[0], values.shape[1], column, W, False)
-    with nogil:
-        for j in range(B):
-            for k in range(W):
-                states[j, lengths[j], k] = 0 if zeros else values[j, column + k]
-
-
-cdef _check_last(const Py_ssize_t[::1] lengths, Py_ssize_t B, Py_ssize_t S,
-                 Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t column,
-                 Py_ssize_t W, bint wrap):
-    cdef Py_ssize_t j
-    _check_shape("lengths", lengths.shape, 1, B, 0, 0)
-    if rows < B or column < 0 or column + W > columns:
-        raise ValueError(
-            f"columns {column}:{column + W} of {B} rows do not fit an array of "
-            f"shape ({rows}, {columns})."
-        )
-    for j in range(B):
-        if lengths[j] < 0 or (not wrap and lengths[j] >= S):
-            raise ValueError(f"length {lengths[j]} is out of range for {S} slots.")
-
-
-def adam_update(floating[::1] weights, const floating[::1] grad,
-                floating[::1] first_moment, floating[::1] second_moment,
-                double step, double beta_1, double beta_2, double epsilon):
-    """One Adam step in place:
-
-    m <- beta_1 m + (1 - beta_1) g;  v <- beta_2 v + (1 - beta_2) g^2;
-    w <- w - step * m / (sqrt(v) + epsilon)
-
-    (``step`` is the bias-corrected learning rate). Each element on its own,
-    so the result does not depend on threads.
-
-    Returns True; or False, writing nothing, when any new value of ``weights``,
-    ``first_moment`` or ``second_moment`` would be NaN or infinite.
-    """
-    cdef Py_ssize_t n = weights.shape[0]
-    cdef int finite = 1
-    if not (grad.shape[0] == first_moment.shape[0] == second_moment.shape[0] == n):
-        raise ValueError(
-            f"adam_update needs arrays of one length; got {n}, {grad.shape[0]}, "
-            f"{first_moment.shape[0]} and {second_moment.shape[0]}."
-        )
-    if n == 0:
-        return True
-    with nogil:
-        if floating is float:
-            finite = skseq_adam_f(&weights[0], &grad[0], &first_moment[0],
-                                  &second_moment[0], n, <float> step, <float> beta_1,
-                                  <float> beta_2, <float> epsilon)
-        else:
-            finite = skseq_adam_d(&weights[0], &grad[0], &first_moment[0],
-                                  &second_moment[0], n, step, beta_1, beta_2, epsilon)
-    return finite != 0
-
-
-def sgd_update(floating[::1] weights, const floating[::1] grad,
-               floating[::1] velocity, double learning_rate, double momentum,
-               bint nesterov):
-    """One SGD step with momentum in place:
-
-    u <- momentum u - learning_rate g;  w <- w + u
-    (Nesterov: w <- w + momentum u - learning_rate g, with the new u).
-
-    Each element on its own, so the result does not depend on threads.
-    Returns True; or False, writing nothing, when any new value of ``weights``
-    or ``velocity`` would be NaN or infinite.
-    """
-    cdef Py_ssize_t n = weights.shape[0]
-    cdef int finite = 1
-    if not (grad.shape[0] == velocity.shape[0] == n):
-        raise ValueError(
-            f"sgd_update needs arrays of one length; got {n}, {grad.shape[0]} "
-            f"and {velocity.shape[0]}."
-        )
-    if n == 0:
-        return True
-    with nogil:
-        if floating is float:
-            finite = skseq_sgd_f(&weights[0], &grad[0], &velocity[0], n,
-                                 <float> learning_rate, <float> momentum, nesterov)
-        else:
-            finite = skseq_sgd_d(&weights[0], &grad[0], &velocity[0], n,
-                                 learning_rate, momentum, nesterov)
-    return finite != 0

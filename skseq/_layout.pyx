@@ -1,0 +1,108 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, nonecheck=False
+"""Moves within the padded-time layout that do not depend on the cell.
+
+Arrays are (B, S, W) with slot t in 1..T holding step t of each sequence and
+slot 0 the initial state, as in the recurrent layers (``_lstm_layer``);
+``lengths[j]`` is sequence j's number of steps. A bidirectional layer runs its
+backward direction on the time-reversed sequences (``reverse_time``); a
+network reads each sequence's last state for its head (``gather_last``) and
+hands the head's gradient back to that slot (``scatter_last``).
+"""
+
+from cython cimport floating
+
+from ._checks cimport _check_shape
+
+
+def reverse_time(
+    const floating[:, :, :] source,
+    const Py_ssize_t[::1] lengths,
+    floating[:, :, :] target,
+    bint accumulate,
+):
+    """Reverse every sequence within its own length.
+
+    target[j, t] = source[j, lengths[j] + 1 - t] for t in 1..lengths[j]
+    (slot layout as everywhere in this module). With ``accumulate`` the
+    values are added to ``target`` and nothing else is touched; otherwise slot
+    0 and the slots past each length are set to zero. Arrays may be strided
+    (e.g. one half of a concatenated feature axis).
+    """
+    cdef Py_ssize_t B = source.shape[0]
+    cdef Py_ssize_t T1 = source.shape[1]
+    cdef Py_ssize_t width = source.shape[2]
+    cdef Py_ssize_t j, t, k, length
+    _check_shape("target", target.shape, 3, B, T1, width)
+    if lengths.shape[0] != B:
+        raise ValueError(f"lengths has {lengths.shape[0]} entries for {B} rows.")
+    for j in range(B):
+        if lengths[j] < 0 or lengths[j] > T1 - 1:
+            raise ValueError(f"lengths[{j}] = {lengths[j]} is outside [0, {T1 - 1}].")
+    with nogil:
+        for j in range(B):
+            length = lengths[j]
+            if accumulate:
+                for t in range(1, length + 1):
+                    for k in range(width):
+                        target[j, t, k] += source[j, length + 1 - t, k]
+            else:
+                for k in range(width):
+                    target[j, 0, k] = 0
+                for t in range(1, length + 1):
+                    for k in range(width):
+                        target[j, t, k] = source[j, length + 1 - t, k]
+                for t in range(length + 1, T1):
+                    for k in range(width):
+                        target[j, t, k] = 0
+
+
+def gather_last(const floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,
+                floating[:, ::1] out, Py_ssize_t column):
+    """out[j, column:column + W] = states[j, lengths[j] % S] for every row j,
+    where states is (B, S, W): one slot per step (S = T + 1), or two
+    alternating slots (S = 2, inference)."""
+    cdef Py_ssize_t B = states.shape[0]
+    cdef Py_ssize_t S = states.shape[1]
+    cdef Py_ssize_t W = states.shape[2]
+    cdef Py_ssize_t j, k, slot
+    _check_last(lengths, B, S, out.shape[0], out.shape[1], column, W, True)
+    with nogil:
+        for j in range(B):
+            slot = lengths[j] % S
+            for k in range(W):
+                out[j, column + k] = states[j, slot, k]
+
+
+def scatter_last(floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,
+                 const floating[:, ::1] values, Py_ssize_t column):
+    """states[j, lengths[j]] = values[j, column:column + W] for every row j,
+    or zeros when ``values`` is None; states is (B, T + 1, W)."""
+    cdef Py_ssize_t B = states.shape[0]
+    cdef Py_ssize_t S = states.shape[1]
+    cdef Py_ssize_t W = states.shape[2]
+    cdef Py_ssize_t j, k
+    cdef bint zeros = values is None
+    if zeros:
+        _check_last(lengths, B, S, B, column + W, column, W, False)
+    else:
+        _check_last(lengths, B, S, values.shape[0], values.shape[1], column, W, False)
+    with nogil:
+        for j in range(B):
+            for k in range(W):
+                states[j, lengths[j], k] = 0 if zeros else values[j, column + k]
+
+
+cdef _check_last(const Py_ssize_t[::1] lengths, Py_ssize_t B, Py_ssize_t S,
+                 Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t column,
+                 Py_ssize_t W, bint wrap):
+    cdef Py_ssize_t j
+    _check_shape("lengths", lengths.shape, 1, B, 0, 0)
+    if rows < B or column < 0 or column + W > columns:
+        raise ValueError(
+            f"columns {column}:{column + W} of {B} rows do not fit an array of "
+            f"shape ({rows}, {columns})."
+        )
+    for j in range(B):
+        if lengths[j] < 0 or (not wrap and lengths[j] >= S):
+            raise ValueError(f"length {lengths[j]} is out of range for {S} slots.")
