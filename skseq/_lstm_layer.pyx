@@ -477,8 +477,7 @@ cdef int _predict_rows(
     # hidden slots, and the last hidden state for the head; these start on a
     # cache line. A single sequence's step reads and writes its gate row and
     # states in whole vectors, each straddling two lines when not aligned
-    # (malloc aligns to 16 bytes: that made the pass up to 40 % slower,
-    # depending on the address).
+    # (malloc aligns to 16 bytes only; see the performance guide).
     cdef Py_ssize_t lead = (B * sizeof(Py_ssize_t) + 63) // 64 * 64
     cdef char *start = <char *> _aligned(
         lead + B * (G + 5 * H) * sizeof(floating), &block
