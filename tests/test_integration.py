@@ -772,3 +772,23 @@ def test_one_layer_training_does_not_depend_on_blas_threads():
         weights.append(fitted.weights_)
     assert weights[0].size > 10_000
     np.testing.assert_array_equal(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_skops_load_across_skseq_versions_warns(kind, monkeypatch):
+    """A model saved with skops by another skseq version loads with skseq's
+    version warning, as a joblib file does."""
+    import skops.io
+
+    import skseq._base
+    from skseq.exceptions import InconsistentVersionWarning
+
+    X, models = _fitted_models()
+    est = models[kind]
+    monkeypatch.setattr(skseq._base, "__version__", "0.0.1")
+    data = skops.io.dumps(est)
+    monkeypatch.undo()
+    trusted = skops.io.get_untrusted_types(data=data)
+    with pytest.warns(InconsistentVersionWarning, match="version 0.0.1"):
+        loaded = skops.io.loads(data, trusted=trusted)
+    assert np.array_equal(loaded.predict(X), est.predict(X))
