@@ -12,7 +12,8 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ._base import OUTPUT_ACTIVATIONS, BaseLSTM, _partial_fit_context
+from ._base import BaseLSTM
+from ._losses import OUTPUT_ACTIVATIONS
 from ._validation import FLOAT_DTYPES, check_all_finite, check_class_weight
 
 _SHARED_PARAMETERS = """
@@ -344,7 +345,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @_partial_fit_context
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``(X, y)``, continuing from the current weights.
 
@@ -540,7 +541,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @_partial_fit_context
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Run one epoch over ``(X, y)``, continuing from the current weights.
 

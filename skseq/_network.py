@@ -29,7 +29,6 @@ the dropped features stay dropped over the whole sequence.
 import functools
 import itertools
 import math
-import threading
 
 import numpy as np
 from joblib import cpu_count
@@ -65,14 +64,6 @@ ONE_CHUNK_ROWS = CHUNK_ROWS
 # reads the (row-major) weight matrices in place when they are aligned to a
 # cache line, and must pack them otherwise.
 WEIGHT_ALIGNMENT = 64
-
-# Inference workspaces of at most this many bytes are kept (this many at most,
-# over all networks) for later predictions: allocating and viewing them again
-# costs about a third of a one-sequence prediction.
-KEEP_INFERENCE_BYTES = 1 << 20
-KEEP_INFERENCE_WORKSPACES = 4
-_POOL = []  # (network, workspace), most recently returned first
-_POOL_LOCK = threading.Lock()
 
 
 def aligned_copy(array, dtype):
@@ -277,30 +268,6 @@ class LSTMNetwork:
         ``n_timesteps`` steps: allocated once, reused for every batch."""
         return _Workspace(self, n_rows, n_timesteps, dtype, training)
 
-    def inference_workspace(self, n_rows, n_timesteps, dtype):
-        """An inference workspace for ``n_rows`` x ``n_timesteps``: a small
-        one that an earlier prediction handed back with
-        :meth:`return_workspace`, if one is large enough, otherwise a new one.
-        A workspace is held by one caller at a time, so predictions running
-        in several threads never share buffers."""
-        dtype = np.dtype(dtype)
-        with _POOL_LOCK:
-            for position, (network, workspace) in enumerate(_POOL):
-                if network is self and workspace.fits(n_rows, n_timesteps, dtype):
-                    del _POOL[position]
-                    return workspace
-        return _Workspace(self, n_rows, n_timesteps, dtype, training=False)
-
-    def return_workspace(self, workspace):
-        """Keep a small inference workspace for a later prediction (the pool
-        holds the few most recent ones of all networks)."""
-        if workspace.nbytes <= KEEP_INFERENCE_BYTES:
-            # A pooled workspace must not keep an estimator's weights alive.
-            workspace.forget_arrays()
-            with _POOL_LOCK:
-                _POOL.insert(0, (self, workspace))
-                del _POOL[KEEP_INFERENCE_WORKSPACES:]
-
     def forward(
         self, flat, inputs, lengths, workspace, n_threads, masks=None, zero_slot=True,
         unpacked=None,
@@ -501,7 +468,7 @@ class _Workspace:
     gradient buffers.
 
     A workspace may serve many calls (partial_fit keeps a small one between
-    calls; predictions share a pool of small ones), so it holds no result
+    calls; inference engines keep a few small ones), so it holds no result
     between calls, only scratch values every pass overwrites, and the
     top layer's dL/dh buffer, which is zero between passes. Views made from
     it (per layer and batch shape, and of the weights) are remembered.

@@ -1,0 +1,499 @@
+"""The epoch loop of a fit and its stopping rule.
+
+Shuffle indices, run the batches through optimizer steps, record the loss
+curve, hold out a validation set for early stopping, count the epochs without
+improvement, keep the best epoch's weights and come back to them when early
+stopping ends a run or the run diverged. The arithmetic of one batch lives in
+``_network``; this module never touches a pointer.
+"""
+
+import hashlib
+import math
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from . import _lstm_core
+from ._inference import batches, fill_inputs
+from ._losses import LOSSES, OUTPUT_ACTIVATIONS
+from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._threads import effective_n_threads
+
+# With early stopping, the patience of n_iter_no_change epochs counts epochs
+# of at least this many optimizer steps (see EpochLoop._patience).
+MIN_STEPS_PER_STALL_EPOCH = 10
+
+# Early stopping needs at least this many distinct samples held out: a score
+# of one sample says little, and R^2 is undefined for it.
+MIN_VALIDATION_SAMPLES = 2
+
+# partial_fit keeps its training buffers (and gradient) for the next call when
+# they take at most this many bytes. For small batches, allocating and viewing
+# them again costs a noticeable part of the step; for large ones, the kernel
+# zeroes every fresh page on first touch, a cost more threads do not shrink.
+# Above this, the memory held between calls would outweigh that.
+KEEP_WORKSPACE_BYTES = 256 << 20
+
+
+class EpochLoop:
+    """The training part of BaseLSTM: the epoch loop, its stopping rule and
+    one batch's step. Its methods read the estimator's parameters and write
+    its training state (``n_iter_``, ``t_``, ``loss_curve_``, the stopping
+    counters and the solver's state)."""
+
+    def _batch_rows(self, n_samples):
+        """Sequences per optimizer step for a training set of ``n_samples``."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return max(1, min(int(self.batch_size), n_samples))
+
+    def _make_optimizer(self, weights):
+        if self.solver == "adam":
+            return AdamOptimizer(
+                weights, self.learning_rate_init, beta_1=self.beta_1,
+                beta_2=self.beta_2, epsilon=self.epsilon, state=self._solver_state,
+            )  # fmt: skip
+        return SGDOptimizer(
+            weights, self.learning_rate_init, learning_rate=self.learning_rate,
+            momentum=self.momentum, nesterov=self.nesterovs_momentum,
+            power_t=self.power_t, state=self._solver_state,
+        )  # fmt: skip
+
+    def _fit_stochastic(self, sequences, y, sample_weight, incremental):
+        early_stopping = self.early_stopping and not incremental
+        n_samples = len(sequences)
+        split = (
+            self._validation_split(sequences, y, sample_weight)
+            if early_stopping
+            else None
+        )
+        if early_stopping and split is None:
+            warnings.warn(
+                f"early_stopping=True needs a validation set of at least "
+                f"{MIN_VALIDATION_SAMPLES} distinct samples and a training set beside "
+                f"it; {n_samples} samples with validation_fraction="
+                f"{self.validation_fraction} give none, so this fit trains on all "
+                "samples without early stopping.",
+                UserWarning,
+                stacklevel=3,
+            )
+            early_stopping = False
+            self.validation_scores_ = self.best_validation_score_ = None
+        if not early_stopping and self.best_loss_ is None:
+            # partial_fit after a fit with early stopping, or its fallback.
+            self.best_loss_ = np.inf
+        if early_stopping:
+            train_idx, val_idx = split
+            val_sequences, y_val = sequences.take(val_idx), y[val_idx]
+            sw_val = None if sample_weight is None else sample_weight[val_idx]
+            sequences, y = sequences.take(train_idx), y[train_idx]
+            if sample_weight is not None:
+                sample_weight = sample_weight[train_idx]
+            n_samples = len(sequences)
+
+        if (
+            self.batch_size != "auto"
+            and self.batch_size > n_samples
+            and not incremental
+        ):
+            warnings.warn(
+                f"Got batch_size={self.batch_size} larger than the number of "
+                f"samples ({n_samples}); it is clipped to {n_samples}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        batch_size = self._batch_rows(n_samples)
+        # With early stopping, the patience of n_iter_no_change epochs counts
+        # epochs of at least MIN_STEPS_PER_STALL_EPOCH optimizer steps: on
+        # small data an epoch is one or two steps, too few for the validation
+        # score to leave the plateau at the start of recurrent learning.
+        patience = self.n_iter_no_change
+        if early_stopping:
+            steps_per_epoch = -(-n_samples // batch_size)
+            patience *= -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
+
+        network = self._network
+        weights = self.weights_
+        optimizer = self._make_optimizer(weights)
+        workspace = self._training_workspace(
+            network, batch_size, sequences.data.shape[1], weights.dtype, incremental
+        )
+        grad = workspace.gradient_like(weights)
+        n_threads = effective_n_threads()
+        sample_idx = np.arange(n_samples)
+        # The weights and solver state of this run's best epoch, by validation
+        # score with early stopping, otherwise by training loss: what the run
+        # comes back to when it ends (early stopping) or diverges. A
+        # partial_fit call runs one epoch and keeps none.
+        best = None if incremental else _Snapshot()
+        # As MLP: n_iter_ counts the epochs of this call; t_ and loss_curve_
+        # keep counting across warm starts and partial_fit calls.
+        self.n_iter_ = 0
+        run_start = len(self.loss_curve_)
+
+        for _epoch in range(self.max_iter):
+            start_time = time.perf_counter()
+            if self.shuffle:
+                self._random_state.shuffle(sample_idx)
+            accumulated_loss = 0.0
+            try:
+                for batch in batches(n_samples, batch_size):
+                    batch_idx = sample_idx[batch]
+                    batch_loss = self._train_batch(
+                        network, weights, grad, workspace, optimizer, sequences, y,
+                        sample_weight, batch_idx, n_threads,
+                    )  # fmt: skip
+                    accumulated_loss += batch_loss * len(batch_idx)
+                    # Per batch, so that it counts the samples of the steps
+                    # taken when a refused step ends the fit mid-epoch.
+                    self.t_ += len(batch_idx)
+            except _RefusedStep as refused:
+                self._solver_state = optimizer.state()
+                where = (
+                    "The weights and the solver's state were left at their last "
+                    "finite values, those before that step"
+                )
+                if early_stopping and best.weights is not None:
+                    self._solver_state = best.restore(weights)
+                    epoch = int(np.argmax(self.validation_scores_)) + 1
+                    where = (
+                        "The weights and the solver's state of the epoch with the "
+                        f"best validation score (epoch {epoch}) were restored"
+                    )
+                raise ValueError(
+                    self._divergence_message(str(refused), where)
+                ) from None
+            self.n_iter_ += 1
+            self.loss_ = float(accumulated_loss / n_samples)
+            self.loss_curve_.append(self.loss_)
+
+            if early_stopping:
+                score = self._validation_score(val_sequences, y_val, sw_val)
+                self.validation_scores_.append(score)
+                # -inf (non-finite outputs) never improves, even on -inf.
+                if score < self.best_validation_score_ + self.tol or score == -np.inf:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best.keep(weights, optimizer.state(), self.loss_)
+            else:
+                if best is not None and self.loss_ < best.loss:
+                    best.keep(weights, optimizer.state(), self.loss_)
+                if self.loss_ > self.best_loss_ - self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                self.best_loss_ = min(self.best_loss_, self.loss_)
+
+            if self.verbose:
+                message = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+                if early_stopping:
+                    message += f", validation score = {score:.6f}"
+                print(message + f", {time.perf_counter() - start_time:.3f} s")
+
+            optimizer.iteration_ends(self.t_)
+            self._solver_state = optimizer.state()
+            if self._no_improvement_count > patience:
+                what = "Validation score" if early_stopping else "Training loss"
+                message = (
+                    f"{what} did not improve more than tol={self.tol:f} for "
+                    f"{patience} consecutive epochs."
+                )
+                if optimizer.trigger_stopping(message, self.verbose):
+                    break
+                self._no_improvement_count = 0
+                self._solver_state = optimizer.state()
+            if incremental:
+                break
+        else:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if best is not None:
+            self._end_run(weights, best, self.loss_curve_[run_start:], early_stopping)
+
+    def _end_run(self, weights, best, loss_curve, early_stopping):
+        """Come back to the best epoch of a fit's run (``best``, a _Snapshot)
+        when early stopping ends it, or when it diverged.
+
+        Diverged: the last epoch's training loss is above the first's and more
+        than DIVERGED_LOSS_RATIO times the lowest of the run. The weights and
+        solver state of the best epoch are then restored (with early stopping,
+        they already are) and a ConvergenceWarning says so, so that a fit
+        never ends as if it had converged on a loss that exploded.
+        """
+        if early_stopping:
+            if best.weights is None:
+                raise ValueError(
+                    self._divergence_message(
+                        "The outputs on the validation data were non-finite at "
+                        f"every epoch (the last {len(loss_curve)})",
+                        "The weights and the solver's state are those of the last "
+                        "epoch",
+                    )
+                )
+            self._solver_state = best.restore(weights)
+        last, lowest = loss_curve[-1], min(loss_curve)
+        if not (last > loss_curve[0] and last > DIVERGED_LOSS_RATIO * lowest):
+            return
+        if not early_stopping:
+            self._solver_state = best.restore(weights)
+        kept = "best validation score" if early_stopping else "lowest training loss"
+        warnings.warn(
+            self._divergence_message(
+                f"The training loss diverged: it ended at {last:.6g}, more than "
+                f"{DIVERGED_LOSS_RATIO:g} times its lowest of this fit ({lowest:.6g}"
+                f" at epoch {loss_curve.index(lowest) + 1} of {len(loss_curve)})",
+                f"The weights and the solver's state of the epoch with the {kept} "
+                "were restored",
+            ),
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    def _divergence_message(self, what, where):
+        return (
+            f"{what}. {where}. Likely causes: a learning rate too large "
+            f"(learning_rate_init={self.learning_rate_init}), unscaled targets or "
+            "features (try a StandardScaler), or activation='relu' without "
+            "gradient clipping (max_grad_norm)."
+        )
+
+    def _validation_score(self, sequences, y, sample_weight):
+        """The early-stopping score of the current weights on the validation
+        part; -inf, the worst there is, when an output is not finite (a
+        diverging fit)."""
+        raw = self._forward_raw(sequences)
+        if not _lstm_core.all_finite(raw.reshape(-1)):
+            return -np.inf
+        # Outputs far from the targets can overflow the score's sums.
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = float(self._score_outputs(raw, y, sample_weight))
+        return score if math.isfinite(score) else -np.inf
+
+    def _training_workspace(self, network, n_rows, n_timesteps, dtype, keep):
+        """Training buffers for batches of ``n_rows`` sequences of at most
+        ``n_timesteps`` steps: the ones kept by the previous partial_fit call
+        if they are large enough, otherwise new ones (kept for the next call
+        when ``keep`` and small)."""
+        kept = self.__dict__.pop("_workspace", None)
+        if (
+            kept is not None
+            and kept[0] == self._network_config
+            and kept[1].fits(n_rows, n_timesteps, dtype)
+        ):
+            workspace = kept[1]
+        else:
+            workspace = network.allocate(n_rows, n_timesteps, dtype, training=True)
+        # It will also hold a gradient array as large as the weights.
+        held = workspace.nbytes + self.weights_.nbytes
+        if keep and held <= KEEP_WORKSPACE_BYTES:
+            self._workspace = (self._network_config, workspace)
+        return workspace
+
+    def _validation_split(self, sequences, y, sample_weight):
+        """(train_idx, val_idx) for early stopping, or None when the data are
+        too few to hold out a validation set.
+
+        Each sample's side is decided by its content, not its position: the
+        samples are ordered by a hash of their values keyed with a seed drawn
+        from ``random_state``, and identical samples form one group that is
+        never split. Groups are taken in that order into the validation set
+        while its weight stays nearest ``validation_fraction`` of the total,
+        separately for each class of a single-output classifier (a stratified
+        split). So duplicated samples cannot leak from the training set into
+        the validation set, and a sample of weight k is held out exactly when
+        k copies of it would be, as fitting with sample weights must be
+        equivalent to fitting on repeated samples.
+        """
+        n_samples = len(sequences)
+        weights = np.ones(n_samples) if sample_weight is None else sample_weight
+        seed = self._random_state.randint(np.iinfo(np.int32).max).to_bytes(8, "little")
+        keys = np.empty(n_samples, dtype=np.uint64)
+        for i in range(n_samples):
+            digest = hashlib.blake2b(digest_size=8, key=seed)
+            digest.update(sequences.data[i, : sequences.lengths[i]].tobytes())
+            digest.update(y[i].tobytes())
+            keys[i] = int.from_bytes(digest.digest(), "little")
+        if self._is_classifier_single_output():
+            strata = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
+        else:
+            strata = np.zeros(n_samples)
+        in_validation = np.zeros(n_samples, dtype=bool)
+        n_distinct = 0  # distinct samples of positive weight held out
+        for stratum in np.unique(strata):
+            members = np.flatnonzero(strata == stratum)
+            members = members[np.argsort(keys[members], kind="stable")]
+            _, starts = np.unique(keys[members], return_index=True)
+            group_weights = np.add.reduceat(weights[members], starts)
+            target = self.validation_fraction * group_weights.sum()
+            held = 0.0
+            ends = np.append(starts[1:], len(members))
+            for start, end, weight in zip(starts, ends, group_weights, strict=True):
+                if held + weight / 2 > target:
+                    break
+                in_validation[members[start:end]] = True
+                held += weight
+                n_distinct += weight > 0
+        val_idx = np.flatnonzero(in_validation & (weights > 0))
+        train_idx = np.flatnonzero(~in_validation)
+        if n_distinct < MIN_VALIDATION_SAMPLES or not np.any(weights[train_idx] > 0):
+            return None
+        return train_idx, val_idx
+
+    def _is_classifier_single_output(self):
+        return False
+
+    def _batch_loss_and_grad(
+        self,
+        network,
+        weights,
+        grad,
+        workspace,
+        sequences,
+        y,
+        sample_weight,
+        batch_idx,
+        n_threads,
+        masks=None,
+    ):
+        """Loss of one batch (penalty included) and its gradient, into ``grad``.
+
+        ``masks`` are the batch's dropout masks (rows in the order of
+        ``batch_idx`` after ragged sorting), or None.
+
+        Returns ``(loss, total_weight)``; ``total_weight`` is 0 for a batch
+        whose sample weights are all zero (then ``grad`` is not written).
+        """
+        inputs, lengths, batch_idx = fill_inputs(workspace, sequences, batch_idx)
+        raw = network.forward(weights, inputs, lengths, workspace, n_threads, masks)
+        y_batch = y[batch_idx]
+        sw = None if sample_weight is None else sample_weight[batch_idx]
+        if self.out_activation_ == "identity":
+            # The squared error and its gradient (raw - target) * w / (n_outputs
+            # * sum(w)) in one compiled pass.
+            delta = np.empty_like(raw)
+            loss, total_weight = _lstm_core.squared_error(raw, y_batch, sw, delta)
+            if total_weight <= 0:
+                return 0.0, 0.0
+        else:
+            output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+            total_weight = len(batch_idx) if sw is None else float(sw.sum())
+            if total_weight <= 0:
+                return 0.0, 0.0
+            loss = LOSSES[self.out_activation_](y_batch, output, sw)
+            # d loss / d raw output: (prediction - target), weighted, averaged.
+            delta = output - y_batch
+            if sw is not None:
+                delta *= sw[:, None]
+            delta /= total_weight
+        network.backward(
+            weights, inputs, lengths, delta, workspace, grad, n_threads, masks
+        )
+
+        if self.alpha > 0:
+            squares = _lstm_core.penalise(
+                grad[: network.n_penalised],
+                weights[: network.n_penalised],
+                self.alpha / total_weight,
+            )
+            loss += 0.5 * self.alpha * squares / total_weight
+        return float(loss), total_weight
+
+    def _train_batch(
+        self,
+        network,
+        weights,
+        grad,
+        workspace,
+        optimizer,
+        sequences,
+        y,
+        sample_weight,
+        batch_idx,
+        n_threads,
+    ):
+        """One optimizer step on one batch; returns the batch loss.
+
+        A step that the loss, its gradient or the update itself would make
+        non-finite is not taken: the weights and the solver's state stay as
+        they were, and _RefusedStep says why.
+        """
+        masks = network.draw_dropout_masks(
+            self._random_state, len(batch_idx), self.dropout, weights.dtype
+        )
+        # A diverging fit is detected below and reported with its likely
+        # cause; NumPy's overflow warnings on the way would only add noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, total_weight = self._batch_loss_and_grad(
+                network, weights, grad, workspace, sequences, y, sample_weight,
+                batch_idx, n_threads, masks,
+            )  # fmt: skip
+            if total_weight == 0:
+                return loss
+            grad_norm = math.sqrt(_lstm_core.sum_of_squares(grad))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            what = f"The training loss or its gradient became non-finite (loss={loss})"
+        else:
+            if self.max_grad_norm is not None and grad_norm > self.max_grad_norm:
+                grad *= self.max_grad_norm / grad_norm
+            if optimizer.update(grad):
+                return loss
+            what = (
+                "A step of the solver would have made the weights or its state "
+                f"non-finite (loss={loss}, gradient norm={grad_norm:.6g})"
+            )
+        raise _RefusedStep(f"{what} at iteration {self.n_iter_ + 1}")
+
+
+class _RefusedStep(Exception):
+    """A training step not taken because it would have made the loss, its
+    gradient, the weights or the solver's state non-finite."""
+
+
+# A run diverged when its last epoch's training loss is above its first
+# epoch's and more than this many times its lowest (see BaseLSTM._end_run).
+# Ending above the start means the run made no net progress at all, which
+# epoch-to-epoch noise does not cause in a run that learns; the ratio keeps a
+# run that stayed flat (a loss near its floor from the first epoch on) from
+# counting as diverged for a small rise at its end.
+DIVERGED_LOSS_RATIO = 10.0
+
+
+class _Snapshot:
+    """A copy of the weights, the solver's state and the training loss at one
+    epoch, in buffers allocated by the first copy."""
+
+    def __init__(self):
+        self.weights = None
+        self.state = None
+        self.loss = math.inf
+
+    def keep(self, weights, state, loss):
+        if self.weights is None:
+            self.weights = weights.copy()
+            self.state = {
+                key: value.copy() if isinstance(value, np.ndarray) else value
+                for key, value in state.items()
+            }
+        else:
+            np.copyto(self.weights, weights)
+            for key, value in state.items():
+                if isinstance(value, np.ndarray):
+                    np.copyto(self.state[key], value)
+                else:
+                    self.state[key] = value
+        self.loss = loss
+
+    def restore(self, weights):
+        """Copy the weights back into ``weights``; return the solver's state,
+        whose arrays the caller takes over."""
+        weights[...] = self.weights
+        return self.state
