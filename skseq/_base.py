@@ -23,7 +23,12 @@ from ._losses import OUTPUT_ACTIVATIONS
 from ._network import LSTMNetwork, aligned_copy, is_aligned
 from ._threads import _blas_limit
 from ._training import EpochLoop
-from ._validation import cast_finite, check_sample_weight, check_sequences
+from ._validation import (
+    InputForm,
+    cast_finite,
+    check_sample_weight,
+    check_sequences,
+)
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 
@@ -256,13 +261,35 @@ class BaseLSTM(EpochLoop, BaseEstimator):
         return tuple(int(s) for s in sizes)
 
     # ------------------------------------------------------------ fitting
+    def _record_input(self, form):
+        """Record the form of fit's ``X`` (an ``InputForm``), which later
+        calls are held to. For a 2-D X, scikit-learn's ``validate_data`` has
+        recorded ``n_features_in_`` and ``feature_names_in_`` itself."""
+        self._sequence_n_features = form.n_features
+        self._fitted_on_2d = form.tabular
+        if form.tabular:
+            return
+        self.n_features_in_ = form.n_features
+        if form.feature_names is not None:
+            self.feature_names_in_ = form.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _fitted_input(self):
+        """The ``InputForm`` recorded by fit."""
+        return InputForm(
+            self._sequence_n_features,
+            self._fitted_on_2d,
+            getattr(self, "feature_names_in_", None),
+        )
+
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         hidden_sizes = self._hidden_sizes()
         first_call = not (
             (self.warm_start or incremental) and hasattr(self, "weights_")
         )
-        sequences = check_sequences(
-            self, X, reset=first_call,
+        sequences, input_form = check_sequences(
+            self, X, fitted=None if first_call else self._fitted_input(),
             model_dtype=None if first_call else self.weights_.dtype,
         )  # fmt: skip
         dtype = sequences.data.dtype
@@ -282,6 +309,7 @@ class BaseLSTM(EpochLoop, BaseEstimator):
             )  # fmt: skip
 
         if first_call:
+            self._record_input(input_form)
             _check_forget_bias(self.forget_bias, dtype)
             self._random_state = check_random_state(self.random_state)
             self.n_outputs_ = y.shape[1]
@@ -384,8 +412,8 @@ class BaseLSTM(EpochLoop, BaseEstimator):
         # that is validated and run below.
         raw = engine.predict_small(X)
         if raw is None:
-            sequences = check_sequences(
-                self, X, reset=False, model_dtype=self.weights_.dtype
+            sequences, _ = check_sequences(
+                self, X, fitted=self._fitted_input(), model_dtype=self.weights_.dtype
             )
             raw = engine.forward(sequences)
         _check_finite_output(raw)

@@ -322,8 +322,6 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             bidirectional=bidirectional, dropout=dropout,
         )  # fmt: skip
 
-    out_activation_ = "identity"
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network to sequences ``X`` and targets ``y``.
@@ -406,7 +404,15 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         y = _check_regression_targets(y, n_samples)
         if first_call:
             self._y_1d = y.ndim == 1
+            self.out_activation_ = "identity"
         return (y.reshape(-1, 1) if y.ndim == 1 else y), None
+
+    def __setstate__(self, state):
+        # A regressor's output activation is always the identity, also for
+        # models saved without the attribute.
+        if "weights_" in state:
+            state.setdefault("out_activation_", "identity")
+        super().__setstate__(state)
 
     def _score_outputs(self, raw, y, sample_weight):
         from sklearn.metrics import r2_score  # early stopping only

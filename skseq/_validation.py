@@ -15,6 +15,7 @@ is given.
 
 import numbers
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -49,6 +50,15 @@ class Sequences:
 
     def take(self, indices):
         return Sequences(self.data[indices], self.lengths[indices], self.ragged)
+
+
+class InputForm(NamedTuple):
+    """What validation learns about the form of an ``X``, which fit records
+    and later calls are held to."""
+
+    n_features: int  # features per time step
+    tabular: bool  # a 2-D X: univariate sequences, one column per step
+    feature_names: object  # column names of DataFrames (3-D / ragged), or None
 
 
 def _is_ragged_list(X):
@@ -137,12 +147,13 @@ def _check_ragged(X, dtype, estimator_name):
     return data, lengths, feature_names
 
 
-def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None):
-    """Validate ``X`` for ``estimator`` and return :class:`Sequences`.
+def check_sequences(estimator, X, *, fitted=None, dtype=FLOAT_DTYPES, model_dtype=None):
+    """Validate ``X`` for ``estimator``: returns ``(Sequences, InputForm)``.
 
-    With ``reset=True`` (fit) the input form, ``n_features_in_`` and, for
-    DataFrames (a 2-D one, or a list of them), ``feature_names_in_`` are
-    recorded; otherwise they are checked against what was recorded. ``dtype``
+    ``fitted`` is the :class:`InputForm` recorded by fit, which ``X`` is
+    checked against; None at fit, which records the form returned. For a 2-D
+    ``X`` scikit-learn's ``validate_data`` applies, which records (at fit)
+    and checks ``n_features_in_`` and ``feature_names_in_`` itself. ``dtype``
     is passed to ``check_array``: a list keeps float32 as float32 and makes
     everything else float64. ``model_dtype``, when given, is the precision the
     model computes in: the data is cast to it and its finiteness checked
@@ -152,7 +163,7 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None
     """
     name = type(estimator).__name__
     try:
-        sequences = _check_sequences(estimator, X, reset, dtype, name)
+        sequences, form = _check_sequences(estimator, X, fitted, dtype, name)
     except OverflowError as exc:
         # Python integers too large for a float64 (NumPy raises OverflowError).
         raise ValueError(
@@ -164,7 +175,7 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None
     if model_dtype is not None and data.dtype != model_dtype:
         data = cast_finite(data, model_dtype, "X")
     sequences.data = data
-    return sequences
+    return sequences, form
 
 
 def cast_finite(array, dtype, name):
@@ -184,19 +195,20 @@ def cast_finite(array, dtype, name):
     return cast
 
 
-def _check_sequences(estimator, X, reset, dtype, name):
+def _check_sequences(estimator, X, fitted, dtype, name):
     if (
-        not reset
+        fitted is not None
         and type(X) is np.ndarray
         and X.ndim == 3
         and X.dtype in FLOAT_DTYPES
         and 0 not in X.shape
     ):
-        return _check_float_3d_fast(estimator, X, name)
+        return _check_float_3d_fast(fitted, X, name)
     if _is_ragged_list(X):
         data, lengths, feature_names = _check_ragged(X, dtype, name)
-        _check_sequence_features(estimator, data.shape[2], reset, name, feature_names)
-        return Sequences(np.ascontiguousarray(data), lengths, ragged=True)
+        form = InputForm(data.shape[2], False, feature_names)
+        _check_sequence_features(fitted, form, name)
+        return Sequences(np.ascontiguousarray(data), lengths, ragged=True), form
 
     if sparse.issparse(X):
         raise TypeError(
@@ -209,21 +221,19 @@ def _check_sequences(estimator, X, reset, dtype, name):
     if n_dims == 2:
         # Tabular univariate sequences: scikit-learn's own rules apply.
         X = validate_data(
-            estimator, X, reset=reset, dtype=dtype, order="C",
+            estimator, X, reset=fitted is None, dtype=dtype, order="C",
             ensure_all_finite=True,
         )  # fmt: skip
-        if reset:
-            estimator._sequence_n_features = 1
-            estimator._fitted_on_2d = True
-        elif estimator._sequence_n_features != 1:
+        if fitted is not None and fitted.n_features != 1:
             raise ValueError(
                 f"{name} was fitted on sequences with "
-                f"{estimator._sequence_n_features} features per step; a 2-D X "
+                f"{fitted.n_features} features per step; a 2-D X "
                 f"holds univariate sequences. Pass a 3-D array "
-                f"(n_samples, n_timesteps, {estimator._sequence_n_features})."
+                f"(n_samples, n_timesteps, {fitted.n_features})."
             )
         data = X.reshape(X.shape[0], X.shape[1], 1)
-        return Sequences(data, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+        lengths = _equal_lengths(X.shape[0], X.shape[1])
+        return Sequences(data, lengths, ragged=False), InputForm(1, True, None)
 
     X = check_array(
         X, dtype=dtype, allow_nd=True, ensure_2d=False, ensure_all_finite=True,
@@ -247,10 +257,11 @@ def _check_sequences(estimator, X, reset, dtype, name):
             f"Found sequences with zero features per step (shape {X.shape}); at "
             f"least one is required."
         )
-    if reset:
+    if fitted is None:
         _warn_if_channels_first(X.shape, name)
-    _check_sequence_features(estimator, X.shape[2], reset, name, None)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+    form = InputForm(X.shape[2], False, None)
+    _check_sequence_features(fitted, form, name)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
 
 
 # A 3-D array with at least this many "features" per step, and at least this
@@ -288,14 +299,15 @@ def _equal_lengths(n_samples, n_steps):
     return lengths
 
 
-def _check_float_3d_fast(estimator, X, name):
+def _check_float_3d_fast(fitted, X, name):
     """What ``check_array`` would do for a plain float 3-D array, at a fraction
     of its fixed cost (which exceeds a one-sequence prediction)."""
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
     check_all_finite(X, "X")
-    _check_sequence_features(estimator, X.shape[2], False, name, None)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+    form = InputForm(X.shape[2], False, None)
+    _check_sequence_features(fitted, form, name)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
 
 
 def check_all_finite(array, name):
@@ -306,30 +318,23 @@ def check_all_finite(array, name):
         raise ValueError(f"Input {name} contains {what}.")
 
 
-def _check_sequence_features(estimator, n_features, reset, name, feature_names):
-    """Record or check the number of features per time step (3-D / ragged),
-    and the feature names of a list of DataFrames (``feature_names``, None
-    for arrays), as scikit-learn does for tabular input: a mismatch is an
-    error, names present on one side only a warning."""
-    if reset:
-        estimator.n_features_in_ = n_features
-        estimator._sequence_n_features = n_features
-        estimator._fitted_on_2d = False
-        if feature_names is not None:
-            estimator.feature_names_in_ = feature_names
-        elif hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
+def _check_sequence_features(fitted, form, name):
+    """Check the number of features per time step of a 3-D or ragged X
+    (``form``) against the ``fitted`` form (nothing to check at fit), and
+    the feature names of a list of DataFrames, as scikit-learn does for
+    tabular input: a mismatch is an error, names present on one side only a
+    warning."""
+    if fitted is None:
         return
-    expected = estimator._sequence_n_features
-    if n_features != expected:
+    if form.n_features != fitted.n_features:
         raise ValueError(
-            f"X has {n_features} features per time step, but {name} is "
-            f"expecting {expected} features per time step as input."
+            f"X has {form.n_features} features per time step, but {name} is "
+            f"expecting {fitted.n_features} features per time step as input."
         )
-    if getattr(estimator, "_fitted_on_2d", False):
+    if fitted.tabular:
         # Fitted on 2-D input, whose names are those of time steps.
         return
-    fitted_names = getattr(estimator, "feature_names_in_", None)
+    fitted_names, feature_names = fitted.feature_names, form.feature_names
     if fitted_names is None and feature_names is None:
         return
     if fitted_names is None:

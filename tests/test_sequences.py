@@ -215,7 +215,7 @@ def test_predict_buffers_match_training_forward(sizes, bidirectional):
         hidden_layer_sizes=sizes, bidirectional=bidirectional, max_iter=2,
         batch_size=8, random_state=0,
     ).fit(X, y)  # fmt: skip
-    sequences = check_sequences(est, X, reset=False)
+    sequences, _ = check_sequences(est, X, fitted=est._fitted_input())
     network = est._network
     workspace = network.allocate(23, sequences.data.shape[1], np.float64, True)
     inputs, lengths, order = fill_inputs(workspace, sequences, np.arange(23))
