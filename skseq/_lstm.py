@@ -14,7 +14,11 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import BaseLSTM
 from ._losses import OUTPUT_ACTIVATIONS
-from ._validation import FLOAT_DTYPES, check_all_finite, check_class_weight
+from ._validation import (
+    check_class_weight,
+    check_regression_targets,
+    check_targets_given,
+)
 
 _SHARED_PARAMETERS = """
     hidden_layer_sizes : int or tuple of int, default=(64,)
@@ -198,38 +202,6 @@ _INPUT_NOTES = """
 """
 
 
-def _check_targets_given(estimator, y):
-    if y is None:
-        raise ValueError(
-            f"{type(estimator).__name__} requires y to be passed, but the target y "
-            "is None."
-        )
-
-
-def _check_regression_targets(y, n_samples):
-    if (
-        type(y) is np.ndarray
-        and y.dtype in FLOAT_DTYPES
-        and y.ndim in (1, 2)
-        and y.size
-    ):
-        # Plain float arrays: check_array's fixed cost is a sizeable share of a
-        # small partial_fit step, and finiteness is all it would check here.
-        check_all_finite(np.ascontiguousarray(y), "y")
-    else:
-        y = check_array(
-            y, ensure_2d=False, dtype="numeric", ensure_all_finite=True, input_name="y"
-        )
-    if y.ndim not in (1, 2):
-        raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"X and y have inconsistent numbers of samples: {n_samples} and "
-            f"{y.shape[0]}."
-        )
-    return y
-
-
 class LSTMRegressor(RegressorMixin, BaseLSTM):
     __doc__ = (
         """Long short-term memory network regressor.
@@ -400,8 +372,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         return super().score(X, y, sample_weight=sample_weight)
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
-        _check_targets_given(self, y)
-        y = _check_regression_targets(y, n_samples)
+        check_targets_given(self, y)
+        y = check_regression_targets(y, n_samples)
         if first_call:
             self._y_1d = y.ndim == 1
             self.out_activation_ = "identity"
@@ -604,7 +576,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         return super().score(X, y, sample_weight=sample_weight)
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
-        _check_targets_given(self, y)
+        check_targets_given(self, y)
         multilabel = type_of_target(y) == "multilabel-indicator"
         if multilabel:
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")

@@ -62,37 +62,10 @@ class EpochLoop:
         )  # fmt: skip
 
     def _fit_stochastic(self, sequences, y, sample_weight, incremental):
-        early_stopping = self.early_stopping and not incremental
-        n_samples = len(sequences)
-        split = (
-            self._validation_split(sequences, y, sample_weight)
-            if early_stopping
-            else None
+        train, validation = self._hold_out(
+            sequences, y, sample_weight, self.early_stopping and not incremental
         )
-        if early_stopping and split is None:
-            warnings.warn(
-                f"early_stopping=True needs a validation set of at least "
-                f"{MIN_VALIDATION_SAMPLES} distinct samples and a training set beside "
-                f"it; {n_samples} samples with validation_fraction="
-                f"{self.validation_fraction} give none, so this fit trains on all "
-                "samples without early stopping.",
-                UserWarning,
-                stacklevel=3,
-            )
-            early_stopping = False
-            self.validation_scores_ = self.best_validation_score_ = None
-        if not early_stopping and self.best_loss_ is None:
-            # partial_fit after a fit with early stopping, or its fallback.
-            self.best_loss_ = np.inf
-        if early_stopping:
-            train_idx, val_idx = split
-            val_sequences, y_val = sequences.take(val_idx), y[val_idx]
-            sw_val = None if sample_weight is None else sample_weight[val_idx]
-            sequences, y = sequences.take(train_idx), y[train_idx]
-            if sample_weight is not None:
-                sample_weight = sample_weight[train_idx]
-            n_samples = len(sequences)
-
+        n_samples = len(train[0])
         if (
             self.batch_size != "auto"
             and self.batch_size > n_samples
@@ -105,29 +78,27 @@ class EpochLoop:
                 stacklevel=3,
             )
         batch_size = self._batch_rows(n_samples)
-        # With early stopping, the patience of n_iter_no_change epochs counts
-        # epochs of at least MIN_STEPS_PER_STALL_EPOCH optimizer steps: on
-        # small data an epoch is one or two steps, too few for the validation
-        # score to leave the plateau at the start of recurrent learning.
-        patience = self.n_iter_no_change
-        if early_stopping:
-            steps_per_epoch = -(-n_samples // batch_size)
-            patience *= -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
-
         network = self._network
         weights = self.weights_
-        optimizer = self._make_optimizer(weights)
         workspace = self._training_workspace(
-            network, batch_size, sequences.data.shape[1], weights.dtype, incremental
+            network, batch_size, train[0].data.shape[1], weights.dtype, incremental
         )
-        grad = workspace.gradient_like(weights)
-        n_threads = effective_n_threads()
+        run = _Run(
+            network=network,
+            weights=weights,
+            grad=workspace.gradient_like(weights),
+            workspace=workspace,
+            optimizer=self._make_optimizer(weights),
+            n_threads=effective_n_threads(),
+            validation=validation,
+            # The weights and solver state of this run's best epoch, by
+            # validation score with early stopping, otherwise by training
+            # loss: what the run comes back to when it ends (early stopping)
+            # or diverges. A partial_fit call runs one epoch and keeps none.
+            best=None if incremental else _Snapshot(),
+            patience=self._patience(n_samples, batch_size, validation is not None),
+        )
         sample_idx = np.arange(n_samples)
-        # The weights and solver state of this run's best epoch, by validation
-        # score with early stopping, otherwise by training loss: what the run
-        # comes back to when it ends (early stopping) or diverges. A
-        # partial_fit call runs one epoch and keeps none.
-        best = None if incremental else _Snapshot()
         # As MLP: n_iter_ counts the epochs of this call; t_ and loss_curve_
         # keep counting across warm starts and partial_fit calls.
         self.n_iter_ = 0
@@ -137,77 +108,12 @@ class EpochLoop:
             start_time = time.perf_counter()
             if self.shuffle:
                 self._random_state.shuffle(sample_idx)
-            accumulated_loss = 0.0
-            try:
-                for batch in batches(n_samples, batch_size):
-                    batch_idx = sample_idx[batch]
-                    batch_loss = self._train_batch(
-                        network, weights, grad, workspace, optimizer, sequences, y,
-                        sample_weight, batch_idx, n_threads,
-                    )  # fmt: skip
-                    accumulated_loss += batch_loss * len(batch_idx)
-                    # Per batch, so that it counts the samples of the steps
-                    # taken when a refused step ends the fit mid-epoch.
-                    self.t_ += len(batch_idx)
-            except _RefusedStep as refused:
-                self._solver_state = optimizer.state()
-                where = (
-                    "The weights and the solver's state were left at their last "
-                    "finite values, those before that step"
-                )
-                if early_stopping and best.weights is not None:
-                    self._solver_state = best.restore(weights)
-                    epoch = int(np.argmax(self.validation_scores_)) + 1
-                    where = (
-                        "The weights and the solver's state of the epoch with the "
-                        f"best validation score (epoch {epoch}) were restored"
-                    )
-                raise ValueError(
-                    self._divergence_message(str(refused), where)
-                ) from None
-            self.n_iter_ += 1
-            self.loss_ = float(accumulated_loss / n_samples)
-            self.loss_curve_.append(self.loss_)
-
-            if early_stopping:
-                score = self._validation_score(val_sequences, y_val, sw_val)
-                self.validation_scores_.append(score)
-                # -inf (non-finite outputs) never improves, even on -inf.
-                if score < self.best_validation_score_ + self.tol or score == -np.inf:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best.keep(weights, optimizer.state(), self.loss_)
-            else:
-                if best is not None and self.loss_ < best.loss:
-                    best.keep(weights, optimizer.state(), self.loss_)
-                if self.loss_ > self.best_loss_ - self.tol:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                self.best_loss_ = min(self.best_loss_, self.loss_)
-
-            if self.verbose:
-                message = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
-                if early_stopping:
-                    message += f", validation score = {score:.6f}"
-                print(message + f", {time.perf_counter() - start_time:.3f} s")
-
-            optimizer.iteration_ends(self.t_)
-            self._solver_state = optimizer.state()
-            if self._no_improvement_count > patience:
-                what = "Validation score" if early_stopping else "Training loss"
-                message = (
-                    f"{what} did not improve more than tol={self.tol:f} for "
-                    f"{patience} consecutive epochs."
-                )
-                if optimizer.trigger_stopping(message, self.verbose):
-                    break
-                self._no_improvement_count = 0
-                self._solver_state = optimizer.state()
-            if incremental:
+            loss = self._run_epoch(run, train, sample_idx, batch_size)
+            score = self._end_epoch(run, loss)
+            self._report_epoch(score, start_time)
+            run.optimizer.iteration_ends(self.t_)
+            self._solver_state = run.optimizer.state()
+            if self._stalled_too_long(run) or incremental:
                 break
         else:
             warnings.warn(
@@ -216,8 +122,153 @@ class EpochLoop:
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        if best is not None:
-            self._end_run(weights, best, self.loss_curve_[run_start:], early_stopping)
+        if run.best is not None:
+            self._end_run(
+                weights, run.best, self.loss_curve_[run_start:], validation is not None
+            )
+
+    def _hold_out(self, sequences, y, sample_weight, early_stopping):
+        """The part to train on and the validation part, each a tuple
+        ``(sequences, y, sample_weight)``; the validation part is None
+        without early stopping, or when the data are too few to hold one out
+        (then with a warning)."""
+        split = (
+            self._validation_split(sequences, y, sample_weight)
+            if early_stopping
+            else None
+        )
+        if early_stopping and split is None:
+            warnings.warn(
+                f"early_stopping=True needs a validation set of at least "
+                f"{MIN_VALIDATION_SAMPLES} distinct samples and a training set beside "
+                f"it; {len(sequences)} samples with validation_fraction="
+                f"{self.validation_fraction} give none, so this fit trains on all "
+                "samples without early stopping.",
+                UserWarning,
+                stacklevel=4,
+            )
+            self.validation_scores_ = self.best_validation_score_ = None
+        if split is None:
+            if self.best_loss_ is None:
+                # partial_fit after a fit with early stopping, or its fallback.
+                self.best_loss_ = np.inf
+            return (sequences, y, sample_weight), None
+
+        def part(indices):
+            weights = None if sample_weight is None else sample_weight[indices]
+            return sequences.take(indices), y[indices], weights
+
+        train_idx, val_idx = split
+        return part(train_idx), part(val_idx)
+
+    def _patience(self, n_samples, batch_size, early_stopping):
+        """Epochs without improvement that end a run.
+
+        With early stopping, the patience of n_iter_no_change epochs counts
+        epochs of at least MIN_STEPS_PER_STALL_EPOCH optimizer steps: on small
+        data an epoch is one or two steps, too few for the validation score
+        to leave the plateau at the start of recurrent learning.
+        """
+        patience = self.n_iter_no_change
+        if early_stopping:
+            steps_per_epoch = -(-n_samples // batch_size)
+            patience *= -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
+        return patience
+
+    def _run_epoch(self, run, train, sample_idx, batch_size):
+        """One pass over the batches; returns the mean training loss."""
+        sequences, y, sample_weight = train
+        accumulated_loss = 0.0
+        try:
+            for batch in batches(len(sample_idx), batch_size):
+                batch_idx = sample_idx[batch]
+                batch_loss = self._train_batch(
+                    run.network, run.weights, run.grad, run.workspace,
+                    run.optimizer, sequences, y, sample_weight, batch_idx,
+                    run.n_threads,
+                )  # fmt: skip
+                accumulated_loss += batch_loss * len(batch_idx)
+                # Per batch, so that it counts the samples of the steps taken
+                # when a refused step ends the fit mid-epoch.
+                self.t_ += len(batch_idx)
+        except _RefusedStep as refused:
+            raise self._refused_step_error(refused, run) from None
+        return float(accumulated_loss / len(sample_idx))
+
+    def _refused_step_error(self, refused, run):
+        """The error that ends a fit at a refused step, once the weights and
+        the solver's state are those the message names."""
+        self._solver_state = run.optimizer.state()
+        where = (
+            "The weights and the solver's state were left at their last "
+            "finite values, those before that step"
+        )
+        if run.validation is not None and run.best.weights is not None:
+            self._solver_state = run.best.restore(run.weights)
+            epoch = int(np.argmax(self.validation_scores_)) + 1
+            where = (
+                "The weights and the solver's state of the epoch with the "
+                f"best validation score (epoch {epoch}) were restored"
+            )
+        return ValueError(self._divergence_message(str(refused), where))
+
+    def _end_epoch(self, run, loss):
+        """Record an epoch's training loss and validation score (returned;
+        None without early stopping), count it towards the stopping rule and
+        keep the weights when it is the best epoch so far."""
+        self.n_iter_ += 1
+        self.loss_ = loss
+        self.loss_curve_.append(loss)
+        score = None
+        if run.validation is not None:
+            score = self._validation_score(*run.validation)
+            self.validation_scores_.append(score)
+        self._update_no_improvement_count(score)
+        if score is None:
+            if run.best is not None and loss < run.best.loss:
+                run.best.keep(run.weights, run.optimizer.state(), loss)
+            self.best_loss_ = min(self.best_loss_, loss)
+        elif score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            run.best.keep(run.weights, run.optimizer.state(), loss)
+        return score
+
+    def _update_no_improvement_count(self, score):
+        """Count an epoch that did not improve the best validation ``score``
+        (with early stopping) or the best training loss (without, ``score``
+        None) by more than ``tol``; an improving epoch resets the count."""
+        if score is not None:
+            # -inf (non-finite outputs) never improves, even on -inf.
+            stalled = score < self.best_validation_score_ + self.tol
+            stalled = stalled or score == -np.inf
+        else:
+            stalled = self.loss_ > self.best_loss_ - self.tol
+        self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
+
+    def _stalled_too_long(self, run):
+        """Whether the run ends for lack of improvement. The solver may
+        decline (SGD with an adaptive learning rate divides it instead); the
+        count then starts again."""
+        if self._no_improvement_count <= run.patience:
+            return False
+        what = "Validation score" if run.validation is not None else "Training loss"
+        message = (
+            f"{what} did not improve more than tol={self.tol:f} for "
+            f"{run.patience} consecutive epochs."
+        )
+        if run.optimizer.trigger_stopping(message, self.verbose):
+            return True
+        self._no_improvement_count = 0
+        self._solver_state = run.optimizer.state()
+        return False
+
+    def _report_epoch(self, score, start_time):
+        if not self.verbose:
+            return
+        message = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+        if score is not None:
+            message += f", validation score = {score:.6f}"
+        print(message + f", {time.perf_counter() - start_time:.3f} s")
 
     def _end_run(self, weights, best, loss_curve, early_stopping):
         """Come back to the best epoch of a fit's run (``best``, a _Snapshot)
@@ -451,6 +502,21 @@ class EpochLoop:
                 f"non-finite (loss={loss}, gradient norm={grad_norm:.6g})"
             )
         raise _RefusedStep(f"{what} at iteration {self.n_iter_ + 1}")
+
+
+class _Run:
+    """What the epochs of one fit call share: the network and its weights,
+    the buffers, the solver, the validation part (or None), the best epoch's
+    snapshot (or None) and the patience of the stopping rule."""
+
+    __slots__ = (
+        "network", "weights", "grad", "workspace", "optimizer", "n_threads",
+        "validation", "best", "patience",
+    )  # fmt: skip
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            setattr(self, name, value)
 
 
 class _RefusedStep(Exception):

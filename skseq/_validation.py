@@ -102,49 +102,59 @@ def _check_ragged(X, dtype, estimator_name):
     items = []
     names = []
     for index, item in enumerate(X):
-        if sparse.issparse(item):
-            raise TypeError("Sparse sequences are not supported; pass dense arrays.")
         names.append(_frame_feature_names(item))
-        array = np.asarray(item)
-        if array.ndim == 1:
-            array = array.reshape(-1, 1)
-        if array.ndim != 2:
-            raise ValueError(
-                f"Each sequence must be a 2-D array (n_timesteps, n_features) or "
-                f"1-D (univariate); sequence {index} has {array.ndim} dimensions."
-            )
-        if array.shape[0] == 0:
-            raise ValueError(
-                f"Sequence {index} has zero time steps; every sequence needs at "
-                f"least one."
-            )
-        array = check_array(
-            array, dtype=dtype, ensure_2d=True, ensure_all_finite=True,
-            input_name=f"X[{index}]", estimator=estimator_name,
-        )  # fmt: skip
-        items.append(array)
+        items.append(_check_ragged_item(index, item, dtype, estimator_name))
     n_features = {item.shape[1] for item in items}
     if len(n_features) > 1:
         raise ValueError(
             f"All sequences must have the same number of features; got "
             f"{sorted(n_features)}."
         )
-    feature_names = None
-    if all(n is not None for n in names):
-        for index, item_names in enumerate(names):
-            if not np.array_equal(item_names, names[0]):
-                raise ValueError(
-                    "All sequences must have the same columns, in the same order: "
-                    f"sequence 0 has {names[0].tolist()}, sequence {index} has "
-                    f"{item_names.tolist()}."
-                )
-        feature_names = names[0]
+    feature_names = _shared_feature_names(names)
     result_dtype = np.result_type(*[item.dtype for item in items])
     lengths = np.array([item.shape[0] for item in items], dtype=np.intp)
     data = np.zeros((len(items), lengths.max(), items[0].shape[1]), dtype=result_dtype)
     for row, item in enumerate(items):
         data[row, : item.shape[0]] = item
     return data, lengths, feature_names
+
+
+def _check_ragged_item(index, item, dtype, estimator_name):
+    """Sequence ``index`` of a list, as a validated 2-D array."""
+    if sparse.issparse(item):
+        raise TypeError("Sparse sequences are not supported; pass dense arrays.")
+    array = np.asarray(item)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(
+            f"Each sequence must be a 2-D array (n_timesteps, n_features) or "
+            f"1-D (univariate); sequence {index} has {array.ndim} dimensions."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(
+            f"Sequence {index} has zero time steps; every sequence needs at least one."
+        )
+    return check_array(
+        array, dtype=dtype, ensure_2d=True, ensure_all_finite=True,
+        input_name=f"X[{index}]", estimator=estimator_name,
+    )  # fmt: skip
+
+
+def _shared_feature_names(names):
+    """The column names shared by every sequence of a list (``names``, per
+    sequence, None where it has none), or None unless all have names; the
+    names must then be the same."""
+    if not all(n is not None for n in names):
+        return None
+    for index, item_names in enumerate(names):
+        if not np.array_equal(item_names, names[0]):
+            raise ValueError(
+                "All sequences must have the same columns, in the same order: "
+                f"sequence 0 has {names[0].tolist()}, sequence {index} has "
+                f"{item_names.tolist()}."
+            )
+    return names[0]
 
 
 def check_sequences(estimator, X, *, fitted=None, dtype=FLOAT_DTYPES, model_dtype=None):
@@ -235,6 +245,17 @@ def _check_sequences(estimator, X, fitted, dtype, name):
         lengths = _equal_lengths(X.shape[0], X.shape[1])
         return Sequences(data, lengths, ragged=False), InputForm(1, True, None)
 
+    X = _check_3d(X, dtype, name)
+    if fitted is None:
+        _warn_if_channels_first(X.shape, name)
+    form = InputForm(X.shape[2], False, None)
+    _check_sequence_features(fitted, form, name)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
+
+
+def _check_3d(X, dtype, name):
+    """``X`` as a validated 3-D array of sequences of at least one step and
+    one feature."""
     X = check_array(
         X, dtype=dtype, allow_nd=True, ensure_2d=False, ensure_all_finite=True,
         order="C", estimator=name, ensure_min_features=1,
@@ -257,11 +278,7 @@ def _check_sequences(estimator, X, fitted, dtype, name):
             f"Found sequences with zero features per step (shape {X.shape}); at "
             f"least one is required."
         )
-    if fitted is None:
-        _warn_if_channels_first(X.shape, name)
-    form = InputForm(X.shape[2], False, None)
-    _check_sequence_features(fitted, form, name)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
+    return X
 
 
 # A 3-D array with at least this many "features" per step, and at least this
@@ -355,6 +372,41 @@ def _check_sequence_features(fitted, form, name):
             "The feature names should match those that were passed during fit: "
             f"fitted with {fitted_names.tolist()}, got {feature_names.tolist()}."
         )
+
+
+def check_targets_given(estimator, y):
+    """A ValueError when fit or partial_fit gets no ``y``."""
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y "
+            "is None."
+        )
+
+
+def check_regression_targets(y, n_samples):
+    """Regression targets: a finite numeric 1-D or 2-D array of ``n_samples``
+    rows."""
+    if (
+        type(y) is np.ndarray
+        and y.dtype in FLOAT_DTYPES
+        and y.ndim in (1, 2)
+        and y.size
+    ):
+        # Plain float arrays: check_array's fixed cost is a sizeable share of a
+        # small partial_fit step, and finiteness is all it would check here.
+        check_all_finite(np.ascontiguousarray(y), "y")
+    else:
+        y = check_array(
+            y, ensure_2d=False, dtype="numeric", ensure_all_finite=True, input_name="y"
+        )
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X and y have inconsistent numbers of samples: {n_samples} and "
+            f"{y.shape[0]}."
+        )
+    return y
 
 
 def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"):

@@ -524,3 +524,42 @@ def test_a_sequence_alone_is_predicted_as_in_a_batch(dtype, activation):
         # Through BLAS, one row and a block of rows may sum in other orders.
         assert_allclose(alone, together, rtol=1e-5)
         assert_allclose(shorter, est.predict(X[:4, :5]), rtol=1e-5)
+
+
+def test_validation_returns_the_input_form_and_writes_nothing():
+    """check_sequences returns what it learns about X (features per step,
+    2-D or not, the columns of DataFrames) and leaves the estimator as it
+    was; fit records it, and later calls are held to it. out_activation_ is
+    fitted state of the regressor, set by fit."""
+    import pandas as pd
+
+    from skseq._validation import InputForm, check_sequences
+
+    rng = np.random.default_rng(14)
+    frames = [
+        pd.DataFrame(rng.normal(size=(n, 2)), columns=["a", "b"]) for n in (4, 6, 3)
+    ]
+    cases = [
+        (rng.normal(size=(3, 5, 2)), InputForm(2, False, None)),
+        (rng.normal(size=(3, 5)), InputForm(1, True, None)),
+        (frames, InputForm(2, False, ["a", "b"])),
+    ]
+    for X, expected in cases:
+        est = LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1)
+        assert not hasattr(est, "out_activation_")
+        before = dict(est.__dict__)
+        _, form = check_sequences(est, X)
+        if not expected.tabular:  # scikit-learn's validate_data records 2-D X
+            assert est.__dict__ == before
+        assert (form.n_features, form.tabular) == expected[:2]
+        names = None if form.feature_names is None else list(form.feature_names)
+        assert names == expected.feature_names
+        _fit_quietly(est, X, np.arange(3.0))
+        assert est.out_activation_ == "identity"
+        assert est._fitted_input().n_features == expected.n_features
+        if names is not None:
+            assert list(est.feature_names_in_) == names
+        _, again = check_sequences(est, X, fitted=est._fitted_input())
+        assert again.n_features == expected.n_features
+        with pytest.raises(ValueError, match="features per time step"):
+            check_sequences(est, rng.normal(size=(2, 4, 3)), fitted=est._fitted_input())
