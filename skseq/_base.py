@@ -330,19 +330,6 @@ class BaseLSTM(EpochLoop, BaseEstimator):
             self.weights_ = self._network.initialize(
                 self._random_state, dtype, self.forget_bias
             )
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            self._solver_state = None
-            if self.early_stopping and not incremental:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-                self.best_loss_ = np.inf
         else:
             config = (
                 sequences.n_features,
@@ -358,17 +345,7 @@ class BaseLSTM(EpochLoop, BaseEstimator):
                     f"activation, bidirectional) = {self._network_config}, now "
                     f"{config}. Refit from scratch (warm_start=False)."
                 )
-            if not incremental:
-                # A warm-started fit is a new run of epochs from the current
-                # weights: its stopping rule starts afresh.
-                self._no_improvement_count = 0
-                if self.early_stopping:
-                    self.validation_scores_ = []
-                    self.best_validation_score_ = -np.inf
-                    self.best_loss_ = None
-                elif self.best_loss_ is None:
-                    self.best_loss_ = np.inf
-
+        self._start_training_state(first_call, incremental)
         # The early-stopping scores of the loop and later predictions use it.
         self._keep_inference_engine()
         with _blas_limit(stacked_training=len(hidden_sizes) > 1):

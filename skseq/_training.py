@@ -43,6 +43,29 @@ class EpochLoop:
     its training state (``n_iter_``, ``t_``, ``loss_curve_``, the stopping
     counters and the solver's state)."""
 
+    def _start_training_state(self, first_call, incremental):
+        """Set up the training state on a first call: no epochs, no samples
+        seen, no solver state, the stopping rule at its start. A warm-started
+        fit is a new run of epochs from the current weights: its stopping
+        rule starts afresh. A partial_fit call continues it."""
+        if first_call:
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self._solver_state = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+        elif incremental:
+            return
+        self._no_improvement_count = 0
+        if self.early_stopping and not incremental:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        elif self.best_loss_ is None:
+            self.best_loss_ = np.inf
+
     def _batch_rows(self, n_samples):
         """Sequences per optimizer step for a training set of ``n_samples``."""
         if self.batch_size == "auto":
