@@ -12,221 +12,14 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ._base import OUTPUT_ACTIVATIONS, BaseLSTM, _partial_fit_context
-from ._validation import FLOAT_DTYPES, check_all_finite, check_class_weight
-
-_SHARED_PARAMETERS = """
-    hidden_layer_sizes : int or tuple of int, default=(64,)
-        Number of units H of each stacked LSTM layer, from the input up.
-        ``(64, 32)`` stacks two layers; the output head reads the last layer
-        at each sequence's last step.
-
-    activation : {"tanh", "relu"}, default="tanh"
-        Activation of the candidate values and of the cell output
-        (``h = o * activation(c)``). The gates always use the logistic
-        sigmoid.
-
-    solver : {"adam", "sgd"}, default="adam"
-        Optimizer of the weights: Adam, or stochastic gradient descent with
-        optional (Nesterov) momentum.
-
-    alpha : float, default=1e-4
-        Strength of the L2 penalty on the input, recurrent and output weights
-        (not on biases), divided by the sample weight of the batch, as in
-        :class:`~sklearn.neural_network.MLPRegressor`.
-
-    batch_size : int or "auto", default="auto"
-        Sequences per optimizer step; "auto" is ``min(200, n_samples)``.
-
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Step-size schedule, for ``solver="sgd"`` only (Adam adapts its own).
-
-    learning_rate_init : float, default=1e-2
-        Initial step size. Ten times MLPRegressor's default: a recurrent
-        network trained on a few hundred sequences takes few optimizer steps
-        per epoch, and with gradient clipping on by default, 1e-2 is stable on
-        every task in skseq's test suite while 1e-3 often stops short.
-
-    power_t : float, default=0.5
-        Exponent of the "invscaling" schedule.
-
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training sequences).
-
-    shuffle : bool, default=True
-        Whether to shuffle the sequences at every epoch.
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, the shuffling and the validation
-        split. An int gives the same model on every fit. See
-        :term:`Glossary <random_state>`.
-
-    tol : float, default=1e-4
-        Minimum improvement of the training loss (or of the validation score
-        with ``early_stopping``) that counts as progress.
-
-    verbose : bool, default=False
-        Print the loss, the validation score and the time of every epoch.
-
-    warm_start : bool, default=False
-        Reuse the weights and optimizer state of the previous fit as the
-        starting point. See :term:`the Glossary <warm_start>`.
-
-    momentum : float, default=0.9
-        Momentum of SGD updates, in [0, 1].
-
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum with SGD.
-
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its
-        score has not improved by ``tol`` for ``n_iter_no_change`` epochs (of
-        at least ten optimizer steps each), and restore the weights and
-        optimizer state of the best epoch. Samples are held out by content,
-        per class for a classifier, so duplicates stay on one side; data too
-        few to hold out two distinct samples train without early stopping,
-        with a warning. ``partial_fit`` ignores it.
-
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of Adam's first and second moment estimates, in [0, 1).
-
-    epsilon : float, default=1e-8
-        Adam's numerical-stability constant.
-
-    n_iter_no_change : int or np.inf, default=10
-        Epochs without improvement by ``tol`` before stopping; ``np.inf``
-        switches the stall rule off.
-
-    max_grad_norm : float or None, default=1.0
-        Clip the gradient of every step to this global L2 norm (the norm over
-        all weights at once). Clipping keeps exploding gradients, common with
-        long sequences and ``activation="relu"``, from wrecking a fit. None
-        turns it off.
-
-    forget_bias : float, default=1.0
-        Initial bias of the forget gates. Larger values (3 to 5) make the
-        cells keep their content longer at the start of training, which helps
-        on tasks whose information lies hundreds of steps back.
-
-    bidirectional : bool, default=False
-        Run every layer a second time over each sequence reversed (within its
-        own length) and concatenate both hidden states, so the layer above
-        and the head see 2H features per step. The head reads the forward
-        direction at the last step and the reverse direction at the first.
-
-    dropout : float, default=0.0
-        Dropout rate, during training only, on the input of every layer but
-        the first and on the input of the head. One mask per sequence and
-        feature is shared by all time steps; kept values are scaled by
-        ``1 / (1 - dropout)`` so nothing changes at prediction time. Masks are
-        drawn from ``random_state``. With dropout, a sample weight of 2 is
-        not the same as the sample repeated twice (each copy draws its own
-        mask): the one scikit-learn convention that cannot hold.
-"""
-
-_SHARED_ATTRIBUTES = """
-    loss_ : float
-        Training loss of the last epoch (mean over samples, penalty included).
-
-    best_loss_ : float or None
-        Lowest training loss seen; None when ``early_stopping=True``.
-
-    loss_curve_ : list of float
-        Training loss of every epoch.
-
-    validation_scores_ : list of float or None
-        Validation score of every epoch with ``early_stopping=True``; -inf
-        for an epoch whose validation outputs are not all finite.
-
-    best_validation_score_ : float or None
-        Best validation score with ``early_stopping=True``.
-
-    n_iter_ : int
-        Number of epochs run by the last call to ``fit`` or ``partial_fit``
-        (as for MLPRegressor); ``t_`` and ``loss_curve_`` keep counting across
-        warm starts and ``partial_fit`` calls.
-
-    t_ : int
-        Number of training samples seen by the optimizer.
-
-    n_features_in_ : int
-        Number of features per time step for 3-D or ragged input; number of
-        columns (time steps) for 2-D input.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when fitted on a DataFrame with string column names.
-
-    n_outputs_ : int
-        Number of outputs of the head.
-
-    out_activation_ : str
-        Output activation: "identity", "logistic" or "softmax".
-
-    weights_ : ndarray of shape (n_weights,)
-        All weights in one flat array (float32 when fitted on float32 input).
-        Use ``lstm_weights_``, ``head_coef_`` and ``head_intercept_`` for views
-        in the Keras layout: per layer a kernel (n_in, 4H), a recurrent kernel
-        (H, 4H) and a bias (4H,), gate blocks ordered i, f, g, o. PyTorch's
-        ``weight_ih_l0`` is the transpose of the kernel.
-"""
-
-_INPUT_NOTES = """
-    Input sequences ``X`` may be a 3-D array ``(n_samples, n_timesteps,
-    n_features)``; a 2-D array or DataFrame ``(n_samples, n_timesteps)`` of
-    univariate sequences (columns are time steps, oldest first); or a list of
-    2-D arrays ``(n_timesteps_i, n_features)`` of different lengths, which are
-    padded and masked internally. float32 input is computed in float32,
-    anything else in float64. The number of time steps may differ between
-    fit and predict for 3-D and list input.
-
-    The cell is the LSTM of Hochreiter & Schmidhuber (1997) with the forget
-    gate of Gers, Schmidhuber & Cummins (2000)::
-
-        i = sigmoid(x W_xi + h W_hi + b_i)     f = sigmoid(x W_xf + h W_hf + b_f)
-        g = act(x W_xg + h W_hg + b_g)         o = sigmoid(x W_xo + h W_ho + b_o)
-        c' = f * c + i * g                     h' = o * act(c')
-
-    Training runs forward and back-propagation through time in a compiled
-    core that calls BLAS and splits each batch across OpenMP threads. Results
-    do not depend on the number of threads or cores. The thread count follows
-    scikit-learn's convention: all usable cores, limited by ``OMP_NUM_THREADS``
-    or :func:`threadpoolctl.threadpool_limits`.
-"""
-
-
-def _check_targets_given(estimator, y):
-    if y is None:
-        raise ValueError(
-            f"{type(estimator).__name__} requires y to be passed, but the target y "
-            "is None."
-        )
-
-
-def _check_regression_targets(y, n_samples):
-    if (
-        type(y) is np.ndarray
-        and y.dtype in FLOAT_DTYPES
-        and y.ndim in (1, 2)
-        and y.size
-    ):
-        # Plain float arrays: check_array's fixed cost is a sizeable share of a
-        # small partial_fit step, and finiteness is all it would check here.
-        check_all_finite(np.ascontiguousarray(y), "y")
-    else:
-        y = check_array(
-            y, ensure_2d=False, dtype="numeric", ensure_all_finite=True, input_name="y"
-        )
-    if y.ndim not in (1, 2):
-        raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"X and y have inconsistent numbers of samples: {n_samples} and "
-            f"{y.shape[0]}."
-        )
-    return y
+from ._base import BaseLSTM
+from ._docstrings import INPUT_NOTES, SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._losses import OUTPUT_ACTIVATIONS
+from ._validation import (
+    check_class_weight,
+    check_regression_targets,
+    check_targets_given,
+)
 
 
 class LSTMRegressor(RegressorMixin, BaseLSTM):
@@ -239,11 +32,11 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
 
     Parameters
     ----------"""
-        + _SHARED_PARAMETERS
+        + SHARED_PARAMETERS
         + """
     Attributes
     ----------"""
-        + _SHARED_ATTRIBUTES
+        + SHARED_ATTRIBUTES
         + """
     See Also
     --------
@@ -252,7 +45,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
 
     Notes
     -----"""
-        + _INPUT_NOTES
+        + INPUT_NOTES
         + """
     References
     ----------
@@ -321,8 +114,6 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             bidirectional=bidirectional, dropout=dropout,
         )  # fmt: skip
 
-    out_activation_ = "identity"
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network to sequences ``X`` and targets ``y``.
@@ -344,7 +135,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @_partial_fit_context
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``(X, y)``, continuing from the current weights.
 
@@ -401,11 +192,19 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         return super().score(X, y, sample_weight=sample_weight)
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
-        _check_targets_given(self, y)
-        y = _check_regression_targets(y, n_samples)
+        check_targets_given(self, y)
+        y = check_regression_targets(y, n_samples)
         if first_call:
             self._y_1d = y.ndim == 1
+            self.out_activation_ = "identity"
         return (y.reshape(-1, 1) if y.ndim == 1 else y), None
+
+    def __setstate__(self, state):
+        # A regressor's output activation is always the identity, also for
+        # models saved without the attribute.
+        if "weights_" in state:
+            state.setdefault("out_activation_", "identity")
+        super().__setstate__(state)
 
     def _score_outputs(self, raw, y, sample_weight):
         from sklearn.metrics import r2_score  # early stopping only
@@ -430,7 +229,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     Parameters
     ----------"""
-        + _SHARED_PARAMETERS
+        + SHARED_PARAMETERS
         + """
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, multiplied with ``sample_weight``.
@@ -442,7 +241,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     classes_ : ndarray or list of ndarray
         Class labels (for multilabel ``y``, the label indices).
 """
-        + _SHARED_ATTRIBUTES
+        + SHARED_ATTRIBUTES
         + """
     See Also
     --------
@@ -451,7 +250,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     Notes
     -----"""
-        + _INPUT_NOTES
+        + INPUT_NOTES
         + """
     Examples
     --------
@@ -540,7 +339,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @_partial_fit_context
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Run one epoch over ``(X, y)``, continuing from the current weights.
 
@@ -597,7 +396,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         return super().score(X, y, sample_weight=sample_weight)
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
-        _check_targets_given(self, y)
+        check_targets_given(self, y)
         multilabel = type_of_target(y) == "multilabel-indicator"
         if multilabel:
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")

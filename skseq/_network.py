@@ -29,7 +29,7 @@ the dropped features stay dropped over the whole sequence.
 import functools
 import itertools
 import math
-import threading
+from typing import NamedTuple
 
 import numpy as np
 from joblib import cpu_count
@@ -66,14 +66,6 @@ ONE_CHUNK_ROWS = CHUNK_ROWS
 # reads the (row-major) weight matrices in place when they are aligned to a
 # cache line, and must pack them otherwise.
 WEIGHT_ALIGNMENT = 64
-
-# Inference workspaces of at most this many bytes are kept (this many at most,
-# over all networks) for later predictions: allocating and viewing them again
-# costs about a third of a one-sequence prediction.
-KEEP_INFERENCE_BYTES = 1 << 20
-KEEP_INFERENCE_WORKSPACES = 4
-_POOL = []  # (network, workspace), most recently returned first
-_POOL_LOCK = threading.Lock()
 
 
 def aligned_copy(array, dtype):
@@ -278,30 +270,6 @@ class LSTMNetwork:
         ``n_timesteps`` steps: allocated once, reused for every batch."""
         return _Workspace(self, n_rows, n_timesteps, dtype, training)
 
-    def inference_workspace(self, n_rows, n_timesteps, dtype):
-        """An inference workspace for ``n_rows`` x ``n_timesteps``: a small
-        one that an earlier prediction handed back with
-        :meth:`return_workspace`, if one is large enough, otherwise a new one.
-        A workspace is held by one caller at a time, so predictions running
-        in several threads never share buffers."""
-        dtype = np.dtype(dtype)
-        with _POOL_LOCK:
-            for position, (network, workspace) in enumerate(_POOL):
-                if network is self and workspace.fits(n_rows, n_timesteps, dtype):
-                    del _POOL[position]
-                    return workspace
-        return _Workspace(self, n_rows, n_timesteps, dtype, training=False)
-
-    def return_workspace(self, workspace):
-        """Keep a small inference workspace for a later prediction (the pool
-        holds the few most recent ones of all networks)."""
-        if workspace.nbytes <= KEEP_INFERENCE_BYTES:
-            # A pooled workspace must not keep an estimator's weights alive.
-            workspace.forget_arrays()
-            with _POOL_LOCK:
-                _POOL.insert(0, (self, workspace))
-                del _POOL[KEEP_INFERENCE_WORKSPACES:]
-
     def forward(
         self, flat, inputs, lengths, workspace, n_threads, masks=None, zero_slot=True,
         unpacked=None,
@@ -354,15 +322,7 @@ class LSTMNetwork:
                 )  # fmt: skip
             states = buffers["directions"]
             if index < n_layers - 1:
-                if self.bidirectional:
-                    output = buffers["output"]
-                    output[:, :, :hidden] = states[0]["hidden"]
-                    _layout.reverse_time(
-                        states[1]["hidden"], lengths, output[:, :, hidden:], False
-                    )
-                    layer_input = output
-                else:
-                    layer_input = states[0]["hidden"]
+                layer_input = self._layer_output(buffers, lengths, hidden)
                 zero_slot = True  # the layers above read hidden states
         last_hidden = workspace.last_hidden[:n_rows]
         for direction, state in enumerate(states):
@@ -375,6 +335,18 @@ class LSTMNetwork:
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
         _numerics.dense_forward(last_hidden, head_coef, head_intercept, raw)
         return raw
+
+    def _layer_output(self, buffers, lengths, hidden):
+        """What the layer above reads of a layer's last pass: its hidden
+        states, or (bidirectional) both directions' side by side, the
+        reverse direction's put back in time order."""
+        states = buffers["directions"]
+        if not self.bidirectional:
+            return states[0]["hidden"]
+        output = buffers["output"]
+        output[:, :, :hidden] = states[0]["hidden"]
+        _layout.reverse_time(states[1]["hidden"], lengths, output[:, :, hidden:], False)
+        return output
 
     def forward_dense(self, flat, inputs, n_threads, unpacked=None):
         """Raw head outputs, shape (B, n_outputs), of a one-layer,
@@ -502,7 +474,7 @@ class _Workspace:
     gradient buffers.
 
     A workspace may serve many calls (partial_fit keeps a small one between
-    calls; predictions share a pool of small ones), so it holds no result
+    calls; inference engines keep a few small ones), so it holds no result
     between calls, only scratch values every pass overwrites, and the
     top layer's dL/dh buffer, which is zero between passes. Views made from
     it (per layer and batch shape, and of the weights) are remembered.
@@ -518,94 +490,26 @@ class _Workspace:
         # Inference allocates it on first use: predictions of dense
         # one-direction networks read their input in place and never do.
         self._inputs = np.zeros(self._inputs_size, dtype=dtype) if training else None
-        self._layers = []
-        n_layers = len(network.hidden_layer_sizes)
-        for index, hidden in enumerate(network.hidden_layer_sizes):
-            n_in = network.input_widths[index]
-            width_out = network.input_widths[index + 1]
-            flat = {}  # name -> (flat array, width, slots-per-row or None)
-            if index > 0 and training:
-                flat["masked_input"] = (np.empty(size * n_in, dtype=dtype), n_in)
-            if index < n_layers - 1 and network.bidirectional:
-                flat["output"] = (np.empty(size * width_out, dtype=dtype), width_out)
-            if training and index < n_layers - 1:
-                flat["d_output"] = (np.empty(size * width_out, dtype=dtype), width_out)
-            directions = []
-            last = index == n_layers - 1
-            for direction in range(network.n_directions):
-                if training:
-                    state = {
-                        "gates": (np.empty(size * 4 * hidden, dtype=dtype), 4 * hidden),
-                        "hidden": (np.empty(size * hidden, dtype=dtype), hidden),
-                    }
-                else:
-                    # Inference: one gate slot reused by every step; the last
-                    # layer keeps only two alternating hidden slots (its
-                    # final states are all the head reads).
-                    state = {
-                        "gates": (
-                            np.empty(n_rows * 4 * hidden, dtype=dtype),
-                            4 * hidden,
-                            1,
-                        ),
-                        "hidden": (
-                            np.empty(
-                                (n_rows * 2 if last else size) * hidden, dtype=dtype
-                            ),
-                            hidden,
-                            2 if last else None,
-                        ),
-                    }
-                if training:
-                    state["cells"] = (np.empty(size * hidden, dtype=dtype), hidden)
-                    if (
-                        direction == 0
-                        and index < n_layers - 1
-                        and not (network.bidirectional)
-                    ):
-                        # The layer above writes dL/d(output) straight here.
-                        state["dhidden"] = flat["d_output"]
-                    else:
-                        # Zeros: the top layer's stays zero between passes.
-                        state["dhidden"] = (
-                            np.zeros(size * hidden, dtype=dtype),
-                            hidden,
-                        )
-                    work_size = _lstm_layer.backward_workspace_size(
-                        n_rows, n_in, hidden, chunk_rows(hidden)
-                    )
-                    state["work"] = np.empty(work_size, dtype=dtype)
-                else:
-                    state["cells"] = (
-                        np.empty(n_rows * 2 * hidden, dtype=dtype),
-                        hidden,
-                        2,
-                    )
-                if direction == 1:
-                    state["reversed_input"] = (np.empty(size * n_in, dtype=dtype), n_in)
-                    if training and index > 0:
-                        state["d_reversed_input"] = (
-                            np.empty(size * n_in, dtype=dtype),
-                            n_in,
-                        )
-                directions.append(state)
-            self._layers.append((flat, directions))
+        self._layers = [
+            _layer_buffers(network, index, n_rows, n_slots, dtype, training)
+            for index in range(len(network.hidden_layer_sizes))
+        ]
         self.last_hidden = np.empty((n_rows, network.input_widths[-1]), dtype=dtype)
         self.n_rows, self.n_timesteps = n_rows, n_timesteps
         self.nbytes = self.last_hidden.nbytes
         if self._inputs is not None:
             self.nbytes += self._inputs.nbytes
         for flat, directions in self._layers:
-            for value in flat.values():
-                self.nbytes += value[0].nbytes
+            for buffer in flat.values():
+                self.nbytes += buffer.array.nbytes
             for state in directions:
                 for name, value in state.items():
                     if name == "dhidden" and value is flat.get("d_output"):
                         continue
-                    self.nbytes += (value if name == "work" else value[0]).nbytes
+                    self.nbytes += (value if name == "work" else value.array).nbytes
         # What each layer read in the last forward pass (its input or the
         # dropout-masked copy), for the backward pass.
-        self.layer_inputs = [None] * n_layers
+        self.layer_inputs = [None] * len(self._layers)
         # Views made once and reused by every batch: per (layer, rows, slots)
         # and of the last few flat arrays unpacked (weights, gradient).
         self._buffer_views = {}
@@ -663,25 +567,113 @@ class _Workspace:
 
     def _make_layer_buffers(self, index, n_rows, n_slots):
         flat, directions = self._layers[index]
-        views = {
-            name: _view(array, width, n_rows, n_slots)
-            for name, (array, width) in flat.items()
-        }
-        views["directions"] = []
-        for state in directions:
-            state_views = {}
-            for name, value in state.items():
-                if name == "work":
-                    state_views[name] = value
-                else:
-                    slots = value[2] if len(value) > 2 and value[2] else n_slots
-                    state_views[name] = _view(value[0], value[1], n_rows, slots)
-            views["directions"].append(state_views)
+        views = {name: buffer.view(n_rows, n_slots) for name, buffer in flat.items()}
+        views["directions"] = [
+            {
+                name: value.view(n_rows, n_slots) if type(value) is Buffer else value
+                for name, value in state.items()
+            }
+            for state in directions
+        ]
         return views
 
 
-def _view(flat, width, n_rows, n_slots):
-    return flat[: n_rows * n_slots * width].reshape(n_rows, n_slots, width)
+class Buffer(NamedTuple):
+    """A flat array viewed per batch as (n_rows, slots, width), from its
+    front. ``slots`` is a fixed number (inference keeps one gate slot, two
+    cell slots, and two hidden slots in the last layer), or None for one
+    slot per time step of the batch and the zero slot."""
+
+    array: np.ndarray
+    width: int
+    slots: int | None = None
+
+    @classmethod
+    def allocate(cls, n_entries, width, dtype, slots=None, zeros=False):
+        """A buffer of ``n_entries`` entries of ``width`` numbers."""
+        make = np.zeros if zeros else np.empty
+        return cls(make(n_entries * width, dtype=dtype), width, slots)
+
+    def view(self, n_rows, n_slots):
+        """The (n_rows, slots, width) view (``n_slots`` when ``slots`` is
+        None)."""
+        slots = self.slots or n_slots
+        return self.array[: n_rows * slots * self.width].reshape(
+            n_rows, slots, self.width
+        )
+
+
+def _layer_buffers(network, index, n_rows, n_slots, dtype, training):
+    """The buffers of one layer: ``(flat, directions)``, dicts of Buffer by
+    name for the layer and for each direction (whose ``work`` is the
+    backward pass's plain scratch array)."""
+    size = n_rows * n_slots
+    n_in = network.input_widths[index]
+    width_out = network.input_widths[index + 1]
+    below_top = index < len(network.hidden_layer_sizes) - 1
+    flat = {}
+    if index > 0 and training:
+        flat["masked_input"] = Buffer.allocate(size, n_in, dtype)
+    if below_top and network.bidirectional:
+        flat["output"] = Buffer.allocate(size, width_out, dtype)
+    if training and below_top:
+        flat["d_output"] = Buffer.allocate(size, width_out, dtype)
+    directions = []
+    for direction in range(network.n_directions):
+        if not training:
+            state = _inference_buffers(network, index, n_rows, size, dtype)
+        elif direction == 0 and below_top and not network.bidirectional:
+            # The layer above writes dL/d(output) straight into dhidden.
+            state = _training_buffers(
+                network, index, n_rows, size, dtype, flat["d_output"]
+            )
+        else:
+            state = _training_buffers(network, index, n_rows, size, dtype, None)
+        if direction == 1:
+            state["reversed_input"] = Buffer.allocate(size, n_in, dtype)
+            if training and index > 0:
+                state["d_reversed_input"] = Buffer.allocate(size, n_in, dtype)
+        directions.append(state)
+    return flat, directions
+
+
+def _training_buffers(network, index, n_rows, size, dtype, dhidden):
+    """One direction's training buffers: every step's gates, cells and hidden
+    states, dL/dh (``dhidden`` when the layer above writes it, otherwise
+    zeros: the top layer's stays zero between passes) and the backward
+    pass's scratch array."""
+    hidden = network.hidden_layer_sizes[index]
+    state = {
+        "gates": Buffer.allocate(size, 4 * hidden, dtype),
+        "hidden": Buffer.allocate(size, hidden, dtype),
+        "cells": Buffer.allocate(size, hidden, dtype),
+    }
+    if dhidden is None:
+        dhidden = Buffer.allocate(size, hidden, dtype, zeros=True)
+    state["dhidden"] = dhidden
+    work_size = _lstm_layer.backward_workspace_size(
+        n_rows, network.input_widths[index], hidden, chunk_rows(hidden)
+    )
+    state["work"] = np.empty(work_size, dtype=dtype)
+    return state
+
+
+def _inference_buffers(network, index, n_rows, size, dtype):
+    """One direction's inference buffers: one gate slot reused by every
+    step, two alternating cell slots, and the hidden states of every step,
+    of which the last layer keeps only two alternating slots (its final
+    states are all the head reads)."""
+    hidden = network.hidden_layer_sizes[index]
+    last = index == len(network.hidden_layer_sizes) - 1
+    return {
+        "gates": Buffer.allocate(n_rows, 4 * hidden, dtype, slots=1),
+        "hidden": (
+            Buffer.allocate(n_rows * 2, hidden, dtype, slots=2)
+            if last
+            else Buffer.allocate(size, hidden, dtype)
+        ),
+        "cells": Buffer.allocate(n_rows * 2, hidden, dtype, slots=2),
+    }
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):

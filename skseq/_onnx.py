@@ -287,13 +287,12 @@ def _recurrent_layers(graph, model, x, lengths):
     )
 
 
-def _convert(scope, operator, container):
-    model = operator.raw_operator
-    graph = _Graph(scope, container)
+def _graph_inputs(graph, operator):
+    """The sequences as ONNX's recurrent operators read them, float32 and
+    time-major (T, B, F), and their lengths as int32 (None when not given)."""
     x_var = operator.inputs[0]
     x = x_var.full_name
-    is_double = isinstance(x_var.type, DoubleTensorType)
-    if is_double:
+    if isinstance(x_var.type, DoubleTensorType):
         x = graph.node("Cast", [x], to=TensorProto.FLOAT)
     if len(x_var.type.shape) == 2:
         x = graph.node(
@@ -305,7 +304,14 @@ def _convert(scope, operator, container):
         lengths = operator.inputs[1].full_name
         if isinstance(operator.inputs[1].type, Int64TensorType):
             lengths = graph.node("Cast", [lengths], to=TensorProto.INT32)
+    return x, lengths
 
+
+def _convert(scope, operator, container):
+    model = operator.raw_operator
+    graph = _Graph(scope, container)
+    is_double = isinstance(operator.inputs[0].type, DoubleTensorType)
+    x, lengths = _graph_inputs(graph, operator)
     hidden = _recurrent_layers(graph, model, x, lengths)
     coef = graph.constant("coef", model.head_coef_)
     intercept = graph.constant("intercept", model.head_intercept_)

@@ -15,6 +15,7 @@ is given.
 
 import numbers
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -49,6 +50,15 @@ class Sequences:
 
     def take(self, indices):
         return Sequences(self.data[indices], self.lengths[indices], self.ragged)
+
+
+class InputForm(NamedTuple):
+    """What validation learns about the form of an ``X``, which fit records
+    and later calls are held to."""
+
+    n_features: int  # features per time step
+    tabular: bool  # a 2-D X: univariate sequences, one column per step
+    feature_names: object  # column names of DataFrames (3-D / ragged), or None
 
 
 def _is_ragged_list(X):
@@ -92,43 +102,15 @@ def _check_ragged(X, dtype, estimator_name):
     items = []
     names = []
     for index, item in enumerate(X):
-        if sparse.issparse(item):
-            raise TypeError("Sparse sequences are not supported; pass dense arrays.")
         names.append(_frame_feature_names(item))
-        array = np.asarray(item)
-        if array.ndim == 1:
-            array = array.reshape(-1, 1)
-        if array.ndim != 2:
-            raise ValueError(
-                f"Each sequence must be a 2-D array (n_timesteps, n_features) or "
-                f"1-D (univariate); sequence {index} has {array.ndim} dimensions."
-            )
-        if array.shape[0] == 0:
-            raise ValueError(
-                f"Sequence {index} has zero time steps; every sequence needs at "
-                f"least one."
-            )
-        array = check_array(
-            array, dtype=dtype, ensure_2d=True, ensure_all_finite=True,
-            input_name=f"X[{index}]", estimator=estimator_name,
-        )  # fmt: skip
-        items.append(array)
+        items.append(_check_ragged_item(index, item, dtype, estimator_name))
     n_features = {item.shape[1] for item in items}
     if len(n_features) > 1:
         raise ValueError(
             f"All sequences must have the same number of features; got "
             f"{sorted(n_features)}."
         )
-    feature_names = None
-    if all(n is not None for n in names):
-        for index, item_names in enumerate(names):
-            if not np.array_equal(item_names, names[0]):
-                raise ValueError(
-                    "All sequences must have the same columns, in the same order: "
-                    f"sequence 0 has {names[0].tolist()}, sequence {index} has "
-                    f"{item_names.tolist()}."
-                )
-        feature_names = names[0]
+    feature_names = _shared_feature_names(names)
     result_dtype = np.result_type(*[item.dtype for item in items])
     lengths = np.array([item.shape[0] for item in items], dtype=np.intp)
     data = np.zeros((len(items), lengths.max(), items[0].shape[1]), dtype=result_dtype)
@@ -137,12 +119,51 @@ def _check_ragged(X, dtype, estimator_name):
     return data, lengths, feature_names
 
 
-def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None):
-    """Validate ``X`` for ``estimator`` and return :class:`Sequences`.
+def _check_ragged_item(index, item, dtype, estimator_name):
+    """Sequence ``index`` of a list, as a validated 2-D array."""
+    if sparse.issparse(item):
+        raise TypeError("Sparse sequences are not supported; pass dense arrays.")
+    array = np.asarray(item)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(
+            f"Each sequence must be a 2-D array (n_timesteps, n_features) or "
+            f"1-D (univariate); sequence {index} has {array.ndim} dimensions."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(
+            f"Sequence {index} has zero time steps; every sequence needs at least one."
+        )
+    return check_array(
+        array, dtype=dtype, ensure_2d=True, ensure_all_finite=True,
+        input_name=f"X[{index}]", estimator=estimator_name,
+    )  # fmt: skip
 
-    With ``reset=True`` (fit) the input form, ``n_features_in_`` and, for
-    DataFrames (a 2-D one, or a list of them), ``feature_names_in_`` are
-    recorded; otherwise they are checked against what was recorded. ``dtype``
+
+def _shared_feature_names(names):
+    """The column names shared by every sequence of a list (``names``, per
+    sequence, None where it has none), or None unless all have names; the
+    names must then be the same."""
+    if not all(n is not None for n in names):
+        return None
+    for index, item_names in enumerate(names):
+        if not np.array_equal(item_names, names[0]):
+            raise ValueError(
+                "All sequences must have the same columns, in the same order: "
+                f"sequence 0 has {names[0].tolist()}, sequence {index} has "
+                f"{item_names.tolist()}."
+            )
+    return names[0]
+
+
+def check_sequences(estimator, X, *, fitted=None, dtype=FLOAT_DTYPES, model_dtype=None):
+    """Validate ``X`` for ``estimator``: returns ``(Sequences, InputForm)``.
+
+    ``fitted`` is the :class:`InputForm` recorded by fit, which ``X`` is
+    checked against; None at fit, which records the form returned. For a 2-D
+    ``X`` scikit-learn's ``validate_data`` applies, which records (at fit)
+    and checks ``n_features_in_`` and ``feature_names_in_`` itself. ``dtype``
     is passed to ``check_array``: a list keeps float32 as float32 and makes
     everything else float64. ``model_dtype``, when given, is the precision the
     model computes in: the data is cast to it and its finiteness checked
@@ -152,7 +173,7 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None
     """
     name = type(estimator).__name__
     try:
-        sequences = _check_sequences(estimator, X, reset, dtype, name)
+        sequences, form = _check_sequences(estimator, X, fitted, dtype, name)
     except OverflowError as exc:
         # Python integers too large for a float64 (NumPy raises OverflowError).
         raise ValueError(
@@ -164,7 +185,7 @@ def check_sequences(estimator, X, *, reset, dtype=FLOAT_DTYPES, model_dtype=None
     if model_dtype is not None and data.dtype != model_dtype:
         data = cast_finite(data, model_dtype, "X")
     sequences.data = data
-    return sequences
+    return sequences, form
 
 
 def cast_finite(array, dtype, name):
@@ -184,19 +205,20 @@ def cast_finite(array, dtype, name):
     return cast
 
 
-def _check_sequences(estimator, X, reset, dtype, name):
+def _check_sequences(estimator, X, fitted, dtype, name):
     if (
-        not reset
+        fitted is not None
         and type(X) is np.ndarray
         and X.ndim == 3
         and X.dtype in FLOAT_DTYPES
         and 0 not in X.shape
     ):
-        return _check_float_3d_fast(estimator, X, name)
+        return _check_float_3d_fast(fitted, X, name)
     if _is_ragged_list(X):
         data, lengths, feature_names = _check_ragged(X, dtype, name)
-        _check_sequence_features(estimator, data.shape[2], reset, name, feature_names)
-        return Sequences(np.ascontiguousarray(data), lengths, ragged=True)
+        form = InputForm(data.shape[2], False, feature_names)
+        _check_sequence_features(fitted, form, name)
+        return Sequences(np.ascontiguousarray(data), lengths, ragged=True), form
 
     if sparse.issparse(X):
         raise TypeError(
@@ -209,22 +231,31 @@ def _check_sequences(estimator, X, reset, dtype, name):
     if n_dims == 2:
         # Tabular univariate sequences: scikit-learn's own rules apply.
         X = validate_data(
-            estimator, X, reset=reset, dtype=dtype, order="C",
+            estimator, X, reset=fitted is None, dtype=dtype, order="C",
             ensure_all_finite=True,
         )  # fmt: skip
-        if reset:
-            estimator._sequence_n_features = 1
-            estimator._fitted_on_2d = True
-        elif estimator._sequence_n_features != 1:
+        if fitted is not None and fitted.n_features != 1:
             raise ValueError(
                 f"{name} was fitted on sequences with "
-                f"{estimator._sequence_n_features} features per step; a 2-D X "
+                f"{fitted.n_features} features per step; a 2-D X "
                 f"holds univariate sequences. Pass a 3-D array "
-                f"(n_samples, n_timesteps, {estimator._sequence_n_features})."
+                f"(n_samples, n_timesteps, {fitted.n_features})."
             )
         data = X.reshape(X.shape[0], X.shape[1], 1)
-        return Sequences(data, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+        lengths = _equal_lengths(X.shape[0], X.shape[1])
+        return Sequences(data, lengths, ragged=False), InputForm(1, True, None)
 
+    X = _check_3d(X, dtype, name)
+    if fitted is None:
+        _warn_if_channels_first(X.shape, name)
+    form = InputForm(X.shape[2], False, None)
+    _check_sequence_features(fitted, form, name)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
+
+
+def _check_3d(X, dtype, name):
+    """``X`` as a validated 3-D array of sequences of at least one step and
+    one feature."""
     X = check_array(
         X, dtype=dtype, allow_nd=True, ensure_2d=False, ensure_all_finite=True,
         order="C", estimator=name, ensure_min_features=1,
@@ -247,10 +278,7 @@ def _check_sequences(estimator, X, reset, dtype, name):
             f"Found sequences with zero features per step (shape {X.shape}); at "
             f"least one is required."
         )
-    if reset:
-        _warn_if_channels_first(X.shape, name)
-    _check_sequence_features(estimator, X.shape[2], reset, name, None)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+    return X
 
 
 # A 3-D array with at least this many "features" per step, and at least this
@@ -288,14 +316,15 @@ def _equal_lengths(n_samples, n_steps):
     return lengths
 
 
-def _check_float_3d_fast(estimator, X, name):
+def _check_float_3d_fast(fitted, X, name):
     """What ``check_array`` would do for a plain float 3-D array, at a fraction
     of its fixed cost (which exceeds a one-sequence prediction)."""
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
     check_all_finite(X, "X")
-    _check_sequence_features(estimator, X.shape[2], False, name, None)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False)
+    form = InputForm(X.shape[2], False, None)
+    _check_sequence_features(fitted, form, name)
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
 
 
 def check_all_finite(array, name):
@@ -306,30 +335,23 @@ def check_all_finite(array, name):
         raise ValueError(f"Input {name} contains {what}.")
 
 
-def _check_sequence_features(estimator, n_features, reset, name, feature_names):
-    """Record or check the number of features per time step (3-D / ragged),
-    and the feature names of a list of DataFrames (``feature_names``, None
-    for arrays), as scikit-learn does for tabular input: a mismatch is an
-    error, names present on one side only a warning."""
-    if reset:
-        estimator.n_features_in_ = n_features
-        estimator._sequence_n_features = n_features
-        estimator._fitted_on_2d = False
-        if feature_names is not None:
-            estimator.feature_names_in_ = feature_names
-        elif hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
+def _check_sequence_features(fitted, form, name):
+    """Check the number of features per time step of a 3-D or ragged X
+    (``form``) against the ``fitted`` form (nothing to check at fit), and
+    the feature names of a list of DataFrames, as scikit-learn does for
+    tabular input: a mismatch is an error, names present on one side only a
+    warning."""
+    if fitted is None:
         return
-    expected = estimator._sequence_n_features
-    if n_features != expected:
+    if form.n_features != fitted.n_features:
         raise ValueError(
-            f"X has {n_features} features per time step, but {name} is "
-            f"expecting {expected} features per time step as input."
+            f"X has {form.n_features} features per time step, but {name} is "
+            f"expecting {fitted.n_features} features per time step as input."
         )
-    if getattr(estimator, "_fitted_on_2d", False):
+    if fitted.tabular:
         # Fitted on 2-D input, whose names are those of time steps.
         return
-    fitted_names = getattr(estimator, "feature_names_in_", None)
+    fitted_names, feature_names = fitted.feature_names, form.feature_names
     if fitted_names is None and feature_names is None:
         return
     if fitted_names is None:
@@ -350,6 +372,41 @@ def _check_sequence_features(estimator, n_features, reset, name, feature_names):
             "The feature names should match those that were passed during fit: "
             f"fitted with {fitted_names.tolist()}, got {feature_names.tolist()}."
         )
+
+
+def check_targets_given(estimator, y):
+    """A ValueError when fit or partial_fit gets no ``y``."""
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y "
+            "is None."
+        )
+
+
+def check_regression_targets(y, n_samples):
+    """Regression targets: a finite numeric 1-D or 2-D array of ``n_samples``
+    rows."""
+    if (
+        type(y) is np.ndarray
+        and y.dtype in FLOAT_DTYPES
+        and y.ndim in (1, 2)
+        and y.size
+    ):
+        # Plain float arrays: check_array's fixed cost is a sizeable share of a
+        # small partial_fit step, and finiteness is all it would check here.
+        check_all_finite(np.ascontiguousarray(y), "y")
+    else:
+        y = check_array(
+            y, ensure_2d=False, dtype="numeric", ensure_all_finite=True, input_name="y"
+        )
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X and y have inconsistent numbers of samples: {n_samples} and "
+            f"{y.shape[0]}."
+        )
+    return y
 
 
 def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"):

@@ -162,7 +162,7 @@ def test_batch_gradient_matches_finite_differences(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
-    sequences = check_sequences(model, X, reset=False)
+    sequences, _ = check_sequences(model, X, fitted=model._fitted_input())
     targets, _ = model._validate_targets(y, n, False, False, None)
     targets = targets.astype(float)
     sample_weight = rng.uniform(0.5, 2.0, size=n)

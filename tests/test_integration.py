@@ -32,8 +32,8 @@ from sklearn.utils import compute_sample_weight
 
 import skseq
 from skseq import LSTMClassifier, LSTMRegressor
-from skseq._base import effective_n_threads
 from skseq._network import threads_for
+from skseq._threads import effective_n_threads
 from skseq.timeseries import make_windows
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -121,8 +121,8 @@ def _thread_report_in_worker():
     """Runs in a loky worker: what skseq and threadpoolctl see there."""
     import threadpoolctl
 
-    from skseq import LSTMRegressor
-    from skseq._base import _openmp_helpers, effective_n_threads
+    from skseq import LSTMRegressor, _openmp_helpers
+    from skseq._threads import effective_n_threads
 
     X = np.random.default_rng(1).normal(size=(24, 6, 2))
     model = LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
@@ -489,7 +489,7 @@ if cores is not None:  # a machine with more cores than this one
 import numpy as np
 import joblib
 from skseq import LSTMClassifier, LSTMRegressor
-from skseq._base import effective_n_threads
+from skseq._threads import effective_n_threads
 
 def digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
@@ -739,7 +739,7 @@ def test_thread_budget_follows_omp_num_threads_set_at_run_time(monkeypatch):
     """The budget is capped at the usable cores only while OMP_NUM_THREADS is
     unset (scikit-learn's rule). The check runs in compiled code; it must see
     the variable set or removed through os.environ after import."""
-    from skseq._base import _openmp_helpers
+    from skseq import _openmp_helpers
 
     budget = _openmp_helpers.openmp_max_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -205,7 +205,7 @@ def test_layers_of_different_widths_take_their_own_chunks(monkeypatch):
 def test_predict_buffers_match_training_forward(sizes, bidirectional):
     """predict keeps one gate slot and, in the last layer, two hidden slots;
     its outputs equal those of the training forward with every step kept."""
-    from skseq._base import _fill_inputs
+    from skseq._inference import fill_inputs
     from skseq._validation import check_sequences
 
     rng = np.random.default_rng(3)
@@ -215,13 +215,14 @@ def test_predict_buffers_match_training_forward(sizes, bidirectional):
         hidden_layer_sizes=sizes, bidirectional=bidirectional, max_iter=2,
         batch_size=8, random_state=0,
     ).fit(X, y)  # fmt: skip
-    sequences = check_sequences(est, X, reset=False)
+    sequences, _ = check_sequences(est, X, fitted=est._fitted_input())
     network = est._network
     workspace = network.allocate(23, sequences.data.shape[1], np.float64, True)
-    inputs, lengths, order = _fill_inputs(workspace, sequences, np.arange(23))
+    inputs, lengths, order = fill_inputs(workspace, sequences, np.arange(23))
     training_raw = np.empty((23, 1))
     training_raw[order] = network.forward(est.weights_, inputs, lengths, workspace, 1)
-    assert_allclose(est._forward_raw(sequences), training_raw, rtol=1e-12, atol=1e-14)
+    engine = est._inference_engine()
+    assert_allclose(engine.forward(sequences), training_raw, rtol=1e-12, atol=1e-14)
     assert_allclose(est.predict(X), training_raw[:, 0], rtol=1e-12, atol=1e-14)
 
 
@@ -230,7 +231,7 @@ def test_predict_in_blocks_matches_one_block(monkeypatch, bidirectional):
     """Under a tiny memory budget predict runs one sequence per block; the
     outputs are those of a single block (each row's arithmetic does not
     depend on the other rows of its block)."""
-    import skseq._base
+    import skseq._inference
 
     rng = np.random.default_rng(4)
     X = [rng.normal(size=(n, 3)) for n in rng.integers(1, 12, size=23)]
@@ -240,17 +241,12 @@ def test_predict_in_blocks_matches_one_block(monkeypatch, bidirectional):
         random_state=0,
     ).fit(X, y)  # fmt: skip
     whole = est.predict_proba(X)
-    allocations = []
-    allocate = est._network.inference_workspace
-
-    def spy(n_rows, *args, **kwargs):
-        allocations.append(n_rows)
-        return allocate(n_rows, *args, **kwargs)
-
-    monkeypatch.setattr(est._network, "inference_workspace", spy)
-    monkeypatch.setattr(skseq._base, "PREDICT_MEMORY_BUDGET", 1)
+    engine = est._inference_engine()
+    n_steps = max(len(x) for x in X)
+    assert engine.block_rows(len(X), n_steps) == len(X)
+    monkeypatch.setattr(skseq._inference, "PREDICT_MEMORY_BUDGET", 1)
+    assert engine.block_rows(len(X), n_steps) == 1  # blocks of one sequence
     in_blocks = est.predict_proba(X)
-    assert allocations == [1]  # a workspace for blocks of one sequence
     assert_allclose(in_blocks, whole, rtol=1e-12, atol=1e-15)
 
 
@@ -260,7 +256,7 @@ def test_kept_inference_buffers_change_nothing(monkeypatch):
     once on one estimator, equal those made with fresh buffers every time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import skseq._network
+    import skseq._inference
 
     rng = np.random.default_rng(6)
     X = [rng.normal(size=(n, 3)) for n in rng.integers(1, 12, size=30)]
@@ -270,11 +266,12 @@ def test_kept_inference_buffers_change_nothing(monkeypatch):
     )
     queries = [X[:1], X[3:4], X[:7], X[10:11], X, X[5:9], X[2:3]]
     queries += [rng.normal(size=(n, T, 3)) for n, T in [(2, 14), (1, 3), (5, 20)]]
-    monkeypatch.setattr(skseq._network, "KEEP_INFERENCE_BYTES", 0)
+    monkeypatch.setattr(skseq._inference, "KEEP_INFERENCE_BYTES", 0)
     fresh = [est.predict(q) for q in queries]
+    assert est._inference_engine().n_kept_workspaces == 0
     monkeypatch.undo()
     kept = [est.predict(q) for q in queries + queries[::-1]]
-    assert skseq._network._POOL  # the small workspaces were kept
+    assert est._inference_engine().n_kept_workspaces > 0  # small ones were kept
     for got, expected in zip(kept, fresh + fresh[::-1], strict=True):
         assert_array_equal(got, expected)
     with ThreadPoolExecutor(4) as pool:
@@ -285,21 +282,20 @@ def test_kept_inference_buffers_change_nothing(monkeypatch):
 
 @pytest.mark.parametrize("hidden_layer_sizes", [(3,), (3, 2)])
 def test_kept_inference_buffers_do_not_keep_weights_alive(hidden_layer_sizes):
-    """A workspace kept in the pool (stacked layers; a one-layer network's
-    dense prediction uses none) does not keep the estimator's weights alive."""
+    """The workspaces an estimator keeps for its predictions (stacked layers;
+    a one-layer network's dense prediction uses none) go with it: nothing
+    keeps its weights alive once it is gone."""
     import gc
     import weakref
-
-    import skseq._network
 
     rng = np.random.default_rng(7)
     X, y = rng.normal(size=(10, 4, 2)), rng.normal(size=10)
     est = _fit_quietly(
         LSTMRegressor(hidden_layer_sizes=hidden_layer_sizes, max_iter=1), X, y
     )
-    skseq._network._POOL.clear()
     est.predict(X[:2])
-    assert bool(skseq._network._POOL) == (len(hidden_layer_sizes) > 1)
+    n_kept = est._inference_engine().n_kept_workspaces
+    assert bool(n_kept) == (len(hidden_layer_sizes) > 1)
     weights = weakref.ref(est.weights_)
     del est
     gc.collect()
@@ -309,25 +305,23 @@ def test_kept_inference_buffers_do_not_keep_weights_alive(hidden_layer_sizes):
 @pytest.mark.parametrize("hidden_layer_sizes", [(3,), (3, 2)])
 def test_kept_inference_buffers_do_not_keep_inputs_alive(hidden_layer_sizes):
     """Dense predictions read the caller's array in place; nothing kept after
-    the call holds on to it: neither the workspace that goes back to the pool
-    (stacked layers) nor anything of the one-call path of a one-layer
-    network, which uses no workspace."""
+    the call holds on to it: neither the workspace the estimator keeps for
+    later predictions (stacked layers) nor anything of the one-call path of a
+    one-layer network, which uses no workspace."""
     import gc
     import weakref
-
-    import skseq._network
 
     rng = np.random.default_rng(8)
     X, y = rng.normal(size=(10, 4, 2)), rng.normal(size=10)
     est = _fit_quietly(
         LSTMRegressor(hidden_layer_sizes=hidden_layer_sizes, max_iter=1), X, y
     )
-    skseq._network._POOL.clear()
     # An array of its own (not a view of X), of the model's dtype so that
     # nothing is converted (copied) first.
     query = X[:3].astype(est.weights_.dtype, copy=True)
     est.predict(query)
-    assert bool(skseq._network._POOL) == (len(hidden_layer_sizes) > 1)
+    n_kept = est._inference_engine().n_kept_workspaces
+    assert bool(n_kept) == (len(hidden_layer_sizes) > 1)
     alive = weakref.ref(query)
     del query
     gc.collect()
@@ -358,10 +352,15 @@ def test_dense_input_read_in_place_predicts_as_the_padded_copy(hidden_layer_size
 
 
 def test_predictions_follow_weights_changed_after_fit():
-    """predict reuses views of ``weights_`` made by fit. They follow weights
-    changed in place; a ``weights_`` replaced by another array, or restored
-    from a pickle, is read itself, never through views of an older array."""
+    """predict reuses the inference engine fit made for ``weights_``. It
+    follows weights changed in place; a ``weights_`` replaced by another
+    array, or restored from a pickle, is read itself, never through views of
+    an older array: the predictions are those of a copy of the estimator,
+    whose engine is made from its weights alone."""
+    import copy
     import pickle
+
+    from skseq._inference import InferenceEngine
 
     rng = np.random.default_rng(9)
     X, y = rng.normal(size=(12, 5, 2)), rng.normal(size=12)
@@ -370,12 +369,7 @@ def test_predictions_follow_weights_changed_after_fit():
     )
 
     def without_kept_views(model):
-        views = model.__dict__.pop("_weight_views", None)
-        try:
-            return model.predict(X)
-        finally:
-            if views is not None:
-                model._weight_views = views
+        return copy.deepcopy(model).predict(X)
 
     before = est.predict(X)
     est.weights_ *= 0.5
@@ -387,7 +381,8 @@ def test_predictions_follow_weights_changed_after_fit():
     assert not np.allclose(tripled, halved)
     assert_array_equal(tripled, without_kept_views(est))
 
-    assert "_weight_views" not in est.__getstate__()
+    state = est.__getstate__()
+    assert not any(isinstance(value, InferenceEngine) for value in state.values())
     restored = pickle.loads(pickle.dumps(est))
     assert_array_equal(restored.predict(X), tripled)
     restored.weights_ *= 2.0
@@ -417,7 +412,7 @@ class _CountingPredictor:
 def test_small_batches_are_predicted_in_one_call_with_the_same_bits(dtype):
     """A one-layer, one-direction model predicts up to ONE_CHUNK_ROWS
     equal-length sequences of its dtype, C-contiguous, with the small-batch
-    predictor kept beside its weight views: the general path's results, bit
+    predictor of its inference engine: the general path's results, bit
     for bit, for the regressor and the classifier. Other inputs are declined
     and go the general way, as does everything on a CPU without the packed
     kernels. Stacked and bidirectional models have no such predictor."""
@@ -441,20 +436,21 @@ def test_small_batches_are_predicted_in_one_call_with_the_same_bits(dtype):
         (list(X[:3]), False), (X[:3, ::2], False),
     ]  # fmt: skip
     for est, method in ((reg, "predict"), (clf, "predict_proba"), (clf, "predict")):
-        weights, unpacked, predictor = est._weight_views
+        engine = est._inference_engine()
+        predictor = engine.small_batch
         assert predictor is not None
         counting = _CountingPredictor(predictor)
         for inputs, runs in cases:
-            est._weight_views = (weights, unpacked, counting)
+            engine.small_batch = counting
             ran, declined = counting.ran, counting.declined
             got = getattr(est, method)(inputs)
             runs = runs and _lstm_layer.packed_gemm_level() > 0
             assert (counting.ran - ran, counting.declined - declined) == (
                 (1, 0) if runs else (0, 1)
             )
-            del est._weight_views  # the general path, from the weights alone
+            engine.small_batch = None  # the general path
             assert_array_equal(got, getattr(est, method)(inputs))
-        est._weight_views = (weights, unpacked, predictor)
+        engine.small_batch = predictor
 
     for params in ({"hidden_layer_sizes": (4, 4)}, {"bidirectional": True}):
         est = _fit_quietly(
@@ -462,7 +458,7 @@ def test_small_batches_are_predicted_in_one_call_with_the_same_bits(dtype):
             .set_params(**params),
             X, y,
         )  # fmt: skip
-        assert est._weight_views[2] is None
+        assert est._inference_engine().small_batch is None
 
 
 def test_weights_stay_aligned_to_a_cache_line():
@@ -491,8 +487,11 @@ def test_weights_stay_aligned_to_a_cache_line():
             joblib.load(io.BytesIO(buffer.getvalue())),
         ):
             assert restored.weights_.ctypes.data % 64 == 0
-            assert restored._weight_views[0] is restored.weights_
-            assert restored._weight_views[2] is not None
+            # Unpickling makes the engine again, for the aligned weights.
+            engine = restored._inference_engine()
+            assert engine is restored._inference_engine()
+            assert engine.weights is restored.weights_
+            assert engine.small_batch is not None
             assert_array_equal(restored.weights_, est.weights_)
             assert_array_equal(restored.predict(X[:2]), est.predict(X[:2]))
 
@@ -525,3 +524,42 @@ def test_a_sequence_alone_is_predicted_as_in_a_batch(dtype, activation):
         # Through BLAS, one row and a block of rows may sum in other orders.
         assert_allclose(alone, together, rtol=1e-5)
         assert_allclose(shorter, est.predict(X[:4, :5]), rtol=1e-5)
+
+
+def test_validation_returns_the_input_form_and_writes_nothing():
+    """check_sequences returns what it learns about X (features per step,
+    2-D or not, the columns of DataFrames) and leaves the estimator as it
+    was; fit records it, and later calls are held to it. out_activation_ is
+    fitted state of the regressor, set by fit."""
+    import pandas as pd
+
+    from skseq._validation import InputForm, check_sequences
+
+    rng = np.random.default_rng(14)
+    frames = [
+        pd.DataFrame(rng.normal(size=(n, 2)), columns=["a", "b"]) for n in (4, 6, 3)
+    ]
+    cases = [
+        (rng.normal(size=(3, 5, 2)), InputForm(2, False, None)),
+        (rng.normal(size=(3, 5)), InputForm(1, True, None)),
+        (frames, InputForm(2, False, ["a", "b"])),
+    ]
+    for X, expected in cases:
+        est = LSTMRegressor(hidden_layer_sizes=(3,), max_iter=1)
+        assert not hasattr(est, "out_activation_")
+        before = dict(est.__dict__)
+        _, form = check_sequences(est, X)
+        if not expected.tabular:  # scikit-learn's validate_data records 2-D X
+            assert est.__dict__ == before
+        assert (form.n_features, form.tabular) == expected[:2]
+        names = None if form.feature_names is None else list(form.feature_names)
+        assert names == expected.feature_names
+        _fit_quietly(est, X, np.arange(3.0))
+        assert est.out_activation_ == "identity"
+        assert est._fitted_input().n_features == expected.n_features
+        if names is not None:
+            assert list(est.feature_names_in_) == names
+        _, again = check_sequences(est, X, fitted=est._fitted_input())
+        assert again.n_features == expected.n_features
+        with pytest.raises(ValueError, match="features per time step"):
+            check_sequences(est, rng.normal(size=(2, 4, 3)), fitted=est._fitted_input())

@@ -535,8 +535,18 @@ def test_partial_fit_reused_buffers_change_nothing(monkeypatch):
     # (a pickle round trip drops them; KEEP_WORKSPACE_BYTES = 0 never keeps).
     import pickle
 
-    import skseq._base
+    import skseq._training
+    from skseq._network import LSTMNetwork
 
+    allocations = []
+    allocate = LSTMNetwork.allocate
+
+    def spy(self, n_rows, n_timesteps, dtype, training):
+        if training:
+            allocations.append((n_rows, n_timesteps))
+        return allocate(self, n_rows, n_timesteps, dtype, training)
+
+    monkeypatch.setattr(LSTMNetwork, "allocate", spy)
     rng = np.random.default_rng(3)
     calls = []
     for n, T in [(12, 6), (20, 9), (7, 4), (12, 9)]:
@@ -546,24 +556,32 @@ def test_partial_fit_reused_buffers_change_nothing(monkeypatch):
     calls.append((ragged, np.array([x[0, 0] for x in ragged])))
     params = dict(hidden_layer_sizes=(5, 3), dropout=0.2, batch_size=5, random_state=0)
     kept = LSTMRegressor(**params)
-    dropped = LSTMRegressor(**params)
     for X, y in calls:
         kept.partial_fit(X, y)
-        assert "_workspace" in kept.__dict__
+    # New buffers only when a call's sequences are longer than ever before.
+    assert allocations == [(5, 6), (5, 9)]
+    allocations.clear()
+    dropped = LSTMRegressor(**params)
+    for X, y in calls:
         dropped = pickle.loads(pickle.dumps(dropped.partial_fit(X, y)))
-        assert "_workspace" not in dropped.__dict__
-        assert_array_equal(kept.weights_, dropped.weights_)
+    assert len(allocations) == len(calls)
+    assert_array_equal(kept.weights_, dropped.weights_)
     assert kept.loss_curve_ == dropped.loss_curve_
 
-    monkeypatch.setattr(skseq._base, "KEEP_WORKSPACE_BYTES", 0)
+    monkeypatch.setattr(skseq._training, "KEEP_WORKSPACE_BYTES", 0)
+    allocations.clear()
     never = LSTMRegressor(**params)
     for X, y in calls:
         never.partial_fit(X, y)
-        assert "_workspace" not in never.__dict__
+    assert len(allocations) == len(calls)
     assert_array_equal(never.weights_, kept.weights_)
     # fit does not keep them either, and drops what partial_fit kept.
+    monkeypatch.undo()
+    monkeypatch.setattr(LSTMNetwork, "allocate", spy)
     _fit_quietly(kept.set_params(max_iter=2), *calls[0])
-    assert "_workspace" not in kept.__dict__
+    allocations.clear()
+    kept.partial_fit(*calls[0])
+    assert allocations == [(5, 6)]
 
 
 def test_adam_update_matches_the_formula():
@@ -880,7 +898,7 @@ def test_divergence_rule_on_loss_curves(curve, diverged):
     """The documented rule: a run diverged when it ends above its first
     epoch's loss and more than DIVERGED_LOSS_RATIO times its lowest; then the
     best epoch comes back with a ConvergenceWarning."""
-    from skseq._base import DIVERGED_LOSS_RATIO, _Snapshot
+    from skseq._training import DIVERGED_LOSS_RATIO, _Snapshot
 
     assert DIVERGED_LOSS_RATIO == 10
     best_weights, last_weights = np.zeros(3), np.ones(3)
