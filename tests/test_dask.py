@@ -26,9 +26,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    # Worker processes are spawned with this process's working directory;
-    # from the root of a clone, "import skseq" there would find the source
-    # tree (unbuilt in CI) instead of the installed package.
+    # Worker processes are spawned with this process's working directory.
+    # Start them elsewhere, so that nothing there resolves "import skseq"
+    # against the source tree of a clone (unbuilt in CI) instead of the
+    # installed package; the first test checks which skseq they import.
     workdir = tmp_path_factory.mktemp("dask-workers")
     here = os.getcwd()
     os.chdir(workdir)
@@ -84,8 +85,9 @@ def test_grid_search_on_dask_equals_in_process(client):
     with distributed.get_task_stream(client) as tasks:
         with joblib.parallel_backend("dask"):
             on_dask = search.set_params(n_jobs=-1).fit(X, y).cv_results_
-    # The 8 fits (and the scoring) ran as tasks on the cluster's workers.
-    assert len(tasks.data) >= 8
+    # The fits ran as tasks on the cluster's workers (joblib may batch
+    # several fits into one task).
+    assert tasks.data
     assert {task["worker"] for task in tasks.data} <= set(client.run(os.getpid))
     assert np.array_equal(on_dask["mean_test_score"], local["mean_test_score"])
     assert np.array_equal(on_dask["split1_test_score"], local["split1_test_score"])
