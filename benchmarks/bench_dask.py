@@ -28,10 +28,24 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import time
 import warnings
 
 import numpy as np
+
+
+def git_commit():
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def timed(function):
@@ -124,6 +138,8 @@ def main():
     cluster.close()
 
     result = {
+        "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "cpus": os.cpu_count(),
         "workers": args.workers,
         "rounds": args.rounds,
