@@ -189,8 +189,12 @@ def check_sequences(estimator, X, *, fitted=None, dtype=FLOAT_DTYPES, model_dtyp
 
 
 def cast_finite(array, dtype, name):
-    """``array`` cast to ``dtype``, raising a ValueError when a finite value
-    becomes infinite because ``dtype`` cannot hold it."""
+    """``array`` (finite, already checked) cast to ``dtype``, raising a
+    ValueError when a finite value becomes infinite because ``dtype`` cannot
+    hold it. Only a narrowing cast can do that: other casts are not checked
+    again."""
+    if np.can_cast(array.dtype, dtype, casting="safe"):
+        return np.ascontiguousarray(array, dtype=dtype)
     with np.errstate(over="ignore"):
         cast = np.ascontiguousarray(array, dtype=dtype)
     if not _numerics.all_finite(cast.reshape(-1)):

@@ -518,6 +518,25 @@ print(json.dumps({
 """
 
 
+def _start_python(arguments, env, cwd):
+    """Python in a subprocess, outside the checkout's root (whose skseq/ may be
+    the unbuilt source tree), its output captured."""
+    return subprocess.Popen(
+        [sys.executable, *arguments], env=env, cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _outputs_of(processes, timeout):
+    """(stdout, stderr) of each process, which must have succeeded."""
+    outputs = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=timeout)
+        assert process.returncode == 0, stderr
+        outputs.append((stdout, stderr))
+    return outputs
+
+
 def test_fit_is_bit_identical_on_any_number_of_cores(tmp_path):
     """The same data and random_state give the same bits whatever the number
     of usable cores (one CPU, as under `taskset -c 0`; all of them; a machine
@@ -537,20 +556,14 @@ def test_fit_is_bit_identical_on_any_number_of_cores(tmp_path):
         if omp_threads is not None:
             env["OMP_NUM_THREADS"] = omp_threads
         processes.append(
-            subprocess.Popen(
-                [sys.executable, "-c", _FIT_ELSEWHERE, json.dumps([cpus, cores])],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+            _start_python(
+                ["-c", _FIT_ELSEWHERE, json.dumps([cpus, cores])], env, tmp_path
             )
         )
-    reports = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr
-        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    reports = [
+        json.loads(stdout.strip().splitlines()[-1])
+        for stdout, _ in _outputs_of(processes, timeout=300)
+    ]
     # The runs saw different machines and thread budgets.
     assert reports[0]["cores"] == 1 and reports[0]["threads"] == 1
     assert reports[1]["threads"] == 2
@@ -580,23 +593,11 @@ def test_openmp_runtime_stops_polling_soon_unless_the_user_chose(tmp_path):
         for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
             env.pop(name, None)
         env.update(variables, OMP_DISPLAY_ENV="VERBOSE")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-c", code],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, stderr
-        results.append(
-            (stdout.strip(), re.findall(r"GOMP_SPINCOUNT = '(\d+)'", stderr))
-        )
+        processes.append(_start_python(["-c", code], env, tmp_path))
+    results = [
+        (stdout.strip(), re.findall(r"GOMP_SPINCOUNT = '(\d+)'", stderr))
+        for stdout, stderr in _outputs_of(processes, timeout=120)
+    ]
     (left, counts), (_, user_counts), (_, active_counts) = results
     assert left == "False"
     assert SPIN_COUNT in counts
