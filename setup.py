@@ -109,6 +109,10 @@ extensions = [
     core_extension("_layout", ["skseq/_checks.pxd"]),
     core_extension("_numerics", KERNEL_HEADERS + SHARED_PXD),
     core_extension("_lstm_layer", KERNEL_HEADERS + SHARED_PXD),
+    core_extension(
+        "_gru_layer",
+        KERNEL_HEADERS + SHARED_PXD + ["skseq/_gru_gates.h", "skseq/src/gru_gates.inc"],
+    ),
 ]
 
 setup(
