@@ -228,7 +228,7 @@ class EpochLoop:
         )
         if run.validation is not None and run.best.weights is not None:
             self._solver_state = run.best.restore(run.weights)
-            epoch = int(np.argmax(self.validation_scores_)) + 1
+            epoch = run.best.epoch
             where = (
                 "The weights and the solver's state of the epoch with the "
                 f"best validation score (epoch {epoch}) were restored"
@@ -251,9 +251,16 @@ class EpochLoop:
             if run.best is not None and loss < run.best.loss:
                 run.best.keep(run.weights, run.optimizer.state(), loss)
             self.best_loss_ = min(self.best_loss_, loss)
-        elif score > self.best_validation_score_:
+        elif score > self.best_validation_score_ or (
+            score == self.best_validation_score_ > -np.inf and loss < run.best.loss
+        ):
+            # An epoch that ties the best validation score and lowers the
+            # training loss is kept: otherwise a score saturated from the
+            # first epoch on (every held-out sample right) would return the
+            # model of that epoch, barely trained.
             self.best_validation_score_ = score
             run.best.keep(run.weights, run.optimizer.state(), loss)
+            run.best.epoch = self.n_iter_
         return score
 
     def _update_no_improvement_count(self, score):
@@ -564,6 +571,7 @@ class _Snapshot:
         self.weights = None
         self.state = None
         self.loss = math.inf
+        self.epoch = None  # with early stopping: the epoch kept (from 1)
 
     def keep(self, weights, state, loss):
         if self.weights is None:

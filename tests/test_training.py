@@ -1049,3 +1049,28 @@ def test_shuffling_is_reproducible_and_matters(Estimator, dropout):
         Estimator(**{**params, "random_state": np.random.RandomState(3)}), X, y
     )
     assert c.loss_curve_ == a.loss_curve_
+
+
+def test_validation_score_ties_are_broken_by_the_training_loss(monkeypatch):
+    """A validation score saturated from the first epoch on must not pin the
+    model to that epoch: of the epochs that tie the best score, the one with
+    the lowest training loss is kept."""
+    from types import SimpleNamespace
+
+    from skseq._training import _Snapshot
+
+    model = LSTMClassifier(early_stopping=True)
+    model.n_iter_, model.loss_curve_, model.validation_scores_ = 0, [], []
+    model.best_validation_score_, model._no_improvement_count = -np.inf, 0
+    monkeypatch.setattr(model, "_validation_score", lambda *args: 1.0)
+    run = SimpleNamespace(
+        validation=("held out",), best=_Snapshot(), optimizer=SimpleNamespace()
+    )
+    run.optimizer.state = dict
+    for epoch, loss in enumerate([3.0, 2.0, 2.5, 1.0, 1.5]):
+        run.weights = np.full(3, float(epoch))
+        model._end_epoch(run, loss)
+    assert run.best.loss == 1.0
+    assert run.best.epoch == 4
+    assert_array_equal(run.best.weights, 3.0)
+    assert model.validation_scores_ == [1.0] * 5
