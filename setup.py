@@ -90,7 +90,13 @@ class BuildExt(build_ext):
 
 
 KERNEL_HEADERS = ["skseq/_gates.h", "skseq/_gemm.h", "skseq/_sequence.h"]
-SHARED_PXD = ["skseq/_blas.pxd", "skseq/_kernels.pxd", "skseq/_checks.pxd"]
+SHARED_PXD = [
+    "skseq/_blas.pxd",
+    "skseq/_kernels.pxd",
+    "skseq/_checks.pxd",
+    "skseq/_bptt.pxd",
+    "skseq/_arrays.pxd",
+]
 
 
 def core_extension(name, depends=()):
