@@ -97,6 +97,7 @@ SHARED_PXD = [
     "skseq/_bptt.pxd",
     "skseq/_arrays.pxd",
 ]
+RNN_HEADERS = ["skseq/_rnn_gates.h", "skseq/src/rnn_gates.inc"]
 
 
 def core_extension(name, depends=()):
@@ -115,6 +116,7 @@ extensions = [
     core_extension("_layout", ["skseq/_checks.pxd"]),
     core_extension("_numerics", KERNEL_HEADERS + SHARED_PXD),
     core_extension("_lstm_layer", KERNEL_HEADERS + SHARED_PXD),
+    core_extension("_rnn_layer", KERNEL_HEADERS + RNN_HEADERS + SHARED_PXD),
 ]
 
 setup(
