@@ -90,7 +90,15 @@ class BuildExt(build_ext):
 
 
 KERNEL_HEADERS = ["skseq/_gates.h", "skseq/_gemm.h", "skseq/_sequence.h"]
-SHARED_PXD = ["skseq/_blas.pxd", "skseq/_kernels.pxd", "skseq/_checks.pxd"]
+SHARED_PXD = [
+    "skseq/_blas.pxd",
+    "skseq/_kernels.pxd",
+    "skseq/_checks.pxd",
+    "skseq/_bptt.pxd",
+    "skseq/_arrays.pxd",
+]
+RNN_HEADERS = ["skseq/_rnn_gates.h", "skseq/src/rnn_gates.inc"]
+GRU_HEADERS = ["skseq/_gru_gates.h", "skseq/src/gru_gates.inc"]
 
 
 def core_extension(name, depends=()):
@@ -109,10 +117,8 @@ extensions = [
     core_extension("_layout", ["skseq/_checks.pxd"]),
     core_extension("_numerics", KERNEL_HEADERS + SHARED_PXD),
     core_extension("_lstm_layer", KERNEL_HEADERS + SHARED_PXD),
-    core_extension(
-        "_gru_layer",
-        KERNEL_HEADERS + SHARED_PXD + ["skseq/_gru_gates.h", "skseq/src/gru_gates.inc"],
-    ),
+    core_extension("_gru_layer", KERNEL_HEADERS + GRU_HEADERS + SHARED_PXD),
+    core_extension("_rnn_layer", KERNEL_HEADERS + RNN_HEADERS + SHARED_PXD),
 ]
 
 setup(

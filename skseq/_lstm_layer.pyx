@@ -59,20 +59,18 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free
 from libc.string cimport memset
 
-from ._blas cimport gemm
+from ._arrays cimport _plain_batch, _weight_data
+from ._bptt cimport _backward_products, _sum_partials
 from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
     _aligned,
     _aligned_64,
-    _all_finite,
     _dense,
     _packed,
     _pair_product,
     _product,
     _recurrent_gradient,
     _recurrent_product,
-    _tn_work,
-    _weight_gradients,
     skseq_backward_row_d,
     skseq_backward_row_f,
     skseq_forward_row_d,
@@ -504,24 +502,6 @@ cdef int _predict_rows(
     return 0
 
 
-cdef const void *_weight_data(str name, object array, int type_num, int ndim,
-                              Py_ssize_t e0, Py_ssize_t e1) except NULL:
-    """The data of a C-contiguous, aligned, native-order ndarray of the given
-    type and shape; raises otherwise."""
-    if not cnp.PyArray_Check(array):
-        raise TypeError(f"{name} must be a NumPy array; got {type(array).__name__}.")
-    if (cnp.PyArray_TYPE(array) != type_num or not cnp.PyArray_ISCARRAY_RO(array)
-            or not cnp.PyArray_ISNOTSWAPPED(array)):
-        raise ValueError(
-            f"{name} must be a C-contiguous, aligned, native-order array of the "
-            f"kernel's dtype; got {array.dtype} with flags {array.flags}."
-        )
-    if cnp.PyArray_NDIM(array) != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions; got {array.ndim}.")
-    _check_shape(name, <Py_ssize_t *> cnp.PyArray_DIMS(array), ndim, e0, e1, 0)
-    return cnp.PyArray_DATA(array)
-
-
 cdef class SmallBatchPredictor:
     """lstm_predict for a fixed one-layer, one-direction network, bound to its
     weights, for batches of one chunk: a few sequences, predicted with the
@@ -597,31 +577,17 @@ cdef class SmallBatchPredictor:
         1 <= B <= max_rows, T >= 1 and only finite values, and the packed
         kernels are active (with none, the products call BLAS, whose threads
         the usual path limits)."""
-        cdef cnp.npy_intp *dims
         cdef cnp.npy_intp out_dims[2]
         cdef Py_ssize_t B, T
         cdef bint is_float = self._type_num == cnp.NPY_FLOAT
         cdef int status
         cdef const void *data
-        cdef cnp.ndarray x
         cdef cnp.ndarray out
         cdef void *out_data
-        if type(X) is not cnp.ndarray:
-            return None
-        x = <cnp.ndarray> X
-        if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != self._type_num
-                or not cnp.PyArray_ISCARRAY_RO(x) or not cnp.PyArray_ISNOTSWAPPED(x)):
-            return None
-        dims = cnp.PyArray_DIMS(x)
-        B = dims[0]
-        T = dims[1]
-        if B < 1 or B > self._max_rows or T < 1 or dims[2] != self._n_in:
-            return None
         if skseq_gemm_level() == 0:
             return None
-        data = cnp.PyArray_DATA(x)
-        if not (_all_finite(<const float *> data, B * T * self._n_in) if is_float
-                else _all_finite(<const double *> data, B * T * self._n_in)):
+        data = _plain_batch(X, self._type_num, self._max_rows, self._n_in, &B, &T)
+        if data == NULL:
             return None
         out_dims[0] = B
         out_dims[1] = self._N
@@ -684,14 +650,13 @@ cdef void _backward_chunk(
     cdef floating *partial = partials + chunk * (n_in + H + 1) * G
     cdef floating *dh_carry = carries + start * H
     cdef floating *dc_carry = carries + (B + start) * H
-    cdef Py_ssize_t j, t, n_active, length, first
+    cdef Py_ssize_t j, t, n_active
     cdef Py_ssize_t last_step
     cdef const floating *a
     cdef const floating *c_now
     cdef const floating *c_prev
     cdef const floating *dh_in
     cdef floating *dz
-    cdef floating *grad_bias_part = partial + (n_in + H) * G
 
     inputs += start * T1 * n_in
     lengths += start
@@ -706,7 +671,6 @@ cdef void _backward_chunk(
 
     memset(dh_carry, 0, m * H * sizeof(floating))
     memset(dc_carry, 0, m * H * sizeof(floating))
-    cdef bint padded = lengths[m - 1] < T1 - 1
     # Slot 0 and the slots past each sequence's end hold zero gradients (the
     # whole-chunk GEMMs below read slot 0; callers may read all of dgates).
     for j in range(m):
@@ -735,59 +699,8 @@ cdef void _backward_chunk(
         _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
                             packed_t, n_active, H, G)
 
-    cdef void *block = NULL
-    cdef floating *work = _tn_work(dgates, G, &block)
-    if not padded:
-        # Whole-chunk products. Rows are (sequence, slot) pairs; the shift by
-        # one row pairs x_t and h_{t-1} with dz_t, and meets zero slots at
-        # sequence boundaries (whose dz are zeros: the first row's term, left
-        # out, is zero too).
-        memset(grad_bias_part, 0, G * sizeof(floating))
-        _weight_gradients(partial, inputs + n_in, hidden, dgates + G, m * T1 - 1,
-                          n_in, H, G, False, work)
-        if dinputs != NULL:
-            gemm(False, True, <int> (m * T1), <int> n_in, <int> G, <floating> 1.0,
-                 dgates, <int> G, kernel, <int> G, <floating> 0.0, dinputs, <int> n_in)
-        free(block)
-        return
-
-    # Some sequences end early: the same products, sequence by sequence over
-    # their own steps only (accumulated in row order), so padding costs nothing.
-    memset(partial, 0, (n_in + H + 1) * G * sizeof(floating))
-    for j in range(m):
-        length = lengths[j]
-        first = j * T1 + 1  # row of step 1
-        _weight_gradients(partial, inputs + first * n_in, hidden + (first - 1) * H,
-                          dgates + first * G, length, n_in, H, G, True, work)
-        if dinputs != NULL:
-            memset(dinputs + j * T1 * n_in, 0, n_in * sizeof(floating))
-            gemm(False, True, <int> length, <int> n_in, <int> G, <floating> 1.0,
-                 dgates + first * G, <int> G, kernel, <int> G, <floating> 0.0,
-                 dinputs + first * n_in, <int> n_in)
-            if length + 1 < T1:
-                memset(dinputs + (first + length) * n_in, 0,
-                       (T1 - 1 - length) * n_in * sizeof(floating))
-    free(block)
-
-
-cdef inline void _sum_partials(
-    Py_ssize_t e, const floating *partials, Py_ssize_t chunks,
-    Py_ssize_t partial_size, Py_ssize_t n_in, Py_ssize_t H, floating *grad_kernel,
-    floating *grad_recurrent_kernel, floating *grad_bias,
-) noexcept nogil:
-    """Element e of the gradients (kernel, recurrent kernel, bias, one after
-    the other): the chunks' partials summed in chunk order."""
-    cdef Py_ssize_t G = 4 * H
-    cdef Py_ssize_t index
-    cdef floating total = 0
-    for index in range(chunks):
-        total = total + partials[index * partial_size + e]
-    if e < n_in * G:
-        grad_kernel[e] = total
-    elif e < (n_in + H) * G:
-        grad_recurrent_kernel[e - n_in * G] = total
-    else:
-        grad_bias[e - (n_in + H) * G] = total
+    _backward_products(partial, dinputs, inputs, kernel, hidden, dgates, lengths, m,
+                       T1, n_in, H, G)
 
 
 def lstm_backward(
@@ -873,8 +786,8 @@ def lstm_backward(
                     activation,
                 )
             for e in range(partial_size):
-                _sum_partials(e, partials, chunks, partial_size, n_in, H,
-                              grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
+                _sum_partials(e, partials, chunks, n_in, H, G, grad_kernel_ptr,
+                              grad_recurrent_ptr, &grad_bias[0])
     else:
         # One parallel region: the chunks' time loops, then (after the
         # implicit barrier) the sum of their partials in chunk order, each
@@ -890,6 +803,6 @@ def lstm_backward(
                     activation,
                 )
             for e in prange(partial_size, schedule="static"):
-                _sum_partials(e, partials, chunks, partial_size, n_in, H,
-                              grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
+                _sum_partials(e, partials, chunks, n_in, H, G, grad_kernel_ptr,
+                              grad_recurrent_ptr, &grad_bias[0])
     free(block)

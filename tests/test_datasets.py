@@ -10,9 +10,11 @@ from skseq.datasets import (
     load_airline_passengers,
     make_adding_problem,
     make_embedded_reber,
+    make_embedded_reber_next_symbols,
     make_multiplication_problem,
     make_temporal_order,
 )
+from skseq.datasets._generators import _next_symbol_sets
 
 TEMPORAL_ORDER_SYMBOLS = "abcdBEXY"
 REBER_SYMBOLS = "BTPSXVE"
@@ -266,6 +268,81 @@ def test_embedded_reber_reproducible():
         np.testing.assert_array_equal(sequence_a, sequence_b)
     with pytest.raises(ValueError, match="n_samples"):
         make_embedded_reber(0)
+
+
+@pytest.mark.parametrize(
+    "string, successors",
+    [
+        # After B: T or P; after the outer T: the inner B; after the inner B:
+        # T or P (state 1); T -> state 2: S or X; X -> state 4: X or S;
+        # S -> state 6: E; after the inner E: the embedded T; then E.
+        ("BTBTXSETE", ["TP", "B", "TP", "SX", "XS", "E", "T", "E"]),
+        # P -> state 3: T or V; V -> state 5: P or V; V -> state 6.
+        ("BPBPVVEPE", ["TP", "B", "TP", "TV", "PV", "E", "P", "E"]),
+        ("BTBPTVPSETE", ["TP", "B", "TP", "TV", "TV", "PV", "XS", "E", "T", "E"]),
+    ],
+)
+def test_next_symbol_sets_worked_examples(string, successors):
+    """Successor sets worked out by hand from the grammar's table."""
+    got = _next_symbol_sets(list(string))
+    assert [set(s) for s in got] == [set(s) for s in successors]
+
+
+def test_embedded_reber_next_symbols_definition():
+    X, Y = make_embedded_reber_next_symbols(n_samples=500, random_state=0)
+    assert isinstance(X, list) and isinstance(Y, list)
+    assert len(X) == len(Y) == 500
+    texts = []
+    for sequence, targets in zip(X, Y, strict=True):
+        assert sequence.dtype == targets.dtype == np.float64
+        assert sequence.shape == targets.shape and sequence.shape[1] == 7
+        assert sequence.shape[0] >= 8
+        text = decode(sequence, REBER_SYMBOLS)
+        texts.append(text)
+        # The input is the whole embedded string but its final E.
+        assert EMBEDDED_REBER.fullmatch(text + "E")
+        assert np.all((targets == 0) | (targets == 1))
+        assert set(targets.sum(axis=1).tolist()) <= {1, 2}
+        # Every target set holds the symbol that actually comes next ...
+        following = np.vstack([sequence[1:], np.eye(7)[REBER_SYMBOLS.index("E")]])
+        assert np.all(targets[following == 1] == 1)
+        # ... and after the inner E exactly the embedded symbol may come.
+        np.testing.assert_array_equal(targets[-2], sequence[1])
+        assert text[-2] == "E"
+
+    # Every set is the grammar's: the successors seen after a prefix anywhere
+    # in the sample are among the ones given, and for the short prefixes,
+    # which the sample covers, they are all of them.
+    seen = {}
+    for text in texts:
+        full = text + "E"
+        for t in range(len(text)):
+            seen.setdefault(full[: t + 1], set()).add(full[t + 1])
+    for text, targets in zip(texts, Y, strict=True):
+        for t in range(len(text)):
+            given = {REBER_SYMBOLS[k] for k in np.flatnonzero(targets[t])}
+            assert seen[text[: t + 1]] <= given
+            if t < 5:
+                assert seen[text[: t + 1]] == given
+
+
+def test_embedded_reber_next_symbols_reproducible():
+    """The same seed gives the same data, and the strings of
+    make_embedded_reber (which stops after the inner string)."""
+    X_a, Y_a = make_embedded_reber_next_symbols(40, random_state=3)
+    X_b, Y_b = make_embedded_reber_next_symbols(40, random_state=3)
+    X_c, _ = make_embedded_reber_next_symbols(40, random_state=4)
+    X_m2o, y_m2o = make_embedded_reber(40, random_state=3)
+    for a, b, ya, yb, m2o in zip(X_a, X_b, Y_a, Y_b, X_m2o, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(a[:-1], m2o)
+    assert [decode(a, REBER_SYMBOLS) for a in X_a] != [
+        decode(c, REBER_SYMBOLS) for c in X_c
+    ]
+    assert [decode(a, REBER_SYMBOLS)[-1] for a in X_a] == y_m2o.tolist()
+    with pytest.raises(ValueError, match="n_samples"):
+        make_embedded_reber_next_symbols(0)
 
 
 # --------------------------------------------------------------------------

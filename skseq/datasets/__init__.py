@@ -8,6 +8,7 @@ from ._base import load_airline_passengers
 from ._generators import (
     make_adding_problem,
     make_embedded_reber,
+    make_embedded_reber_next_symbols,
     make_multiplication_problem,
     make_temporal_order,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "load_airline_passengers",
     "make_adding_problem",
     "make_embedded_reber",
+    "make_embedded_reber_next_symbols",
     "make_multiplication_problem",
     "make_temporal_order",
 ]

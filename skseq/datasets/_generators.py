@@ -432,6 +432,11 @@ def make_embedded_reber(n_samples=1000, *, random_state=None):
     y : ndarray of shape (n_samples,), dtype str
         ``"T"`` or ``"P"``, the symbol that must come before the final ``E``.
 
+    See Also
+    --------
+    make_embedded_reber_next_symbols : The same strings with a target at
+        every step, the paper's form of the task.
+
     Notes
     -----
     The inner Reber grammar is a graph with six states. From state 1 (entered
@@ -458,7 +463,8 @@ def make_embedded_reber(n_samples=1000, *, random_state=None):
     correctly in 97-100 % of trials, after 8,440 to 39,740 training strings,
     whereas RTRL, Elman networks and other methods of the time mostly
     failed. The many-to-one form here keeps only the hard part of that task,
-    the prediction of the symbol before last, so that it fits ``fit(X, y)``.
+    the prediction of the symbol before last, so that it fits ``fit(X, y)``;
+    :func:`make_embedded_reber_next_symbols` gives the whole task.
 
     References
     ----------
@@ -488,3 +494,116 @@ def make_embedded_reber(n_samples=1000, *, random_state=None):
         X.append(one_hot[[symbol_index[symbol] for symbol in symbols]])
         labels[i] = outer
     return X, labels
+
+
+def _successors(state):
+    """The symbols that may be emitted from a state of the inner grammar."""
+    if state == _REBER_FINAL_STATE:
+        return ("E",)
+    return tuple(symbol for symbol, _ in _REBER_EDGES[state])
+
+
+def _next_symbol_sets(symbols):
+    """For an embedded Reber string (a list of symbols from ``B`` to ``E``),
+    the symbols that may follow each of its prefixes: entry t is the set of
+    possible successors of ``symbols[:t + 1]``, for t up to the symbol
+    before last."""
+    outer = symbols[1]
+    # Outer B, outer T/P, inner B (state 1), ...
+    sets = [("T", "P"), ("B",), _successors(1)]
+    state = 1
+    # ... each inner symbol between the inner B and the inner E, ...
+    for symbol in symbols[3:-3]:
+        state = dict(_REBER_EDGES[state])[symbol]
+        sets.append(_successors(state))
+    # ... the inner E (then the embedded symbol must come) and the second
+    # outer T/P (then the final E).
+    sets += [(outer,), ("E",)]
+    return sets
+
+
+def make_embedded_reber_next_symbols(n_samples=1000, *, random_state=None):
+    """Generate embedded Reber strings as a next-symbol prediction task.
+
+    The paper's own form of the embedded Reber task: a network reads an
+    embedded Reber string one symbol at a time and predicts, at every step,
+    the set of symbols that may come next. Most steps only test knowledge of
+    the grammar; the step after the inner string's final ``E`` tests memory,
+    since its only possible successor is the second symbol of the string,
+    read many steps earlier. For a per-step regressor or classifier
+    (``return_sequences=True``).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of strings.
+
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator for the random draws. Pass an int for reproducible
+        output across calls. See :term:`Glossary <random_state>`. The same
+        seed gives the same strings as :func:`make_embedded_reber`.
+
+    Returns
+    -------
+    X : list of ndarray of shape (length_i, 7)
+        The one-hot encoded strings without their final ``E`` (which has no
+        successor to predict): the outer ``B``, the outer ``T``/``P``, the
+        inner Reber string and the second outer ``T``/``P``. Columns stand
+        for the symbols ``B, T, P, S, X, V, E``, in this order. Every length
+        is at least 8.
+
+    Y : list of ndarray of shape (length_i, 7)
+        Per-step targets: ``Y[i][t]`` is 1 in the columns of the symbols that
+        may follow ``X[i][:t + 1]`` and 0 elsewhere (one or two ones per
+        row). ``Y[i][-2]``, after the inner ``E``, holds exactly the embedded
+        symbol ``X[i][1]``; ``Y[i][-1]`` holds ``E``.
+
+    See Also
+    --------
+    make_embedded_reber : The same strings as a many-to-one task.
+
+    Notes
+    -----
+    The strings are those of :func:`make_embedded_reber` (whose Notes give
+    the grammar), with the embedded symbol repeated at the end. Each step's
+    successor set follows from the grammar alone: two symbols where the
+    grammar branches, one elsewhere.
+
+    Hochreiter & Schmidhuber (1997, Experiment 1) trained on 256 strings and
+    tested on 256 others, with one output unit per symbol. A string counts
+    as predicted correctly when at every step the output units of the
+    possible successors are the most active (with a 0.5 threshold on
+    sigmoid outputs, for instance: exactly the target set is above it).
+    Their LSTM got every symbol of every string right in 97-100 % of
+    trials, after 8,440 to 39,740 training strings.
+
+    References
+    ----------
+    .. [1] S. Hochreiter and J. Schmidhuber, "Long Short-Term Memory",
+       Neural Computation 9(8):1735-1780, 1997, Section 5.1.
+       doi:10.1162/neco.1997.9.8.1735
+
+    Examples
+    --------
+    >>> from skseq.datasets import make_embedded_reber_next_symbols
+    >>> X, Y = make_embedded_reber_next_symbols(n_samples=2, random_state=0)
+    >>> X[0].shape == Y[0].shape
+    True
+    >>> bool((Y[0][-2] == X[0][1]).all())
+    True
+    """
+    _check_sample_count(n_samples)
+    rng = check_random_state(random_state)
+    column = {symbol: i for i, symbol in enumerate(_REBER_SYMBOLS)}
+    one_hot = np.eye(len(_REBER_SYMBOLS))
+
+    X, Y = [], []
+    for _ in range(n_samples):
+        outer = "TP"[rng.randint(2)]
+        symbols = ["B", outer, *_reber_string(rng), outer, "E"]
+        X.append(one_hot[[column[symbol] for symbol in symbols[:-1]]])
+        targets = np.zeros_like(X[-1])
+        for t, successors in enumerate(_next_symbol_sets(symbols)):
+            targets[t, [column[symbol] for symbol in successors]] = 1
+        Y.append(targets)
+    return X, Y
