@@ -296,7 +296,7 @@ def test_tol_zero_runs_max_iter_and_warns():
     model = LSTMRegressor(
         **TINY, tol=0.0, n_iter_no_change=8, max_iter=8, random_state=0
     )
-    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+    with pytest.warns(ConvergenceWarning, match="reached max_iter epochs"):
         model.fit(X, y)
     assert model.n_iter_ == 8
     assert len(model.loss_curve_) == 8
@@ -635,8 +635,8 @@ def test_partial_fit_classifier_classes():
 # -------------------------------------------------------------------- verbose
 
 _LINE = re.compile(
-    r"^Iteration (\d+), loss = (\S+?)(?:, validation score = (\S+?))?, "
-    r"(\d+\.\d+) s$"
+    r"^Epoch (\d+)/(\d+), loss = (\S+?)(?:, validation score = (\S+?))?, "
+    r"(\d+\.\d+) s(?:, up to (\d+\.\d) s left)?$"
 )
 
 
@@ -654,16 +654,19 @@ def test_verbose_prints_one_line_per_epoch(capsys, early_stopping):
         match = _LINE.match(line)
         assert match, line
         assert int(match.group(1)) == epoch
-        assert float(match.group(2)) == pytest.approx(
+        assert int(match.group(2)) == 4
+        assert float(match.group(3)) == pytest.approx(
             model.loss_curve_[epoch - 1], abs=1e-8
         )
         if early_stopping:
-            assert float(match.group(3)) == pytest.approx(
+            assert float(match.group(4)) == pytest.approx(
                 model.validation_scores_[epoch - 1], abs=1e-6
             )
         else:
-            assert match.group(3) is None
-        assert float(match.group(4)) >= 0
+            assert match.group(4) is None
+        assert float(match.group(5)) >= 0
+        # The time left is given while epochs remain.
+        assert (match.group(6) is None) == (epoch == 4)
 
 
 def test_verbose_silent_by_default(capsys):
