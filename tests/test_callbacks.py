@@ -134,17 +134,22 @@ def test_fitted_estimator_of_an_epoch_has_that_epochs_weights():
 def test_callback_returning_true_stops_the_fit(early_stopping):
     """Stopped after the third epoch: n_iter_ is 3, the weights are those of
     a 3-epoch fit (without early stopping), and no ConvergenceWarning."""
-    X, y = _data()
+    X, y = _data(n=60)
     params = dict(TINY, max_iter=20, random_state=0, early_stopping=early_stopping)
     model = LSTMRegressor(**params).set_callbacks(Recorder(stop_after=2))
+    validation = {"X_val": X[40:], "y_val": y[40:]} if early_stopping else {}
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model.fit(X, y)
+        model.fit(X[:40], y[:40], **validation)
     assert model.n_iter_ == 3 == len(model.loss_curve_)
     if early_stopping:
+        # The best of the three epochs is restored.
         assert len(model.validation_scores_) == 3
+        assert model.score(X[40:], y[40:]) == pytest.approx(
+            max(model.validation_scores_), rel=1e-12
+        )
     else:
-        three = _quiet_fit(LSTMRegressor(**dict(params, max_iter=3)), X, y)
+        three = _quiet_fit(LSTMRegressor(**dict(params, max_iter=3)), X[:40], y[:40])
         assert_array_equal(model.weights_, three.weights_)
 
 
@@ -220,6 +225,43 @@ def test_partial_fit_is_a_fit_task_with_one_epoch():
     one_call += [("end", "epoch"), ("end", "fit"), ("teardown", "fit")]
     assert kinds == one_call * 2
     assert recorder.events[1][2].max_subtasks == 1
+
+
+def test_verbose_partial_fit_counts_epochs_over_calls(capsys):
+    X, y = _data()
+    model = LSTMRegressor(**TINY, verbose=True, random_state=0)
+    for _ in range(3):
+        model.partial_fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        f"Epoch {k} (partial_fit)" for k in (1, 2, 3)
+    ]
+    assert all(" left" not in line for line in lines)
+
+
+def test_validation_set_through_grid_search_and_pipeline():
+    """X_val passed to GridSearchCV.fit reaches every candidate; in a
+    Pipeline with metadata routing, transform_input scales it as X is."""
+    from sklearn import config_context
+    from sklearn.pipeline import Pipeline
+
+    X, y = _data(n=80)
+    X2 = 10 * X[:, :, 0] + 3
+    params = dict(TINY, max_iter=4, early_stopping=True, random_state=0)
+    search = GridSearchCV(LSTMRegressor(**params), {"alpha": [1e-4, 1e-2]}, cv=2)
+    _quiet_fit(search, X[:60], y[:60], X_val=X[60:], y_val=y[60:])
+    best = search.best_estimator_
+    assert best.t_ == 60 * best.n_iter_  # all of X trains: X_val validates
+    assert best.score(X[60:], y[60:]) == pytest.approx(best.best_validation_score_)
+    with config_context(enable_metadata_routing=True):
+        lstm = LSTMRegressor(**params).set_fit_request(X_val=True, y_val=True)
+        pipeline = Pipeline(
+            [("scale", StandardScaler()), ("lstm", lstm)], transform_input=["X_val"]
+        )
+        _quiet_fit(pipeline, X2[:60], y[:60], X_val=X2[60:], y_val=y[60:])
+    assert pipeline.score(X2[60:], y[60:]) == pytest.approx(
+        lstm.best_validation_score_, rel=1e-12
+    )
 
 
 # ------------------------------------------------------- ConvergenceWarning
