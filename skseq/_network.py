@@ -185,15 +185,20 @@ class LSTMNetwork:
         ]
         return layers, head_coef, head_intercept
 
-    def initialize(self, rng, dtype, forget_bias):
+    def initialize(self, rng, dtype, forget_bias, max_length=None):
         """Fresh weights: Glorot-uniform kernels, orthogonal recurrent kernels,
-        zero biases but the forget gate's, which is ``forget_bias``.
+        zero biases but the forget gate's, which is ``forget_bias``; with
+        ``forget_bias="auto"``, chrono biases for the forget and input gates
+        of every unit (see :func:`chrono_gate_biases`), scaled to
+        ``max_length``, the longest training sequence.
 
         Drawn in float64 and then cast, so a float32 and a float64 network from
-        the same seed start from the same point.
+        the same seed start from the same point. The chrono biases are drawn
+        after every other weight, so the kernels do not depend on the choice.
         """
         flat = np.zeros(self.n_weights, dtype=np.float64)
         layers, head_coef, _ = self.unpack(flat)
+        auto = isinstance(forget_bias, str)
         for directions in layers:
             for unit in directions:
                 n_in, n_gates = unit.kernel.shape
@@ -201,10 +206,18 @@ class LSTMNetwork:
                 limit = math.sqrt(6.0 / (n_in + n_gates))
                 unit.kernel[...] = rng.uniform(-limit, limit, size=unit.kernel.shape)
                 unit.recurrent_kernel[...] = _orthogonal_rows(rng, hidden, n_gates)
-                unit.bias[hidden : 2 * hidden] = forget_bias
+                if not auto:
+                    unit.bias[hidden : 2 * hidden] = forget_bias
         n_in, n_out = head_coef.shape
         limit = math.sqrt(6.0 / (n_in + n_out))
         head_coef[...] = rng.uniform(-limit, limit, size=head_coef.shape)
+        if auto:
+            for directions in layers:
+                for unit in directions:
+                    hidden = unit.recurrent_kernel.shape[0]
+                    keep = chrono_gate_biases(rng, hidden, max_length)
+                    unit.bias[hidden : 2 * hidden] = keep
+                    unit.bias[:hidden] = -keep
         return aligned_copy(flat, dtype)
 
     def small_batch_predictor(self, flat, unpacked):
@@ -674,6 +687,29 @@ def _inference_buffers(network, index, n_rows, size, dtype):
         ),
         "cells": Buffer.allocate(n_rows * 2, hidden, dtype, slots=2),
     }
+
+
+def chrono_gate_biases(rng, n_units, max_length):
+    """Chrono initialisation: ``n_units`` gate biases ``log(u)``, ``u`` drawn
+    uniformly from ``[1, max(max_length - 1, 2)]``.
+
+    Tallec & Ollivier, "Can recurrent neural networks warp time?", ICLR 2018,
+    section 4: a gated cell whose forget gate stays near ``sigmoid(b)`` keeps
+    its content for about ``1 + exp(b)`` steps, so drawing ``exp(b)`` uniformly
+    up to the longest dependency to learn spreads the units' memory spans
+    over every time scale from one step to the whole sequence. The LSTM takes
+    these as its forget-gate biases and their negatives as its input-gate
+    biases (a cell that keeps long also writes little per step). A gate that
+    keeps the state when open takes them as they are (a GRU's update gate
+    where ``z = 1`` keeps ``h``); one that keeps it when closed takes their
+    negatives.
+
+    ``max_length`` is the longest training sequence. Below 3 steps the
+    interval would be empty; it stays ``[1, 2]`` (biases in ``[0, log 2]``),
+    memory spans of one or two steps being all such sequences have.
+    """
+    upper = max(float(max_length) - 1.0, 2.0)
+    return np.log(rng.uniform(1.0, upper, size=n_units))
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):
