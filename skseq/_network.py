@@ -188,13 +188,12 @@ class LSTMNetwork:
     def initialize(self, rng, dtype, forget_bias, max_length=None):
         """Fresh weights: Glorot-uniform kernels, orthogonal recurrent kernels,
         zero biases but the forget gate's, which is ``forget_bias``; with
-        ``forget_bias="auto"``, chrono biases for the forget and input gates
-        of every unit (see :func:`chrono_gate_biases`), scaled to
-        ``max_length``, the longest training sequence.
+        ``"auto"``, the forget and input gates' chrono biases for sequences of
+        up to ``max_length`` steps (:func:`chrono_gate_biases`), drawn last so
+        that the other weights do not depend on the choice.
 
         Drawn in float64 and then cast, so a float32 and a float64 network from
-        the same seed start from the same point. The chrono biases are drawn
-        after every other weight, so the kernels do not depend on the choice.
+        the same seed start from the same point.
         """
         flat = np.zeros(self.n_weights, dtype=np.float64)
         layers, head_coef, _ = self.unpack(flat)
@@ -211,13 +210,10 @@ class LSTMNetwork:
         n_in, n_out = head_coef.shape
         limit = math.sqrt(6.0 / (n_in + n_out))
         head_coef[...] = rng.uniform(-limit, limit, size=head_coef.shape)
-        if auto:
-            for directions in layers:
-                for unit in directions:
-                    hidden = unit.recurrent_kernel.shape[0]
-                    keep = chrono_gate_biases(rng, hidden, max_length)
-                    unit.bias[hidden : 2 * hidden] = keep
-                    unit.bias[:hidden] = -keep
+        for unit in [unit for units in layers for unit in units] if auto else []:
+            keep = chrono_gate_biases(rng, len(unit.recurrent_kernel), max_length)
+            unit.bias[len(keep) : 2 * len(keep)] = keep
+            unit.bias[: len(keep)] = -keep
         return aligned_copy(flat, dtype)
 
     def small_batch_predictor(self, flat, unpacked):
@@ -690,23 +686,17 @@ def _inference_buffers(network, index, n_rows, size, dtype):
 
 
 def chrono_gate_biases(rng, n_units, max_length):
-    """Chrono initialisation: ``n_units`` gate biases ``log(u)``, ``u`` drawn
-    uniformly from ``[1, max(max_length - 1, 2)]``.
+    """Chrono initialisation (Tallec & Ollivier, ICLR 2018): ``n_units`` gate
+    biases ``log(u)``, ``u`` uniform in ``[1, max(max_length - 1, 2)]``.
 
-    Tallec & Ollivier, "Can recurrent neural networks warp time?", ICLR 2018,
-    section 4: a gated cell whose forget gate stays near ``sigmoid(b)`` keeps
-    its content for about ``1 + exp(b)`` steps, so drawing ``exp(b)`` uniformly
-    up to the longest dependency to learn spreads the units' memory spans
-    over every time scale from one step to the whole sequence. The LSTM takes
-    these as its forget-gate biases and their negatives as its input-gate
-    biases (a cell that keeps long also writes little per step). A gate that
-    keeps the state when open takes them as they are (a GRU's update gate
-    where ``z = 1`` keeps ``h``); one that keeps it when closed takes their
+    A cell whose keep gate stays near ``sigmoid(b)`` holds its content for
+    about ``1 + exp(b)`` steps: the units' memory spans spread from one step
+    to the longest training sequence, ``max_length`` (below 3 steps the
+    interval would be empty). An LSTM takes them as forget-gate biases and
+    their negatives as input-gate biases (keeping long, writing little); a
+    gate that keeps the state when open (a GRU's update gate where ``z = 1``
+    keeps ``h``) takes them as they are, one that keeps it when closed their
     negatives.
-
-    ``max_length`` is the longest training sequence. Below 3 steps the
-    interval would be empty; it stays ``[1, 2]`` (biases in ``[0, log 2]``),
-    memory spans of one or two steps being all such sequences have.
     """
     upper = max(float(max_length) - 1.0, 2.0)
     return np.log(rng.uniform(1.0, upper, size=n_units))
