@@ -109,7 +109,10 @@ class BaseLSTM(CallbackSupportMixin, EpochLoop, BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "forget_bias": [Interval(Real, None, None, closed="neither")],
+        "forget_bias": [
+            StrOptions({"auto"}),
+            Interval(Real, None, None, closed="neither"),
+        ],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
@@ -344,7 +347,10 @@ class BaseLSTM(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 self.hidden_layer_sizes,
             )  # fmt: skip
             self.weights_ = self._network.initialize(
-                self._random_state, dtype, self.forget_bias
+                self._random_state,
+                dtype,
+                self.forget_bias,
+                int(sequences.lengths.max()),
             )
         else:
             config = (
@@ -452,6 +458,8 @@ def _check_finite_output(raw):
 def _check_forget_bias(forget_bias, dtype):
     """Refuse a forget-gate bias beyond the range of the model's precision,
     before it becomes an infinite initial weight."""
+    if isinstance(forget_bias, str):
+        return  # "auto": logs of sequence lengths, always in range
     largest = float(np.finfo(dtype).max)
     if abs(forget_bias) > largest:
         raise ValueError(

@@ -100,8 +100,13 @@ SHARED_PARAMETERS = """
         Adam's numerical-stability constant.
 
     n_iter_no_change : int or np.inf, default=10
-        Epochs without improvement by ``tol`` before stopping; ``np.inf``
-        switches the stall rule off.
+        Epochs without progress by ``tol`` before stopping; ``np.inf``
+        switches the stall rule off. Progress is counted from the last epoch
+        that made progress, so a loss that falls by less than ``tol`` per
+        epoch but by ``tol`` over a few still counts. A fit that stops on a
+        stall of the training loss keeps the weights (and optimizer state)
+        of its lowest-loss epoch, as early stopping keeps the best
+        validation epoch; ``loss_`` stays the last epoch's loss.
 
     max_grad_norm : float or None, default=1.0
         Clip the gradient of every step to this global L2 norm (the norm over
@@ -109,10 +114,19 @@ SHARED_PARAMETERS = """
         long sequences and ``activation="relu"``, from wrecking a fit. None
         turns it off.
 
-    forget_bias : float, default=1.0
-        Initial bias of the forget gates. Larger values (3 to 5) make the
-        cells keep their content longer at the start of training, which helps
-        on tasks whose information lies hundreds of steps back.
+    forget_bias : "auto" or float, default="auto"
+        Initial bias of the forget gates. ``"auto"`` scales it to the longest
+        training sequence, ``T_max``, by chrono initialisation (Tallec &
+        Ollivier, "Can recurrent neural networks warp time?", ICLR 2018):
+        each unit's forget-gate bias is ``log(u)``, ``u`` uniform in
+        ``[1, T_max - 1]`` (``[1, 2]`` below three steps), and its input-gate
+        bias the negative, so the units start with memory spans spread from
+        one step to the whole sequence. ``T_max`` is taken on the first
+        ``fit`` or ``partial_fit`` call; later ``partial_fit`` calls and
+        ``warm_start`` fits keep the weights. A number sets every forget-gate
+        bias to it and the input-gate biases to 0 (1.0 is the usual fixed
+        choice, as in Keras and the MLP literature; 3 to 5 help when the
+        information lies hundreds of steps back).
 
     bidirectional : bool, default=False
         Run every layer a second time over each sequence reversed (within its

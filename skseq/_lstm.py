@@ -97,7 +97,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_grad_norm=1.0,
-        forget_bias=1.0,
+        forget_bias="auto",
         bidirectional=False,
         dropout=0.0,
     ):
@@ -319,7 +319,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_grad_norm=1.0,
-        forget_bias=1.0,
+        forget_bias="auto",
         bidirectional=False,
         dropout=0.0,
         class_weight=None,

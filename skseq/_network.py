@@ -185,15 +185,19 @@ class LSTMNetwork:
         ]
         return layers, head_coef, head_intercept
 
-    def initialize(self, rng, dtype, forget_bias):
+    def initialize(self, rng, dtype, forget_bias, max_length=None):
         """Fresh weights: Glorot-uniform kernels, orthogonal recurrent kernels,
-        zero biases but the forget gate's, which is ``forget_bias``.
+        zero biases but the forget gate's, which is ``forget_bias``; with
+        ``"auto"``, the forget and input gates' chrono biases for sequences of
+        up to ``max_length`` steps (:func:`chrono_gate_biases`), drawn last so
+        that the other weights do not depend on the choice.
 
         Drawn in float64 and then cast, so a float32 and a float64 network from
         the same seed start from the same point.
         """
         flat = np.zeros(self.n_weights, dtype=np.float64)
         layers, head_coef, _ = self.unpack(flat)
+        auto = isinstance(forget_bias, str)
         for directions in layers:
             for unit in directions:
                 n_in, n_gates = unit.kernel.shape
@@ -201,10 +205,15 @@ class LSTMNetwork:
                 limit = math.sqrt(6.0 / (n_in + n_gates))
                 unit.kernel[...] = rng.uniform(-limit, limit, size=unit.kernel.shape)
                 unit.recurrent_kernel[...] = _orthogonal_rows(rng, hidden, n_gates)
-                unit.bias[hidden : 2 * hidden] = forget_bias
+                if not auto:
+                    unit.bias[hidden : 2 * hidden] = forget_bias
         n_in, n_out = head_coef.shape
         limit = math.sqrt(6.0 / (n_in + n_out))
         head_coef[...] = rng.uniform(-limit, limit, size=head_coef.shape)
+        for unit in [unit for units in layers for unit in units] if auto else []:
+            keep = chrono_gate_biases(rng, len(unit.recurrent_kernel), max_length)
+            unit.bias[len(keep) : 2 * len(keep)] = keep
+            unit.bias[: len(keep)] = -keep
         return aligned_copy(flat, dtype)
 
     def small_batch_predictor(self, flat, unpacked):
@@ -674,6 +683,23 @@ def _inference_buffers(network, index, n_rows, size, dtype):
         ),
         "cells": Buffer.allocate(n_rows * 2, hidden, dtype, slots=2),
     }
+
+
+def chrono_gate_biases(rng, n_units, max_length):
+    """Chrono initialisation (Tallec & Ollivier, ICLR 2018): ``n_units`` gate
+    biases ``log(u)``, ``u`` uniform in ``[1, max(max_length - 1, 2)]``.
+
+    A cell whose keep gate stays near ``sigmoid(b)`` holds its content for
+    about ``1 + exp(b)`` steps: the units' memory spans spread from one step
+    to the longest training sequence, ``max_length`` (below 3 steps the
+    interval would be empty). An LSTM takes them as forget-gate biases and
+    their negatives as input-gate biases (keeping long, writing little); a
+    gate that keeps the state when open (a GRU's update gate where ``z = 1``
+    keeps ``h``) takes them as they are, one that keeps it when closed their
+    negatives.
+    """
+    upper = max(float(max_length) - 1.0, 2.0)
+    return np.log(rng.uniform(1.0, upper, size=n_units))
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):

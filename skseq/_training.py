@@ -63,6 +63,7 @@ class EpochLoop:
         elif incremental:
             return
         self._no_improvement_count = 0
+        self._stall_reference = np.inf
         if self.early_stopping and not incremental:
             self.validation_scores_ = []
             self.validation_loss_curve_ = []
@@ -273,8 +274,8 @@ class EpochLoop:
             self.validation_loss_curve_.append(validation_loss)
         self._update_no_improvement_count(score)
         if score is None:
-            if run.best is not None and loss < run.best.loss:
-                run.best.keep(run.weights, run.optimizer.state(), loss)
+            if run.best is not None:
+                run.best.keep_lowest_loss(run.weights, run.optimizer.state(), loss)
             self.best_loss_ = min(self.best_loss_, loss)
         elif score > self.best_validation_score_:
             self.best_validation_score_ = score
@@ -282,16 +283,28 @@ class EpochLoop:
         return score
 
     def _update_no_improvement_count(self, score):
-        """Count an epoch that did not improve the best validation ``score``
-        (with early stopping) or the best training loss (without, ``score``
-        None) by more than ``tol``; an improving epoch resets the count."""
-        if score is not None:
-            # -inf (non-finite outputs) never improves, even on -inf.
-            stalled = score < self.best_validation_score_ + self.tol
-            stalled = stalled or score == -np.inf
+        """Count an epoch that brings no progress: its training loss (without
+        early stopping, ``score`` None) is not at least ``tol`` below the loss
+        of the last epoch that counted as progress, or its validation
+        ``score`` not at least ``tol`` above that epoch's score. A
+        progressing epoch resets the count and becomes the new reference.
+
+        The reference moves only on progress, not with every new best, so a
+        loss that falls steadily by less than ``tol`` per epoch still counts
+        as progress once its fall adds up to ``tol`` within the patience.
+        This is what small data need: an epoch of a few samples is one
+        optimizer step, whose gain is small, and a loss that oscillates
+        between steps would otherwise stall a fit that is still learning.
+        """
+        # Lower is better; a score of -inf (non-finite outputs), here +inf,
+        # never counts as progress, not even on the starting reference.
+        value = self.loss_ if score is None else -score
+        reference = getattr(self, "_stall_reference", np.inf)
+        if value <= reference - self.tol and value != np.inf:
+            self._stall_reference = value
+            self._no_improvement_count = 0
         else:
-            stalled = self.loss_ > self.best_loss_ - self.tol
-        self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
+            self._no_improvement_count += 1
 
     def _stalled_too_long(self, run):
         """Whether the run ends for lack of improvement. The solver may
@@ -305,6 +318,12 @@ class EpochLoop:
             f"{run.patience} consecutive epochs."
         )
         if run.optimizer.trigger_stopping(message, self.verbose):
+            best = run.best
+            if run.validation is None and best is not None and best.weights is not None:
+                # As early stopping does with the best validation score: a
+                # fit that ends on a stall keeps its lowest-loss epoch, not
+                # wherever the last steps left it.
+                self._solver_state = best.restore(run.weights)
             return True
         self._no_improvement_count = 0
         self._solver_state = run.optimizer.state()
@@ -590,6 +609,31 @@ class _Snapshot:
         self.weights = None
         self.state = None
         self.loss = math.inf
+        self._epoch_start = None
+
+    def keep_lowest_loss(self, weights, state, loss):
+        """At the end of an epoch of training ``loss``: keep the weights that
+        loss was measured on when it is the lowest so far.
+
+        An epoch's loss is the mean of its batches' losses, each taken before
+        that batch's step, so it belongs to the weights at the start of the
+        epoch more than to those at its end: with one batch per epoch, it is
+        exactly the start's loss, and the end of an epoch that overshot (the
+        loss of a small full-batch fit oscillates) can be much worse. So the
+        weights and state at the end of every epoch are kept as the start of
+        the next one (of the first epoch, its end stands for its start).
+        """
+        start = self._epoch_start
+        if loss < self.loss:
+            if start is None or start.weights is None:
+                self.keep(weights, state, loss)
+            else:
+                self.weights, start.weights = start.weights, self.weights
+                self.state, start.state = start.state, self.state
+                self.loss = loss
+        if start is None:
+            start = self._epoch_start = _Snapshot()
+        start.keep(weights, state, loss)
 
     def keep(self, weights, state, loss):
         if self.weights is None:

@@ -46,17 +46,16 @@ def _fit_quietly(model, X, y, **fit_params):
 
 
 def _stopping_epoch(values, tol, n_iter_no_change, higher_is_better):
-    """Replay scikit-learn's stopping rule on a curve; the 1-based epoch at
-    which it stops, or None if it never does."""
-    best = -np.inf if higher_is_better else np.inf
+    """Replay the stopping rule on a curve; the 1-based epoch at which it
+    stops, or None if it never does. Progress is measured from the last
+    epoch that counted as progress, not from the best value so far."""
+    sign = 1 if higher_is_better else -1
+    reference = -np.inf
     count = 0
     for epoch, value in enumerate(values, start=1):
-        if higher_is_better:
-            stalled = value < best + tol
-            best = max(best, value)
-        else:
-            stalled = value > best - tol
-            best = min(best, value)
+        stalled = sign * value < reference + tol
+        if not stalled:
+            reference = sign * value
         count = count + 1 if stalled else 0
         if count > n_iter_no_change:
             return epoch
