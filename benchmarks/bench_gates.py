@@ -18,7 +18,7 @@ hidden unit of the forward and backward row kernels:
   the loops only where AVX-512 masks can predicate them; the gate math of
   the other levels then runs one value at a time.
 
-It also reports, per precision, whether GCC said it vectorised the loops of
+It also reports, per precision, whether GCC said it vectorised every loop of
 ``lstm_rows.inc``.
 x86-64 Linux with GCC (or a compatible ``$CC``) only. Run from anywhere::
 
@@ -236,7 +236,7 @@ def find_compiler():
 
 def build(compiler, workdir, target, level, flags):
     """Compile the harness for one level; return (binary, {dtype: whether
-    GCC reported a vectorised loop of that precision's row kernels})."""
+    GCC reported every loop of that precision's row kernels vectorised})."""
     tag = f"{target}-{'build' if flags is BUILD_FLAGS else 'plain'}"
     directory = Path(workdir) / tag
     directory.mkdir()
@@ -266,10 +266,19 @@ def build(compiler, workdir, target, level, flags):
             text=True,
         )
         report = (probe.stderr + probe.stdout).splitlines()
-        vectorised[dtype] = any(
-            f"{ROW_KERNELS}:" in line and "vectorized" in line for line in report
-        )
+        lines = {
+            line.split(f"{ROW_KERNELS}:")[1].split(":")[0]
+            for line in report
+            if f"{ROW_KERNELS}:" in line and "vectorized" in line
+        }
+        vectorised[dtype] = len(lines) == simd_loops()
     return binary, vectorised
+
+
+def simd_loops():
+    """The number of loops of the row kernels marked for vectorisation."""
+    text = (SOURCES / ROW_KERNELS).read_text()
+    return sum(line.strip() == "SKSEQ_SIMD" for line in text.splitlines())
 
 
 def run(binary, seconds, trials):
