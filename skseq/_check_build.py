@@ -35,7 +35,7 @@ skseq, or in a source checkout run `pip install -e .` or
 
 # The extension modules of the compiled core, each importing only those
 # before it.
-_CORE_MODULES = ("_openmp_helpers", "_layout", "_numerics", "_lstm_layer")
+_CORE_MODULES = ("_openmp_helpers", "_layout", "_dispatch", "_numerics", "_lstm_layer")
 
 
 def import_core():
