@@ -82,12 +82,15 @@ SHARED_PARAMETERS = """
         samples train without early stopping, with a warning.
         ``partial_fit`` ignores it.
 
-    scoring : str, callable, "loss" or None, default=None
-        Early-stopping score on the validation set, higher is better: None
+    scoring : str, callable, "loss" or None, default="loss"
+        Early-stopping score on the validation set, higher is better: "loss"
+        for the negated validation loss (the default, as
+        :class:`~sklearn.ensemble.HistGradientBoostingRegressor` has it), None
         for the estimator's :meth:`score` (R^2 or accuracy), a scorer name
         (see :ref:`scoring_string_names`) or a callable ``scorer(estimator,
-        X, y)``, or "loss" for the negated validation loss (as
-        :class:`~sklearn.ensemble.HistGradientBoostingRegressor` has it).
+        X, y)``. The loss is the default because it changes smoothly from
+        epoch to epoch: on a small validation set, accuracy moves in steps of
+        one sample, and a barely trained epoch can tie or beat the later ones.
         Used only with ``early_stopping=True``.
 
     validation_fraction : float, default=0.1

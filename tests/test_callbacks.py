@@ -28,7 +28,8 @@ needs_callbacks = pytest.mark.skipif(
 )
 
 # tol=0 and a patience longer than the fit: every fit runs max_iter epochs.
-TINY = dict(hidden_layer_sizes=(4,), tol=0.0, n_iter_no_change=50)
+# scoring=None: the early-stopping scores are score(), as the tests compare.
+TINY = dict(hidden_layer_sizes=(4,), tol=0.0, n_iter_no_change=50, scoring=None)
 
 
 def _data(n=40, seed=0):

@@ -9,6 +9,7 @@ validation set, stacked bidirectional layers, dropout).
 import functools
 
 import pytest
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import (
     estimator_checks_generator,
     parametrize_with_checks,
@@ -29,6 +30,29 @@ CONFIGURATIONS = {
 DROPOUT_CANNOT_HOLD = {"check_sample_weight_equivalence_on_dense_data"}
 
 
+# scikit-learn checks that fitting with integer sample weights equals fitting
+# on the samples repeated. The two fits minimise the same loss, but their sums
+# are rounded differently from the first step on, and Adam's per-weight step
+# normalisation amplifies such differences on a dataset this small (15
+# samples): on the check's own data, the two fits' predicted probabilities
+# agree to 1e-16 after one epoch and to 1e-11 after 15 (every cell and
+# configuration, random_state 0 to 5), but differ by up to 1 after 100
+# epochs, for the LSTM as for the GRU and the RNN. The difference is
+# rounding carried by the optimizer, not sample-weight handling (a weight
+# handled wrongly shows at the first step), so this one check runs on a
+# 15-epoch fit, where it can tell the two apart. scikit-learn runs the same
+# check on its own MLP with a different solver and tolerance for the same
+# reason.
+CHECK_PARAMS = {"check_sample_weight_equivalence_on_dense_data": dict(max_iter=15)}
+
+
+def _run(estimator, check):
+    params = CHECK_PARAMS.get(_check_name(check))
+    if params is not None:
+        estimator = clone(estimator).set_params(**params)
+    check(estimator)
+
+
 def _instances():
     # The estimators exactly as users get them: default parameters.
     return [cls() for _, cls in all_estimators()]
@@ -43,7 +67,7 @@ def test_all_estimators_finds_the_public_estimators():
 
 @parametrize_with_checks(_instances(), legacy=True)
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    _run(estimator, check)
 
 
 @parametrize_with_checks(
@@ -55,7 +79,7 @@ def test_sklearn_compatible_estimator(estimator, check):
     legacy=True,
 )
 def test_sklearn_compatible_configurations(estimator, check):
-    check(estimator)
+    _run(estimator, check)
 
 
 def _check_name(check):
@@ -75,7 +99,7 @@ def _dropout_checks():
 
 @pytest.mark.parametrize("estimator, check", list(_dropout_checks()))
 def test_sklearn_compatible_with_dropout(estimator, check):
-    check(estimator)
+    _run(estimator, check)
 
 
 def test_dropout_breaks_only_sample_weight_equivalence():

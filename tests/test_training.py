@@ -91,7 +91,8 @@ def _patience(model, n_train):
 # ------------------------------------------------------------ early stopping
 
 EARLY_STOPPING = dict(
-    hidden_layer_sizes=(6,), early_stopping=True, validation_fraction=0.25,
+    hidden_layer_sizes=(6,), early_stopping=True, scoring=None,
+    validation_fraction=0.25,
     n_iter_no_change=2, tol=0.0, max_iter=60, batch_size=10,
     learning_rate_init=0.03, random_state=0,
 )  # fmt: skip

@@ -14,6 +14,8 @@ from skseq import LSTMClassifier, LSTMRegressor
 from skseq.timeseries import make_windows
 
 TINY = dict(hidden_layer_sizes=(4,), early_stopping=True, random_state=0)
+# For tests that compare the early-stopping scores with score().
+BY_SCORE = dict(TINY, scoring=None)
 
 
 def _data(n=60, seed=0):
@@ -40,7 +42,7 @@ def test_given_validation_set_scores_the_restored_best_epoch():
     the best epoch) score best_validation_score_ on X_val."""
     X, y = _data()
     model = _fit(
-        LSTMRegressor(**TINY, max_iter=15), X[:40], y[:40], X_val=X[40:],
+        LSTMRegressor(**BY_SCORE, max_iter=15), X[:40], y[:40], X_val=X[40:],
         y_val=y[40:],
     )  # fmt: skip
     assert model.t_ == 40 * model.n_iter_
@@ -69,7 +71,7 @@ def test_classifier_takes_labels_as_y_val():
     X, y = _data()
     labels = np.where(y > 0, "up", "down")
     model = _fit(
-        LSTMClassifier(**TINY, max_iter=8), X[:40], labels[:40], X_val=X[40:],
+        LSTMClassifier(**BY_SCORE, max_iter=8), X[:40], labels[:40], X_val=X[40:],
         y_val=labels[40:],
     )  # fmt: skip
     assert model.score(X[40:], labels[40:]) == pytest.approx(
@@ -137,7 +139,7 @@ def test_bad_validation_set_is_refused_by_the_rules_of_fit(Estimator, bad, match
 def test_2d_and_ragged_validation_sets():
     X, y = _data()
     univariate = _fit(
-        LSTMRegressor(**TINY, max_iter=3), X[:40, :, 0], y[:40],
+        LSTMRegressor(**BY_SCORE, max_iter=3), X[:40, :, 0], y[:40],
         X_val=X[40:, :, 0], y_val=y[40:],
     )  # fmt: skip
     assert univariate.score(X[40:, :, 0], y[40:]) == pytest.approx(
@@ -147,7 +149,7 @@ def test_2d_and_ragged_validation_sets():
         univariate.fit(X[:40, :, 0], y[:40], X_val=X[40:, :4, 0], y_val=y[40:])
     ragged = [x[: 2 + i % 4] for i, x in enumerate(X)]
     model = _fit(
-        LSTMRegressor(**TINY, max_iter=3), ragged[:40], y[:40], X_val=ragged[40:],
+        LSTMRegressor(**BY_SCORE, max_iter=3), ragged[:40], y[:40], X_val=ragged[40:],
         y_val=y[40:],
     )  # fmt: skip
     assert model.score(ragged[40:], y[40:]) == pytest.approx(
@@ -164,7 +166,7 @@ def test_without_shuffling_the_last_samples_are_held_out():
     first 45 train."""
     X, y = _data()
     model = _fit(
-        LSTMRegressor(**TINY, shuffle=False, validation_fraction=0.25, max_iter=10),
+        LSTMRegressor(**BY_SCORE, shuffle=False, validation_fraction=0.25, max_iter=10),
         X, y,
     )  # fmt: skip
     assert model.t_ == 45 * model.n_iter_
@@ -174,7 +176,7 @@ def test_without_shuffling_the_last_samples_are_held_out():
     # Moving the last 15 samples to the front changes what is held out.
     order = np.r_[45:60, 0:45]
     moved = _fit(
-        LSTMRegressor(**TINY, shuffle=False, validation_fraction=0.25, max_iter=10),
+        LSTMRegressor(**BY_SCORE, shuffle=False, validation_fraction=0.25, max_iter=10),
         X[order], y[order],
     )  # fmt: skip
     assert moved.score(X[30:45], y[30:45]) == pytest.approx(
@@ -188,7 +190,7 @@ def test_time_order_split_counts_sample_weights():
     weights = np.ones(40)
     weights[-1] = 3.0
     model = _fit(
-        LSTMRegressor(**TINY, shuffle=False, validation_fraction=0.1, max_iter=4),
+        LSTMRegressor(**BY_SCORE, shuffle=False, validation_fraction=0.1, max_iter=4),
         X, y, sample_weight=weights,
     )  # fmt: skip
     # Total weight 42, a tenth is 4.2: the last two samples (weight 4).
@@ -206,7 +208,7 @@ def test_windows_of_one_series_validate_on_its_last_part():
     n_val = int(round(0.2 * len(y)))
     model = _fit(
         LSTMRegressor(
-            hidden_layer_sizes=(8,), early_stopping=True, shuffle=False,
+            hidden_layer_sizes=(8,), early_stopping=True, scoring=None, shuffle=False,
             validation_fraction=0.2, max_iter=20, random_state=0,
         ),
         X, y,
@@ -220,9 +222,12 @@ def test_windows_of_one_series_validate_on_its_last_part():
 # ------------------------------------------------------------------ scoring
 
 
-def test_scoring_loss_is_the_negated_validation_loss():
+@pytest.mark.parametrize("scoring", ["loss", "default"])
+def test_scoring_loss_is_the_negated_validation_loss(scoring):
+    """"loss" is also the default early-stopping score."""
     X, y = _data()
-    model = _fit(LSTMRegressor(**TINY, scoring="loss", max_iter=8), X, y)
+    params = {} if scoring == "default" else {"scoring": scoring}
+    model = _fit(LSTMRegressor(**TINY, **params, max_iter=8), X, y)
     assert len(model.validation_loss_curve_) == model.n_iter_
     assert_array_equal(
         model.validation_scores_, [-loss for loss in model.validation_loss_curve_]
