@@ -15,8 +15,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMRegressor, _gru_layer, _lstm_layer
-from skseq._gru import GRUClassifier, GRURegressor
+from skseq import GRUClassifier, GRURegressor, LSTMRegressor, _gru_layer, _lstm_layer
 from skseq._network import RecurrentNetwork
 
 from ._gru_reference import gru_layer
