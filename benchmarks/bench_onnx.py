@@ -10,10 +10,11 @@ onnxruntime::
 
 Two parts:
 
-* **Agreement.** For each kind of model the guide lists, the largest absolute
-  difference between the estimator's ``predict`` (regressors) or
-  ``predict_proba`` (classifiers) and the exported graph, over held-out
-  sequences, and whether the labels are identical.
+* **Agreement.** For each cell (LSTM, GRU, simple RNN; ``--cells``) and each
+  kind of model the guide lists, the largest absolute difference between the
+  estimator's ``predict`` (regressors) or ``predict_proba`` (classifiers) and
+  the exported graph, over held-out sequences, and whether the labels are
+  identical.
 * **Latency.** One LSTM layer in the "small" and "mid" configurations of
   bench_lstm.py, float32, three inputs: one sequence of T steps, one step (a
   sequence of a single time step: skseq has no streaming ``predict_step``
@@ -96,15 +97,36 @@ def _fit(model, X, y):
         return model.fit(X, y)
 
 
-def agreement(quick):
-    """Largest |estimator - ONNX Runtime| per model kind."""
+def _estimators(cell):
+    from skseq import LSTMClassifier, LSTMRegressor
+    from skseq._gru import GRUClassifier, GRURegressor
+    from skseq._rnn import RNNClassifier, RNNRegressor
+
+    return {
+        "lstm": (LSTMRegressor, LSTMClassifier),
+        "gru": (GRURegressor, GRUClassifier),
+        "rnn": (RNNRegressor, RNNClassifier),
+    }[cell]
+
+
+def agreement(quick, cells):
+    """Largest |estimator - ONNX Runtime| per cell and model kind."""
+    results = []
+    for cell in cells:
+        for row in _agreement(quick, *_estimators(cell)):
+            results.append({"cell": cell, **row})
+    return results
+
+
+def _agreement(quick, regressor_class, classifier_class):
+    """Largest |estimator - ONNX Runtime| per model kind, for one cell."""
     import onnxruntime as ort
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType, Int32TensorType
+    from sklearn.base import ClassifierMixin
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from skseq import LSTMClassifier, LSTMRegressor
     from skseq.onnx import pad_sequences
 
     rng = np.random.default_rng(0)
@@ -125,11 +147,11 @@ def agreement(quick):
 
     def regressor(**params):
         params = {"hidden_layer_sizes": H, "max_iter": epochs, **params}
-        return LSTMRegressor(random_state=0, **params)
+        return regressor_class(random_state=0, **params)
 
     def classifier(**params):
         params = {"hidden_layer_sizes": H, "max_iter": epochs, **params}
-        return LSTMClassifier(random_state=0, **params)
+        return classifier_class(random_state=0, **params)
 
     bidirectional2 = dict(hidden_layer_sizes=(H, H // 2), bidirectional=True)
     X64 = X.astype(np.float64)
@@ -168,7 +190,7 @@ def agreement(quick):
              y_fit[train])  # fmt: skip
         X_test = X_all[n_train:] if isinstance(X_all, list) else X_all[test]
         estimator = model[-1] if hasattr(model, "steps") else model
-        is_classifier = isinstance(estimator, LSTMClassifier)
+        is_classifier = isinstance(estimator, ClassifierMixin)
         options = {"zipmap": False} if is_classifier else None
         if types is None:
             onx = to_onnx(model, X_test[:1], options=options)
@@ -337,6 +359,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="shorter timings")
     parser.add_argument("--configs", default="small,mid")
     parser.add_argument("--skip-agreement", action="store_true")
+    parser.add_argument(
+        "--cells", default="lstm,gru,rnn", help="cells of the agreement part"
+    )
     parser.add_argument("--json", help="write every number to this file")
     args = parser.parse_args(argv)
 
@@ -362,13 +387,13 @@ def main(argv=None):
     result = {"info": info}
     if not args.skip_agreement:
         print("\nagreement (max |estimator - onnxruntime|, held-out sequences)")
-        result["agreement"] = agreement(args.quick)
+        result["agreement"] = agreement(args.quick, args.cells.split(","))
         for row in result["agreement"]:
             labels = {True: "labels identical", False: "LABELS DIFFER", None: ""}[
                 row["labels_identical"]
             ]
             print(
-                f"  {row['model']:52s} {row['dtype']:8s} "
+                f"  {row['cell']:4s} {row['model']:52s} {row['dtype']:8s} "
                 f"{row['max_abs_diff']:.2e}  {labels}"
             )
     print("\nlatency (medians; ratio = skseq / onnxruntime, below 1: skseq faster)")

@@ -4,23 +4,26 @@ A fitted estimator becomes one ONNX graph:
 
     X (N, T, F) or (N, T) float [+ lengths (N,) int32 or int64]
       -> float32, time-major (T, N, F)
-      -> one recurrent node per layer (ONNX's LSTM operator), the layers
-         between them flattened from (T, directions, N, H) to (T, N, 2H)
+      -> one recurrent node per layer (ONNX's LSTM, GRU or RNN operator),
+         the layers between them flattened from (T, directions, N, H) to
+         (T, N, 2H)
       -> the last layer's final hidden state Y_h, (N, directions * H)
       -> head: MatMul + Add, then the output activation
       -> regressor: variable (N, n_outputs); classifier: label (N,) and
          probabilities (N, n_classes), in the input's float type
 
-ONNX Runtime runs its recurrent operators in float32 only, and only in the
-time-major layout (``layout=0``), so the graph casts a float64 input to
-float32 and transposes it; a float64 model's weights are stored as float32.
+ONNX Runtime runs its LSTM and RNN operators in float32 only (GRU also in
+float64; every cell is exported alike), and only in the time-major layout
+(``layout=0``), so the graph casts a float64 input to float32 and transposes
+it; a float64 model's weights are stored as float32.
 
-Each kind of cell is one function that maps the estimator's weights onto
-its ONNX operator (``_lstm_layers``); everything around the recurrent nodes
-is shared. A GRU or simple RNN estimator would add ``_gru_layers`` (ONNX's
-GRU with ``linear_before_reset=1``, the reset-after form) or ``_rnn_layers``
-beside it and an entry in ``_ESTIMATORS``.
+A cell adds only its operator: an ``_OnnxCell`` in ``_CELLS`` that maps one
+direction of one layer's weights onto the operator's W, R, B and names its
+activations and attributes; everything around the recurrent nodes is shared.
 """
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from onnx import TensorProto
@@ -32,8 +35,11 @@ from skl2onnx.common.data_types import (
     Int64TensorType,
     StringTensorType,
 )
+from sklearn.base import ClassifierMixin, RegressorMixin
 
+from ._gru import GRUClassifier, GRURegressor
 from ._lstm import LSTMClassifier, LSTMRegressor
+from ._rnn import RNNClassifier, RNNRegressor
 
 # ONNX's names of skseq's activations.
 _ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu"}
@@ -46,66 +52,107 @@ _LSTM_BLOCKS = (0, 3, 1, 2)
 
 
 # ------------------------------------------------------------------- cells
+#
+# Each cell maps one direction of one layer, in skseq's Keras layout, onto
+# its ONNX operator's W, R, B (ONNX computes x W^T: W is the kernel
+# transposed), and names the operator's activations for skseq's activation.
 
 
-def _lstm_layers(model):
-    """ONNX ``LSTM`` nodes for ``model``: per layer, the operator type, its
+def _lstm_direction(kernel, recurrent, bias, hidden):
+    blocks = [slice(b * hidden, (b + 1) * hidden) for b in _LSTM_BLOCKS]
+    # ONNX's bias is the sum of an input (Wb) and a recurrent (Rb) part;
+    # skseq's single bias is the input part.
+    return (
+        np.concatenate([kernel[:, b].T for b in blocks]),
+        np.concatenate([recurrent[:, b].T for b in blocks]),
+        np.concatenate([bias[b] for b in blocks] + [np.zeros(4 * hidden)]),
+    )
+
+
+def _gru_direction(kernel, recurrent, bias, hidden):
+    # The gate blocks are z, r, h in both; skseq's bias rows are the input
+    # (Wb) and the recurrent (Rb) biases, which linear_before_reset=1 keeps
+    # apart, as the reset-after cell needs (r multiplies Rb_h too).
+    return kernel.T, recurrent.T, np.concatenate([bias[0], bias[1]])
+
+
+def _rnn_direction(kernel, recurrent, bias, hidden):
+    # As for the LSTM: ONNX adds Wb and Rb; skseq's one bias is Wb.
+    return kernel.T, recurrent.T, np.concatenate([bias, np.zeros(hidden)])
+
+
+class _OnnxCell(NamedTuple):
+    """A cell's ONNX operator: its type, the function that maps one direction
+    of one layer onto its W, R, B, the function that gives the operator's
+    activations of one direction for skseq's activation (ONNX's name), and
+    the cell's own attributes."""
+
+    op_type: str
+    direction_weights: Callable
+    activations: Callable
+    attributes: dict
+
+
+_CELLS = {
+    "lstm": _OnnxCell("LSTM", _lstm_direction, lambda act: ["Sigmoid", act, act], {}),
+    "gru": _OnnxCell(
+        "GRU", _gru_direction, lambda act: ["Sigmoid", act], {"linear_before_reset": 1}
+    ),
+    "rnn": _OnnxCell("RNN", _rnn_direction, lambda act: [act], {}),
+}
+
+# The estimators the converters are registered for.
+_ESTIMATORS = (
+    LSTMRegressor,
+    LSTMClassifier,
+    GRURegressor,
+    GRUClassifier,
+    RNNRegressor,
+    RNNClassifier,
+)
+
+
+def _cell_layers(model):
+    """The recurrent nodes of ``model``: per layer, the operator type, its
     weight inputs W, R, B (each with a leading direction axis) and its
     attributes."""
     # The network as fitted (the parameters may have been set since).
     network = model._network
+    cell = _CELLS[network.cell.name]
     suffixes = ("", "_reverse") if network.bidirectional else ("",)
-    gate_activations = ["Sigmoid"] + 2 * [_ONNX_ACTIVATIONS[network.activation]]
+    activations = cell.activations(_ONNX_ACTIVATIONS[network.activation])
     layers = []
-    for weights in model.lstm_weights_:
+    for weights in model._layer_weights():
         hidden = weights["recurrent_kernel"].shape[0]
-        W, R, B = [], [], []
-        for suffix in suffixes:
-            kernel = weights["kernel" + suffix]
-            recurrent = weights["recurrent_kernel" + suffix]
-            bias = weights["bias" + suffix]
-            blocks = [slice(b * hidden, (b + 1) * hidden) for b in _LSTM_BLOCKS]
-            # ONNX computes x W^T: its W is skseq's kernel transposed, block by
-            # block. Its bias is the sum of an input (Wb) and a recurrent (Rb)
-            # part; skseq's single bias is the input part.
-            W.append(np.concatenate([kernel[:, b].T for b in blocks]))
-            R.append(np.concatenate([recurrent[:, b].T for b in blocks]))
-            B.append(np.concatenate([bias[b] for b in blocks] + [np.zeros(4 * hidden)]))
+        W, R, B = zip(
+            *(
+                cell.direction_weights(
+                    weights["kernel" + suffix],
+                    weights["recurrent_kernel" + suffix],
+                    weights["bias" + suffix],
+                    hidden,
+                )
+                for suffix in suffixes
+            ),
+            strict=True,
+        )
+        attributes = {
+            "hidden_size": hidden,
+            "direction": "bidirectional" if network.bidirectional else "forward",
+            "activations": activations * len(suffixes),
+            **cell.attributes,
+        }
         layers.append(
-            (
-                "LSTM",
-                [np.stack(W), np.stack(R), np.stack(B)],
-                {
-                    "hidden_size": hidden,
-                    "direction": "bidirectional"
-                    if network.bidirectional
-                    else "forward",
-                    "activations": gate_activations * len(suffixes),
-                },
-            )
+            (cell.op_type, [np.stack(W), np.stack(R), np.stack(B)], attributes)
         )
     return layers
-
-
-# Estimator class: (skl2onnx alias, the cell's layer function).
-_ESTIMATORS = {
-    LSTMRegressor: ("SkseqLSTMRegressor", _lstm_layers),
-    LSTMClassifier: ("SkseqLSTMClassifier", _lstm_layers),
-}
-
-
-def _cell_layers(model):
-    for cls in type(model).__mro__:
-        if cls in _ESTIMATORS:
-            return _ESTIMATORS[cls][1](model)
-    raise TypeError(f"No ONNX converter for {type(model).__name__}.")
 
 
 # ---------------------------------------------------------- shapes, checks
 
 
 def _step_features(model):
-    return model.lstm_weights_[0]["kernel"].shape[0]
+    return model._layer_weights()[0]["kernel"].shape[0]
 
 
 def _is_multilabel(model):
@@ -197,7 +244,7 @@ def _calculate_output_shapes(operator):
         x.type = type(x.type)([x.type.shape[0], None, x.type.shape[2]])
     n_rows = x.type.shape[0]
     float_type = type(x.type)
-    if isinstance(model, LSTMRegressor):
+    if isinstance(model, RegressorMixin):
         operator.outputs[0].type = float_type([n_rows, model.n_outputs_])
         return
     n_classes = len(model.classes_)
@@ -328,7 +375,7 @@ def _convert(scope, operator, container):
         if is_double:
             graph.node("Cast", [value], variable.full_name, to=TensorProto.DOUBLE)
 
-    if isinstance(model, LSTMRegressor):
+    if isinstance(model, RegressorMixin):
         variable = operator.outputs[0]
         cast_back(graph.node("Add", [projected, intercept], target(variable)), variable)
         return
@@ -368,9 +415,9 @@ def register_converters():
     """Register the shape calculator and converter of every estimator; the
     classifiers with skl2onnx's classifier options, so that its own parser
     declares their two outputs (label, probabilities) and applies ZipMap."""
-    for estimator, (alias, _) in _ESTIMATORS.items():
+    for estimator in _ESTIMATORS:
         options = None
-        if issubclass(estimator, LSTMClassifier):
+        if issubclass(estimator, ClassifierMixin):
             options = {
                 "zipmap": [True, False, "columns"],
                 "output_class_labels": [False, True],
@@ -378,7 +425,7 @@ def register_converters():
             }
         update_registered_converter(
             estimator,
-            alias,
+            "Skseq" + estimator.__name__,
             _calculate_output_shapes,
             _convert,
             overwrite=True,

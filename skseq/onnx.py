@@ -4,9 +4,10 @@ skseq never imports skl2onnx (nor onnx) by itself. :func:`register` imports
 it and registers skseq's converters with it; from then on
 ``skl2onnx.to_onnx(model, X_sample)`` converts a fitted skseq estimator, alone
 or as the last step of a :class:`~sklearn.pipeline.Pipeline`. The graphs run
-the recurrent layers on ONNX's own ``LSTM`` operator, in float32 (the only
-precision ONNX Runtime implements it in). See the guide "Export to ONNX" for
-the graph's inputs and outputs and what each attribute of the operator means.
+the recurrent layers on ONNX's own ``LSTM``, ``GRU`` or ``RNN`` operator, in
+float32 (the only precision ONNX Runtime implements them in). See the guide
+"Export to ONNX" for the graph's inputs and outputs and what each attribute
+of the operators means.
 
 Install the optional dependencies with ``pip install skseq[onnx]`` (skl2onnx
 and onnx), plus ``onnxruntime`` to run the exported models.
@@ -21,9 +22,9 @@ def register():
     """Register skseq's converters with skl2onnx.
 
     After this call, :func:`skl2onnx.to_onnx` and
-    :func:`skl2onnx.convert_sklearn` convert fitted
-    :class:`~skseq.LSTMRegressor` and :class:`~skseq.LSTMClassifier`
-    estimators, also inside a :class:`~sklearn.pipeline.Pipeline`. Calling it
+    :func:`skl2onnx.convert_sklearn` convert every fitted skseq estimator
+    (LSTM, GRU and simple RNN regressors and classifiers), also inside a
+    :class:`~sklearn.pipeline.Pipeline`. Calling it
     again is harmless. skl2onnx offers no plug-in mechanism that would find
     the converters by itself, so the call is needed once per process.
 

@@ -12,6 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skseq import LSTMClassifier, LSTMRegressor
+from skseq._gru import GRUClassifier, GRURegressor
+from skseq._rnn import RNNClassifier, RNNRegressor
 from skseq.onnx import pad_sequences
 
 # CI installs these through the test extra; the guard is for environments
@@ -19,6 +21,7 @@ from skseq.onnx import pad_sequences
 skl2onnx = pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto  # noqa: E402
+from onnx import helper as onnx_helper  # noqa: E402
 from skl2onnx.common.data_types import (  # noqa: E402
     DoubleTensorType,
     FloatTensorType,
@@ -34,10 +37,37 @@ FLOAT32_TOLERANCE = 1e-5
 # A float64 model runs in the graph with its weights rounded to float32.
 FLOAT64_TOLERANCE = 1e-4
 
+# Per cell: its regressor, its classifier and its ONNX operator.
+CELLS = {
+    "lstm": (LSTMRegressor, LSTMClassifier, "LSTM"),
+    "gru": (GRURegressor, GRUClassifier, "GRU"),
+    "rnn": (RNNRegressor, RNNClassifier, "RNN"),
+}
+# The operator's activations of one direction for skseq's activation "relu".
+RELU_ACTIVATIONS = {
+    "lstm": [b"Sigmoid", b"Relu", b"Relu"],
+    "gru": [b"Sigmoid", b"Relu"],
+    "rnn": [b"Relu"],
+}
+
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     skseq.onnx.register()
+
+
+@pytest.fixture(params=list(CELLS))
+def cell(request):
+    return request.param
+
+
+def _node_attributes(onx, op_type):
+    """Per node of ``op_type``, its attributes by name."""
+    return [
+        {a.name: onnx_helper.get_attribute_value(a) for a in node.attribute}
+        for node in onx.graph.node
+        if node.op_type == op_type
+    ]
 
 
 def _fit(estimator, X, y):
@@ -103,10 +133,11 @@ def test_register_without_skl2onnx_says_what_to_install(tmp_path):
     assert "pip install skseq[onnx]" in result.stderr
 
 
-def test_regressor_matches_predict_for_any_number_of_steps():
+def test_regressor_matches_predict_for_any_number_of_steps(cell):
     """The sample fixes the features, not the time steps, as for predict."""
     X, y = _data()
-    model = _fit(LSTMRegressor(hidden_layer_sizes=5, max_iter=3, random_state=0), X, y)
+    regressor = CELLS[cell][0]
+    model = _fit(regressor(hidden_layer_sizes=5, max_iter=3, random_state=0), X, y)
     onx = skl2onnx.to_onnx(model, X[:1])
     dims = onx.graph.input[0].type.tensor_type.shape.dim
     assert [d.HasField("dim_value") for d in dims] == [False, False, True]
@@ -129,12 +160,13 @@ def test_multi_output_regressor_has_one_column_per_output():
 
 
 @pytest.mark.parametrize("lengths_type", [Int32TensorType, Int64TensorType])
-def test_stacked_bidirectional_regressor_equal_and_ragged_lengths(lengths_type):
+def test_stacked_bidirectional_regressor_equal_and_ragged_lengths(cell, lengths_type):
     """Two bidirectional layers, on sequences of one length and on padded
     sequences of different lengths given with their lengths."""
     X, y = _data()
+    regressor = CELLS[cell][0]
     model = _fit(
-        LSTMRegressor(
+        regressor(
             hidden_layer_sizes=(5, 4), bidirectional=True, max_iter=3, random_state=0
         ),
         X,
@@ -158,27 +190,21 @@ def test_stacked_bidirectional_regressor_equal_and_ragged_lengths(lengths_type):
     assert np.abs(unmasked[:, 0] - expected).max() > 1e-3
 
 
-def test_relu_binary_classifier_labels_and_probabilities():
+def test_relu_binary_classifier_labels_and_probabilities(cell):
     X, y = _data()
     labels = np.where(y > 0, 7, -3)  # integer labels that are not indices
+    _, classifier, op_type = CELLS[cell]
     model = _fit(
-        LSTMClassifier(
-            hidden_layer_sizes=6, activation="relu", max_iter=5, random_state=0
-        ),
+        classifier(hidden_layer_sizes=6, activation="relu", max_iter=5, random_state=0),
         X,
         labels,
     )
     # The graph is the network as fitted, whatever the parameters say now.
     model.set_params(activation="tanh", bidirectional=True)
     onx = skl2onnx.to_onnx(model, X[:1], options={"zipmap": False})
-    activations = [
-        list(a.strings)
-        for n in onx.graph.node
-        if n.op_type == "LSTM"
-        for a in n.attribute
-        if a.name == "activations"
-    ]
-    assert activations == [[b"Sigmoid", b"Relu", b"Relu"]]
+    (attributes,) = _node_attributes(onx, op_type)
+    assert attributes["activations"] == RELU_ACTIVATIONS[cell]
+    assert attributes["direction"] == b"forward"
     label, proba = _run(onx, X=X)
     assert label.dtype == np.int64
     np.testing.assert_array_equal(label, model.predict(X))
@@ -205,11 +231,12 @@ def test_classifier_default_output_is_skl2onnx_zipmap():
     )
 
 
-def test_ragged_three_class_classifier():
+def test_ragged_three_class_classifier(cell):
     X, y = _data()
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    classifier = CELLS[cell][1]
     model = _fit(
-        LSTMClassifier(hidden_layer_sizes=5, max_iter=5, random_state=0), X, labels
+        classifier(hidden_layer_sizes=5, max_iter=5, random_state=0), X, labels
     )
     assert model.out_activation_ == "softmax"
     sequences = _ragged()
@@ -221,6 +248,39 @@ def test_ragged_three_class_classifier():
     np.testing.assert_array_equal(label, model.predict(sequences))
     np.testing.assert_allclose(
         proba, model.predict_proba(sequences), rtol=0, atol=FLOAT32_TOLERANCE
+    )
+
+
+def test_every_weight_reaches_the_graph(cell):
+    """With every weight, bias and head value random (a fitted model's biases
+    are still near their start after a few epochs), a stacked bidirectional
+    model's graph gives predict on ragged sequences: each weight is mapped
+    onto the operator at its place."""
+    X, y = _data()
+    regressor, _, op_type = CELLS[cell]
+    model = _fit(
+        regressor(
+            hidden_layer_sizes=(4, 3), bidirectional=True, max_iter=1, random_state=0
+        ),
+        X,
+        y,
+    )
+    rng = np.random.default_rng(3)
+    model.weights_ = rng.normal(scale=0.5, size=model.weights_.shape).astype(
+        model.weights_.dtype
+    )
+    onx = skl2onnx.to_onnx(model, initial_types=_ragged_types(3))
+    attributes = _node_attributes(onx, op_type)
+    assert [a["hidden_size"] for a in attributes] == [4, 3]
+    assert all(a["direction"] == b"bidirectional" for a in attributes)
+    if cell == "gru":
+        # skseq's GRU applies the reset gate after the recurrent product.
+        assert all(a["linear_before_reset"] == 1 for a in attributes)
+    sequences = _ragged()
+    padded, lengths = pad_sequences(sequences)
+    (output,) = _run(onx, X=padded, lengths=lengths)
+    np.testing.assert_allclose(
+        output[:, 0], model.predict(sequences), rtol=0, atol=FLOAT32_TOLERANCE
     )
 
 
@@ -267,13 +327,13 @@ def test_multilabel_classifier_needs_zipmap_off():
     )
 
 
-def test_pipeline_with_scaler_on_univariate_2d_input():
+def test_pipeline_with_scaler_on_univariate_2d_input(cell):
     """A 2-D input holds univariate sequences, one column per time step."""
     X, y = _data(n_features=1)
     X2 = X[:, :, 0] * 10 + 3
     pipeline = make_pipeline(
         StandardScaler(),
-        LSTMRegressor(hidden_layer_sizes=5, max_iter=3, random_state=0),
+        CELLS[cell][0](hidden_layer_sizes=5, max_iter=3, random_state=0),
     )
     pipeline = _fit(pipeline, X2, y)
     assert pipeline[-1].weights_.dtype == np.float32
