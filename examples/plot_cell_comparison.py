@@ -59,7 +59,9 @@ chance_mse, solved_mse = 1 / 6, 0.01
 # Equal width does not mean equal size. Per hidden unit, the LSTM has four
 # sets of input weights, recurrent weights and biases (three gates and the
 # candidate), the GRU three (two gates and the candidate, with two bias
-# vectors in the form skseq uses) and the simple RNN one.
+# vectors in the form skseq uses) and the simple RNN one. With two input
+# channels, 16 units and one output, that makes 321 weights for the RNN, 977
+# for the GRU and 1233 for the LSTM, counted from the fitted models below.
 n_hidden, n_epochs = 16, 40
 cells = {"RNN": RNNRegressor, "LSTM": LSTMRegressor, "GRU": GRURegressor}
 
