@@ -186,7 +186,7 @@ for cell in cells:
 # must. The measured ratios (printed above) put the RNN well below the LSTM,
 # but above a quarter, since the work outside the recurrent products is the
 # same for all cells. The GRU's ratio measures skseq's implementation of it
-# as much as the cell: when this example was written, the GRU trained about
+# as much as the cell: when this example was written, the GRU trained two to
 # three times slower than the LSTM, the opposite of what its arithmetic
 # promises.
 #
