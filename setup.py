@@ -9,6 +9,7 @@ working serial build instead of a failed one.
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
@@ -62,7 +63,7 @@ class BuildExt(build_ext):
             print("skseq: building the core without OpenMP (serial).", file=sys.stderr)
         for ext in self.extensions:
             if self.compiler.compiler_type != "msvc":
-                # -fopenmp-simd honours the "omp simd" loops of _gates.h even
+                # -fopenmp-simd honours the "omp simd" loops of the kernels even
                 # in a serial build; it needs no OpenMP runtime.
                 # -fno-trapping-math: the core never reads floating-point
                 # exception flags, and without it GCC keeps the selects of
@@ -73,7 +74,7 @@ class BuildExt(build_ext):
                 # Neither changes a computed value. -g0 drops debug information
                 # (three quarters of the shared object's size); it changes no
                 # generated code. Each module of the core includes the kernel
-                # headers whole and uses part of them, so unused static
+                # table's header whole and uses part of it, so unused static
                 # functions are expected there.
                 ext.extra_compile_args += [
                     "-O3",
@@ -89,23 +90,24 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-KERNEL_HEADERS = ["skseq/_gates.h", "skseq/_gemm.h", "skseq/_sequence.h"]
+KERNEL_SOURCES = sorted(str(p) for p in Path("skseq/src").iterdir())
 SHARED_PXD = [
     "skseq/_blas.pxd",
     "skseq/_kernels.pxd",
     "skseq/_checks.pxd",
+    "skseq/_dispatch.pxd",
     "skseq/_bptt.pxd",
     "skseq/_arrays.pxd",
 ]
-RNN_HEADERS = ["skseq/_rnn_gates.h", "skseq/src/rnn_gates.inc"]
-GRU_HEADERS = ["skseq/_gru_gates.h", "skseq/src/gru_gates.inc"]
+RNN_HEADERS = ["skseq/_rnn_gates.h"]
+GRU_HEADERS = ["skseq/_gru_gates.h"]
 
 
-def core_extension(name, depends=()):
-    """One module of the compiled core, skseq/<name>.pyx."""
+def core_extension(name, depends=(), sources=()):
+    """One module of the compiled core, skseq/<name>.pyx (and C sources)."""
     return Extension(
         f"skseq.{name}",
-        [f"skseq/{name}.pyx"],
+        [f"skseq/{name}.pyx", *sources],
         include_dirs=[numpy.get_include(), "skseq"],
         depends=list(depends),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
@@ -115,10 +117,13 @@ def core_extension(name, depends=()):
 extensions = [
     core_extension("_openmp_helpers"),
     core_extension("_layout", ["skseq/_checks.pxd"]),
-    core_extension("_numerics", KERNEL_HEADERS + SHARED_PXD),
-    core_extension("_lstm_layer", KERNEL_HEADERS + SHARED_PXD),
-    core_extension("_gru_layer", KERNEL_HEADERS + GRU_HEADERS + SHARED_PXD),
-    core_extension("_rnn_layer", KERNEL_HEADERS + RNN_HEADERS + SHARED_PXD),
+    # The kernels are compiled once, here; the other modules call them
+    # through its table.
+    core_extension("_dispatch", KERNEL_SOURCES, ["skseq/src/dispatch.c"]),
+    core_extension("_numerics", KERNEL_SOURCES + SHARED_PXD),
+    core_extension("_lstm_layer", KERNEL_SOURCES + SHARED_PXD),
+    core_extension("_gru_layer", KERNEL_SOURCES + GRU_HEADERS + SHARED_PXD),
+    core_extension("_rnn_layer", KERNEL_SOURCES + RNN_HEADERS + SHARED_PXD),
 ]
 
 setup(

@@ -1,23 +1,25 @@
-"""Time skseq's elementwise gate kernels for each x86-64 target, with and
+"""Time skseq's elementwise gate kernels at each vector level, with and
 without the floating-point flags of skseq's build.
 
 The gate math of an LSTM step (three sigmoids, two tanhs and the cell update
-per hidden unit) lives in ``skseq/_gates.h``. The extension compiles each
-kernel for three targets (x86-64-v4 with AVX-512, x86-64-v3 with AVX2 and
-FMA, and the x86-64 baseline) and the loader runs the best one the CPU has, so
-a machine only ever times its own best target. This script compiles the
-kernels once per target the CPU can run, in a C harness, and reports the time
-per hidden unit of the forward and backward row kernels:
+per hidden unit) lives in ``skseq/src/lstm_rows.inc``. The extension compiles
+each kernel once per vector level (AVX-512, AVX2 with FMA, and the x86-64
+baseline; ``skseq/src/kernels.h``) and picks the best level the CPU has at
+import, so a machine only ever runs its own best level. This script compiles
+the same kernel source once per level the CPU can run, in a C harness that
+instantiates it the way ``skseq/src/level.inc`` does (the level chosen by
+``-DBENCH_LEVEL``, nothing in the sources edited), and reports the time per
+hidden unit of the forward and backward row kernels:
 
 * with ``setup.py``'s flags (``-O3 -fopenmp-simd -fno-trapping-math
   -fno-math-errno``), and
 * without the last two. Without ``-fno-trapping-math`` GCC keeps the selects
   of the exponential as branches (a compare may raise a flag) and vectorises
   the loops only where AVX-512 masks can predicate them; the gate math of
-  the other targets then runs one value at a time.
+  the other levels then runs one value at a time.
 
-It also reports, per precision, whether GCC said it vectorised the row
-kernels of ``_gates.h``.
+It also reports, per precision, whether GCC said it vectorised every loop of
+``lstm_rows.inc``.
 x86-64 Linux with GCC (or a compatible ``$CC``) only. Run from anywhere::
 
     python benchmarks/bench_gates.py [--quick] [--json out.json]
@@ -35,24 +37,64 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HEADER = REPO / "skseq" / "_gates.h"
-CLONES = '__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))'
+SOURCES = REPO / "skseq" / "src"
+ROW_KERNELS = "lstm_rows.inc"
 BUILD_FLAGS = ["-O3", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno"]
 PLAIN_FLAGS = ["-O3", "-fopenmp-simd"]
 
-# (target, the /proc/cpuinfo flags it needs)
+# (level, its number for -DBENCH_LEVEL, the /proc/cpuinfo flags it needs: those
+# of SKSEQ_AVX512_FEATURES and SKSEQ_AVX2_FEATURES in skseq/src/kernels.h)
+AVX2_FLAGS = {"avx2", "fma", "bmi1", "bmi2"}
 TARGETS = [
-    ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
-    ("x86-64-v3", {"avx2", "fma", "bmi2", "movbe"}),
-    ("x86-64", set()),
+    (
+        "avx512",
+        2,
+        AVX2_FLAGS | {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"},
+    ),
+    ("avx2", 1, AVX2_FLAGS),
+    ("baseline", 0, set()),
 ]
 
 HARNESS = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "gates_one_target.h"
+#include "kernels.h"
 
+/* The row kernels of one level, instantiated as level.inc does. */
+#if BENCH_LEVEL == 2
+#define SKSEQ_TARGET __attribute__((target(SKSEQ_AVX512_FEATURES)))
+#elif BENCH_LEVEL == 1
+#define SKSEQ_TARGET __attribute__((target(SKSEQ_AVX2_FEATURES)))
+#else
+#define SKSEQ_TARGET
+#endif
+#if !defined(BENCH_DTYPE) || BENCH_DTYPE == 32
+#define REAL float
+#define TYPED(name) name##_f
+#define SUFFIX(name) name##_f_bench
+#include "lstm_rows.inc"
+/* Referenced, so that a probe compiled without main() still compiles them. */
+void *bench_kernels_f[] = {(void *)skseq_forward_row_f_bench,
+                             (void *)skseq_backward_row_f_bench};
+#undef REAL
+#undef TYPED
+#undef SUFFIX
+#endif
+#if !defined(BENCH_DTYPE) || BENCH_DTYPE == 64
+#define REAL double
+#define TYPED(name) name##_d
+#define SUFFIX(name) name##_d_bench
+#include "lstm_rows.inc"
+/* Referenced, so that a probe compiled without main() still compiles them. */
+void *bench_kernels_d[] = {(void *)skseq_forward_row_d_bench,
+                             (void *)skseq_backward_row_d_bench};
+#undef REAL
+#undef TYPED
+#undef SUFFIX
+#endif
+
+#ifndef BENCH_DTYPE
 static double now(void)
 {
     struct timespec t;
@@ -83,12 +125,12 @@ static double passes_##S(buffers_##S *b, long reps, int kernels)              \
         if (!kernels) continue;                                               \
         for (j = 0; j < (size_t)b->rows; j++) {                               \
             if (b->backward)                                                  \
-                skseq_backward_row_##S(b->z + G * j, b->c_now + H * j,        \
+                skseq_backward_row_##S##_bench(b->z + G * j, b->c_now + H * j,        \
                                        b->c_prev + H * j, b->dh + H * j,      \
                                        b->h + H * j, b->dc + H * j,           \
                                        b->z + G * j, b->H, 0);                \
             else                                                              \
-                skseq_forward_row_##S(b->z + G * j, b->bias,                  \
+                skseq_forward_row_##S##_bench(b->z + G * j, b->bias,                  \
                                       b->c_prev + H * j, b->c_now + H * j,    \
                                       b->h + H * j, b->H, 0);                 \
         }                                                                     \
@@ -163,6 +205,7 @@ int main(int argc, char **argv)
     }
     return 0;
 }
+#endif
 """
 
 CASES = [  # (float64?, H, rows, backward?)
@@ -191,60 +234,51 @@ def find_compiler():
     return None
 
 
-def header_for(target):
-    text = HEADER.read_text()
-    if CLONES not in text:
-        sys.exit(
-            f"bench_gates: {HEADER} no longer holds the expected target_clones "
-            "attribute; update CLONES in this script."
-        )
-    return text.replace(CLONES, f'__attribute__((target("arch={target}")))')
-
-
-def kernel_lines(header_text):
-    """Line numbers of the row-kernel definitions, per precision (GCC reports
-    the loops of a macro-made function at the line of the macro's use)."""
-    lines = {}
-    for number, line in enumerate(header_text.splitlines(), start=1):
-        for dtype, use in (
-            ("float64", "SKSEQ_DEFINE_ROW_KERNELS(double, d)"),
-            ("float32", "SKSEQ_DEFINE_ROW_KERNELS(float, f)"),
-        ):
-            if line.startswith(use):
-                lines[dtype] = number
-    if len(lines) != 2:
-        sys.exit(f"bench_gates: cannot find the row kernels' definitions in {HEADER}.")
-    return lines
-
-
-def build(compiler, workdir, target, flags):
-    """Compile the harness for one target; return (binary, {dtype: whether
-    GCC reported a vectorised loop in that precision's row kernels})."""
+def build(compiler, workdir, target, level, flags):
+    """Compile the harness for one level; return (binary, {dtype: whether
+    GCC reported every loop of that precision's row kernels vectorised})."""
     tag = f"{target}-{'build' if flags is BUILD_FLAGS else 'plain'}"
     directory = Path(workdir) / tag
     directory.mkdir()
-    header = header_for(target)
-    (directory / "gates_one_target.h").write_text(header)
     source = directory / "harness.c"
     source.write_text(HARNESS)
     binary = directory / "harness"
-    command = [compiler, *flags, f"-I{directory}", str(source), "-o", str(binary)]
+    command = [
+        compiler,
+        *flags,
+        f"-I{SOURCES}",
+        f"-DBENCH_LEVEL={level}",
+        "-Wno-unused-function",
+    ]
     result = subprocess.run(
-        [*command, "-fopt-info-vec-optimized"], capture_output=True, text=True
+        [*command, str(source), "-o", str(binary)], capture_output=True, text=True
     )
     if result.returncode != 0:
         sys.exit(
             f"bench_gates: compiling failed:\n{' '.join(command)}\n{result.stderr}"
         )
-    report = (result.stderr + result.stdout).splitlines()
-    vectorised = {
-        dtype: any(
-            f"gates_one_target.h:{number}:" in line and "vectorized" in line
-            for line in report
+    vectorised = {}
+    for dtype, bits in (("float32", 32), ("float64", 64)):
+        probe = subprocess.run(
+            [*command, f"-DBENCH_DTYPE={bits}", "-fopt-info-vec-optimized", "-c"]
+            + [str(source), "-o", str(directory / f"probe{bits}.o")],
+            capture_output=True,
+            text=True,
         )
-        for dtype, number in kernel_lines(header).items()
-    }
+        report = (probe.stderr + probe.stdout).splitlines()
+        lines = {
+            line.split(f"{ROW_KERNELS}:")[1].split(":")[0]
+            for line in report
+            if f"{ROW_KERNELS}:" in line and "vectorized" in line
+        }
+        vectorised[dtype] = len(lines) == simd_loops()
     return binary, vectorised
+
+
+def simd_loops():
+    """The number of loops of the row kernels marked for vectorisation."""
+    text = (SOURCES / ROW_KERNELS).read_text()
+    return sum(line.strip() == "SKSEQ_SIMD" for line in text.splitlines())
 
 
 def run(binary, seconds, trials):
@@ -282,12 +316,12 @@ def main():
     results = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as workdir:
-        for target, needs in TARGETS:
+        for target, level, needs in TARGETS:
             if not needs <= flags:
                 print(f"{target}: skipped, the CPU lacks {sorted(needs - flags)}\n")
                 continue
-            with_flags, vec_with = build(compiler, workdir, target, BUILD_FLAGS)
-            without, vec_without = build(compiler, workdir, target, PLAIN_FLAGS)
+            with_flags, vec_with = build(compiler, workdir, target, level, BUILD_FLAGS)
+            without, vec_without = build(compiler, workdir, target, level, PLAIN_FLAGS)
             times_with = run(with_flags, seconds, trials)
             times_without = run(without, seconds, trials)
             for case, t_with, t_without in zip(

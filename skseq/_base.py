@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _numerics
+from ._callbacks import CallbackSupportMixin
 from ._inference import InferenceEngine
 from ._losses import OUTPUT_ACTIVATIONS
 from ._network import RecurrentNetwork, aligned_copy, is_aligned
@@ -31,6 +32,7 @@ from ._validation import (
     check_sample_weight,
     check_sequences,
 )
+from ._validation_set import ValidationSet, check_validation_arguments
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 
@@ -72,7 +74,7 @@ def _cached_network(config):
     return RecurrentNetwork(*config)
 
 
-class BaseRecurrent(EpochLoop, BaseEstimator):
+class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
     """Base class of the recurrent estimators.
 
     A subclass names its cell in ``_cell`` (a key of ``_cells.CELLS``) and
@@ -106,6 +108,7 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
+        "scoring": [str, callable, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
@@ -138,6 +141,7 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
         momentum,
         nesterovs_momentum,
         early_stopping,
+        scoring,
         validation_fraction,
         beta_1,
         beta_2,
@@ -164,6 +168,7 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
+        self.scoring = scoring
         self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -297,7 +302,14 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
             getattr(self, "feature_names_in_", None),
         )
 
-    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+    def _fit(
+        self, X, y, sample_weight, *, incremental, classes=None, X_val=None,
+        y_val=None, sample_weight_val=None,
+    ):  # fmt: skip
+        given_validation = check_validation_arguments(
+            self, X_val, y_val, sample_weight_val
+        )
+        arguments = (X, y, sample_weight)
         hidden_sizes = self._hidden_sizes()
         first_call = not (
             (self.warm_start or incremental) and hasattr(self, "weights_")
@@ -321,6 +333,12 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
                 class_sample_weight, len(sequences), dtype,
                 name="sample_weight * class_weight",
             )  # fmt: skip
+        validation = None
+        if given_validation:
+            validation = self._check_validation_set(
+                X_val, y_val, sample_weight_val,
+                input_form if first_call else self._fitted_input(), dtype, y.shape[1],
+            )  # fmt: skip
 
         if first_call:
             self._record_input(input_form)
@@ -343,7 +361,10 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
                 self.hidden_layer_sizes,
             )  # fmt: skip
             self.weights_ = self._network.initialize(
-                self._random_state, dtype, **cell_params
+                self._random_state,
+                dtype,
+                max_length=int(sequences.lengths.max()),
+                **cell_params,
             )
         else:
             config = (
@@ -365,8 +386,33 @@ class BaseRecurrent(EpochLoop, BaseEstimator):
         # The early-stopping scores of the loop and later predictions use it.
         self._keep_inference_engine()
         with _blas_limit(stacked_training=len(hidden_sizes) > 1):
-            self._fit_stochastic(sequences, y, sample_weight, incremental)
+            self._fit_stochastic(
+                sequences, y, sample_weight, incremental, arguments, validation
+            )
         return self
+
+    def _check_validation_set(
+        self, X_val, y_val, sample_weight_val, form, dtype, n_outputs
+    ):
+        """The ValidationSet of ``X_val``, ``y_val`` and ``sample_weight_val``,
+        held to the rules of fit's ``X`` (``form``, the model's ``dtype``),
+        ``y`` (``n_outputs`` columns once encoded) and ``sample_weight``."""
+        try:
+            sequences, _ = check_sequences(self, X_val, fitted=form, model_dtype=dtype)
+            Y = self._encode_validation_targets(y_val, len(sequences))
+            if Y.shape[1] != n_outputs:
+                raise ValueError(
+                    f"y has {n_outputs} outputs (columns), but y_val has {Y.shape[1]}."
+                )
+            Y = cast_finite(Y, dtype, "y_val")
+            weights = check_sample_weight(
+                sample_weight_val, len(sequences), dtype, name="sample_weight_val"
+            )
+        except (TypeError, ValueError) as exc:
+            if type(exc) not in (TypeError, ValueError):
+                raise
+            raise type(exc)(f"In the validation set (X_val, y_val): {exc}") from exc
+        return ValidationSet(sequences, Y, weights, source=(X_val, y_val, None))
 
     # --------------------------------------------------------- prediction
     def _check_score_weight(self, X, sample_weight):

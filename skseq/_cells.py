@@ -15,6 +15,14 @@ only its hidden states, and uses ``gates`` (H per step) for the gradients of
 its pre-activations in training. Weights are in the
 Keras layout: kernel (n_in, G), recurrent kernel (H, G) and a bias of
 :meth:`Cell.bias_shape`.
+
+Initial biases: the gates that keep the state start length-aware, from the
+chrono initialisation of Tallec & Ollivier (ICLR 2018,
+:func:`chrono_gate_biases`) for the longest training sequence: the LSTM's
+forget gates (their negatives on the input gates) with ``forget_bias="auto"``
+(a number sets the forget gates to it instead), the GRU's update gates (input
+row, z block: z = 1 keeps h) always, its reset gates at 0. The simple RNN has
+no gate; its biases start at 0.
 """
 
 import numpy as np
@@ -43,6 +51,12 @@ class Cell:
     initial_bias : callable
         ``initial_bias(bias, hidden, **params)`` sets a fresh bias (zeros on
         entry) in place, from the estimator's cell parameters.
+    drawn_bias : callable
+        ``drawn_bias(bias, hidden, rng, max_length, **params)`` then sets the
+        bias values drawn at random, the length-aware gate biases of
+        :func:`chrono_gate_biases` for training sequences of up to
+        ``max_length`` steps. The network calls it for every layer after all
+        other weights are drawn, so that those do not depend on it.
     small_batch_predictor : type or None
         The module's compiled predictor for a few sequences of a one-layer,
         one-direction network, if it has one.
@@ -54,7 +68,7 @@ class Cell:
 
     def __init__(
         self, name, n_gates, gate_names, bias_rows, layer, entry_points,
-        initial_bias, small_batch_predictor=None,
+        initial_bias, drawn_bias, small_batch_predictor=None,
     ):  # fmt: skip
         self.name = name
         self.n_gates = n_gates
@@ -63,6 +77,7 @@ class Cell:
         self.layer = layer
         self._forward, self._backward, self.predict = entry_points
         self.initial_bias = initial_bias
+        self.drawn_bias = drawn_bias
         self.small_batch_predictor = small_batch_predictor
         self.activations = {
             "tanh": layer.ACTIVATION_TANH,
@@ -147,43 +162,69 @@ class SimpleCell(Cell):
         )  # fmt: skip
 
 
+def chrono_gate_biases(rng, n_units, max_length):
+    """Chrono initialisation (Tallec & Ollivier, ICLR 2018): ``n_units`` gate
+    biases ``log(u)``, ``u`` uniform in ``[1, max(max_length - 1, 2)]``.
+
+    A cell whose keep gate stays near ``sigmoid(b)`` holds its content for
+    about ``1 + exp(b)`` steps: the units' memory spans spread from one step
+    to the longest training sequence, ``max_length`` (below 3 steps the
+    interval would be empty). An LSTM takes them as forget-gate biases and
+    their negatives as input-gate biases (keeping long, writing little); a
+    gate that keeps the state when open (a GRU's update gate where ``z = 1``
+    keeps ``h``) takes them as they are, one that keeps it when closed their
+    negatives.
+    """
+    upper = max(float(max_length) - 1.0, 2.0)
+    return np.log(rng.uniform(1.0, upper, size=n_units))
+
+
 def _lstm_bias(bias, hidden, forget_bias):
-    """The forget gates' bias is ``forget_bias``, the others zero."""
-    bias[hidden : 2 * hidden] = forget_bias
+    """A fixed ``forget_bias`` on the forget gates, the others zero; with
+    ``"auto"``, all zero until :func:`_lstm_drawn_bias`."""
+    if not isinstance(forget_bias, str):
+        bias[hidden : 2 * hidden] = forget_bias
 
 
-def _zero_bias(bias, hidden):
+def _lstm_drawn_bias(bias, hidden, rng, max_length, forget_bias):
+    """With ``forget_bias="auto"``, chrono biases on the forget gates and
+    their negatives on the input gates: keep long, write little."""
+    if isinstance(forget_bias, str):
+        keep = chrono_gate_biases(rng, hidden, max_length)
+        bias[hidden : 2 * hidden] = keep
+        bias[:hidden] = -keep
+
+
+def _zero_bias(bias, hidden, *args, **params):
     """Zero biases, which a fresh bias already is."""
 
 
-# The GRU's update gate starts biased towards keeping the state, as the
-# LSTM's forget gate does with forget_bias=1: z = sigmoid(1) = 0.73 instead of
-# 0.5, so that what a sequence's early steps wrote survives long enough for
-# training to learn to keep it (with 0.5 it halves at every step).
-GRU_UPDATE_BIAS = 1.0
+def _gru_drawn_bias(bias, hidden, rng, max_length):
+    """The update gate's input bias b_xz from chrono draws, the others zero.
 
-
-def _gru_bias(bias, hidden):
-    """The update gate's input bias is GRU_UPDATE_BIAS, the others zero."""
-    bias[0, :hidden] = GRU_UPDATE_BIAS
+    z = 1 keeps the state (h' = z h + (1 - z) n), so the update gate keeps
+    it when open, as the LSTM's forget gate does: it takes the draws as they
+    are, and the units' memory spans spread up to the longest training
+    sequence. The reset gate's bias stays 0 (r = 0.5 at first)."""
+    bias[0, :hidden] = chrono_gate_biases(rng, hidden, max_length)
 
 
 LSTM = Cell(
     "lstm", 4, "i, f, g, o", 1, _lstm_layer,
     (_lstm_layer.lstm_forward, _lstm_layer.lstm_backward, _lstm_layer.lstm_predict),
-    _lstm_bias, _lstm_layer.SmallBatchPredictor,
+    _lstm_bias, _lstm_drawn_bias, _lstm_layer.SmallBatchPredictor,
 )  # fmt: skip
 
 GRU = Cell(
     "gru", 3, "z, r, h", 2, _gru_layer,
     (_gru_layer.gru_forward, _gru_layer.gru_backward, _gru_layer.gru_predict),
-    _gru_bias,
+    _zero_bias, _gru_drawn_bias,
 )  # fmt: skip
 
 RNN = SimpleCell(
     "rnn", 1, "h", 1, _rnn_layer,
     (_rnn_layer.rnn_forward, _rnn_layer.rnn_backward, _rnn_layer.rnn_predict),
-    _zero_bias, _rnn_layer.SmallBatchPredictor,
+    _zero_bias, _zero_bias, _rnn_layer.SmallBatchPredictor,
 )  # fmt: skip
 
 CELLS = {cell.name: cell for cell in (LSTM, GRU, RNN)}

@@ -38,6 +38,7 @@ skseq, or in a source checkout run `pip install -e .` or
 _CORE_MODULES = (
     "_openmp_helpers",
     "_layout",
+    "_dispatch",
     "_numerics",
     "_lstm_layer",
     "_gru_layer",

@@ -40,7 +40,9 @@ SHARED_PARAMETERS = """
         Maximum number of epochs (passes over the training sequences).
 
     shuffle : bool, default=True
-        Whether to shuffle the sequences at every epoch.
+        Whether to shuffle the sequences at every epoch. Without shuffling,
+        early stopping holds out the last ``validation_fraction`` of the
+        samples, as the order of windows of one series asks.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the shuffling and the validation
@@ -52,7 +54,11 @@ SHARED_PARAMETERS = """
         with ``early_stopping``) that counts as progress.
 
     verbose : bool, default=False
-        Print the loss, the validation score and the time of every epoch.
+        Print, for every epoch, ``Epoch k/max_iter``, the loss, the
+        validation score, the time it took and an estimate of how long the
+        remaining epochs up to ``max_iter`` will take. With scikit-learn 1.9
+        or later, ``set_callbacks`` (for instance with
+        :class:`sklearn.callback.ProgressBar`) reports progress too.
 
     warm_start : bool, default=False
         Reuse the weights and optimizer state of the previous fit as the
@@ -65,16 +71,28 @@ SHARED_PARAMETERS = """
         Use Nesterov's momentum with SGD.
 
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its
-        score has not improved by ``tol`` for ``n_iter_no_change`` epochs (of
-        at least ten optimizer steps each), and restore the weights and
-        optimizer state of the best epoch. Samples are held out by content,
-        per class for a classifier, so duplicates stay on one side; data too
-        few to hold out two distinct samples train without early stopping,
-        with a warning. ``partial_fit`` ignores it.
+        Score a validation set after every epoch, stop when the score has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs (of at least ten
+        optimizer steps each), and restore the weights and optimizer state
+        of the best epoch. The validation set is ``fit``'s ``X_val`` and
+        ``y_val`` when given; otherwise ``validation_fraction`` of the
+        training data is held out: the last samples with ``shuffle=False``,
+        otherwise samples chosen by content, per class for a classifier, so
+        duplicates stay on one side. Data too few to hold out two distinct
+        samples train without early stopping, with a warning.
+        ``partial_fit`` ignores it.
+
+    scoring : str, callable, "loss" or None, default=None
+        Early-stopping score on the validation set, higher is better: None
+        for the estimator's :meth:`score` (R^2 or accuracy), a scorer name
+        (see :ref:`scoring_string_names`) or a callable ``scorer(estimator,
+        X, y)``, or "loss" for the negated validation loss (as
+        :class:`~sklearn.ensemble.HistGradientBoostingRegressor` has it).
+        Used only with ``early_stopping=True``.
 
     validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
+        Share of the training data held out for early stopping when ``fit``
+        is not given ``X_val``.
 
     beta_1, beta_2 : float, default=0.9, 0.999
         Decay rates of Adam's first and second moment estimates, in [0, 1).
@@ -83,8 +101,13 @@ SHARED_PARAMETERS = """
         Adam's numerical-stability constant.
 
     n_iter_no_change : int or np.inf, default=10
-        Epochs without improvement by ``tol`` before stopping; ``np.inf``
-        switches the stall rule off.
+        Epochs without progress by ``tol`` before stopping; ``np.inf``
+        switches the stall rule off. Progress is counted from the last epoch
+        that made progress, so a loss that falls by less than ``tol`` per
+        epoch but by ``tol`` over a few still counts. A fit that stops on a
+        stall of the training loss keeps the weights (and optimizer state)
+        of its lowest-loss epoch, as early stopping keeps the best
+        validation epoch; ``loss_`` stays the last epoch's loss.
 
     max_grad_norm : float or None, default=1.0
         Clip the gradient of every step to this global L2 norm (the norm over
@@ -92,10 +115,19 @@ SHARED_PARAMETERS = """
         long sequences and ``activation="relu"``, from wrecking a fit. None
         turns it off.
 
-    forget_bias : float, default=1.0
-        Initial bias of the forget gates. Larger values (3 to 5) make the
-        cells keep their content longer at the start of training, which helps
-        on tasks whose information lies hundreds of steps back.
+    forget_bias : "auto" or float, default="auto"
+        Initial bias of the forget gates. ``"auto"`` scales it to the longest
+        training sequence, ``T_max``, by chrono initialisation (Tallec &
+        Ollivier, "Can recurrent neural networks warp time?", ICLR 2018):
+        each unit's forget-gate bias is ``log(u)``, ``u`` uniform in
+        ``[1, T_max - 1]`` (``[1, 2]`` below three steps), and its input-gate
+        bias the negative, so the units start with memory spans spread from
+        one step to the whole sequence. ``T_max`` is taken on the first
+        ``fit`` or ``partial_fit`` call; later ``partial_fit`` calls and
+        ``warm_start`` fits keep the weights. A number sets every forget-gate
+        bias to it and the input-gate biases to 0 (1.0 is the usual fixed
+        choice, as in Keras and the MLP literature; 3 to 5 help when the
+        information lies hundreds of steps back).
 
     bidirectional : bool, default=False
         Run every layer a second time over each sequence reversed (within its
@@ -124,8 +156,15 @@ SHARED_ATTRIBUTES = """
         Training loss of every epoch.
 
     validation_scores_ : list of float or None
-        Validation score of every epoch with ``early_stopping=True``; -inf
-        for an epoch whose validation outputs are not all finite.
+        Validation score (see ``scoring``) of every epoch with
+        ``early_stopping=True``; -inf for an epoch whose validation outputs
+        are not all finite.
+
+    validation_loss_curve_ : list of float or None
+        Validation loss of every epoch with ``early_stopping=True``: the
+        training loss's data term (squared error or cross-entropy, without
+        the ``alpha`` penalty) on the validation set; inf where its outputs
+        are not all finite.
 
     best_validation_score_ : float or None
         Best validation score with ``early_stopping=True``.

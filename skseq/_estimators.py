@@ -48,6 +48,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         momentum=0.9,
         nesterovs_momentum=True,
         early_stopping=False,
+        scoring=None,
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
@@ -65,6 +66,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
             random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            scoring=scoring,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
@@ -72,7 +74,10 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+        sample_weight_val=None,
+    ):  # fmt: skip
         """Fit the network to sequences ``X`` and targets ``y``.
 
         Parameters
@@ -84,13 +89,25 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples in the loss.
+        X_val : array-like or list of 2-D arrays, default=None
+            Validation sequences for early stopping, in a form ``X`` could
+            take (held to the same rules); they replace the share of ``X``
+            otherwise held out. Needs ``early_stopping=True``.
+        y_val : array-like, default=None
+            Targets of ``X_val``, as ``y``; given with ``X_val`` only.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the samples of ``X_val`` in the validation score and
+            loss (``class_weight`` does not apply to them).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight, incremental=False, X_val=X_val, y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -156,6 +173,10 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
             self.out_activation_ = "identity"
         return (y.reshape(-1, 1) if y.ndim == 1 else y), None
 
+    def _encode_validation_targets(self, y, n_samples):
+        y = check_regression_targets(y, n_samples)
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
     def __setstate__(self, state):
         # A regressor's output activation is always the identity, also for
         # models saved without the attribute.
@@ -206,6 +227,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         momentum=0.9,
         nesterovs_momentum=True,
         early_stopping=False,
+        scoring=None,
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
@@ -224,6 +246,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
             random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            scoring=scoring,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
@@ -232,7 +255,10 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+        sample_weight_val=None,
+    ):  # fmt: skip
         """Fit the network to sequences ``X`` and labels ``y``.
 
         Parameters
@@ -245,13 +271,25 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
             classification.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples in the loss.
+        X_val : array-like or list of 2-D arrays, default=None
+            Validation sequences for early stopping, in a form ``X`` could
+            take (held to the same rules); they replace the share of ``X``
+            otherwise held out. Needs ``early_stopping=True``.
+        y_val : array-like, default=None
+            Targets of ``X_val``, as ``y``; given with ``X_val`` only.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the samples of ``X_val`` in the validation score and
+            loss (``class_weight`` does not apply to them).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight, incremental=False, X_val=X_val, y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -364,6 +402,22 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
             check_class_weight(self.class_weight)
             class_sample_weight = compute_sample_weight(self.class_weight, y)
         return Y, class_sample_weight
+
+    def _encode_validation_targets(self, y, n_samples):
+        """``y_val`` as the binarized targets of training: labels of the
+        kind ``y`` had, all of them in ``classes_``."""
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
+        else:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if y.shape[0] != n_samples:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {n_samples} and "
+                f"{y.shape[0]}."
+            )
+        self._check_known_labels(y, None)
+        return self._label_binarizer.transform(y)
 
     def _check_known_labels(self, y, classes):
         """Every label of ``y`` must be one of ``classes_`` (for a multilabel

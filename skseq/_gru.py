@@ -60,10 +60,13 @@ _NOTES = for_cell(
         n = act(x W_h + b_xh + r * (h U_h + b_hh))
         h' = z * h + (1 - z) * n
 
-    The update gate's input bias b_xz starts at 1, all other biases at
-    zero: z = sigmoid(1) = 0.73 at first, so the state keeps most of what
-    early steps wrote (at 0.5 it would halve at every step), as the LSTM's
-    forget gate does with ``forget_bias=1``.
+    The update gate's input biases b_xz start from the chrono
+    initialisation of Tallec & Ollivier (2018), as the LSTM's forget gates
+    do with ``forget_bias="auto"``: ``log(u)`` with ``u`` drawn uniformly
+    in ``[1, T - 1]``, T the longest training sequence. z = 1 keeps the
+    state, so each unit starts out keeping what early steps wrote for about
+    ``u`` steps, spans spread up to T (with z = 0.5 it would halve at every
+    step). All other biases start at zero (r = 0.5).
 
 """,
         )
@@ -76,6 +79,9 @@ _REFERENCES = """
     K. Cho, B. van Merrienboer, C. Gulcehre, D. Bahdanau, F. Bougares,
     H. Schwenk and Y. Bengio, "Learning Phrase Representations using RNN
     Encoder-Decoder for Statistical Machine Translation", EMNLP 2014.
+
+    C. Tallec and Y. Ollivier, "Can Recurrent Neural Networks Warp Time?",
+    ICLR 2018.
 """
 
 

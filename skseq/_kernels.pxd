@@ -3,26 +3,28 @@
 #
 # Cimported by every module that runs the kernels: the recurrent layers
 # (_lstm_layer.pyx, and any further cell beside it) and _numerics.pyx. The
-# headers define their functions `static`, so each such module compiles its
-# own copy, with its own vector level of the packed products: a module calls
-# skseq_gemm_init() once at import, and _lstm_layer._set_packed_gemm_level
-# sets the level of every copy.
+# kernels themselves are compiled once, into skseq._dispatch, behind a table
+# of function pointers chosen at import from the CPU's features
+# (src/kernels.h). A module calls skseq_gemm_init() once at import to bind
+# its calls to that shared table; skseq_gemm_set_level() (tests and
+# benchmarks) moves every module at once.
 #
 # Nothing here knows a cell: the helpers take matrices of any gate width G
-# (4H for LSTM). The gate equations of each cell live in _gates.h.
+# (4H for LSTM). The gate equations of each cell live in src/<cell>_rows.inc.
 #
 # Layout: matrices are C-contiguous (row-major) with explicit row strides.
 # A "packed" matrix is a right-hand operand laid out by _packed for the
-# kernels of _gemm.h; NULL where those kernels are not available, and the
-# helpers then call BLAS.
+# kernels of src/gemm.inc; NULL where the level has no packed products, and
+# the helpers then call BLAS.
 
 from cython cimport floating
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 
 from ._blas cimport gemm
+from ._dispatch cimport set_level, shared_table, skseq_kernel_table
 
-cdef extern from "_gates.h" nogil:
+cdef extern from "src/kernels.h" nogil:
     void skseq_forward_row_d(double *z, const double *bias, const double *c_prev,
                              double *c_now, double *h_now, Py_ssize_t H, int relu)
     void skseq_forward_row_f(float *z, const float *bias, const float *c_prev,
@@ -56,10 +58,8 @@ cdef extern from "_gates.h" nogil:
                                        Py_ssize_t lddz, const float *W, Py_ssize_t m,
                                        Py_ssize_t H, Py_ssize_t G)
 
-cdef extern from "_gemm.h" nogil:
-    void skseq_gemm_init()
+    void skseq_bind_kernels(const skseq_kernel_table *table)
     int skseq_gemm_level()
-    int skseq_gemm_set_level(int level)
     Py_ssize_t skseq_packed_size_f(Py_ssize_t K, Py_ssize_t N)
     Py_ssize_t skseq_packed_size_d(Py_ssize_t K, Py_ssize_t N)
     void skseq_pack_f(const float *B, Py_ssize_t ldb, int trans, Py_ssize_t K,
@@ -99,7 +99,6 @@ cdef extern from "_gemm.h" nogil:
                           Py_ssize_t ldc1, double *C2, Py_ssize_t ldc2, int accumulate,
                           double *work, double *colsum)
 
-cdef extern from "_sequence.h" nogil:
     int skseq_sequence_applies_f(Py_ssize_t n_in, Py_ssize_t H)
     int skseq_sequence_applies_d(Py_ssize_t n_in, Py_ssize_t H)
     int skseq_forward_sequence_f(Py_ssize_t length, const float *x, Py_ssize_t ldx,
@@ -112,6 +111,17 @@ cdef extern from "_sequence.h" nogil:
                                  const double *recurrent_kernel, const double *bias,
                                  double *z, double *cells, double *hidden, int relu,
                                  int packed)
+
+
+cdef inline void skseq_gemm_init() noexcept nogil:
+    """Bind this module's calls to the shared kernel table: once, at import."""
+    skseq_bind_kernels(shared_table())
+
+
+cdef inline int skseq_gemm_set_level(int level) noexcept nogil:
+    """Run every module's kernels at ``level`` (clamped to what the CPU
+    supports); returns the level set."""
+    return set_level(level)
 
 
 cdef inline void *_aligned(Py_ssize_t n_bytes, void **block) noexcept nogil:
@@ -154,8 +164,9 @@ cdef inline floating *_packed(const floating *matrix, Py_ssize_t rows,
     return packed
 
 
-# At most this many rows, a step's recurrent product is done by the loops of
-# _gates.h instead of a BLAS call, whose fixed cost dominates such small work.
+# At most this many rows, a step's recurrent product is done by the small
+# products of src/small_products.inc instead of a BLAS call, whose fixed cost
+# dominates such small work.
 cdef enum:
     SMALL_ROWS = 8
 

@@ -5,7 +5,7 @@ weights and its docs; the rest is the shared regressor and classifier of
 from numbers import Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._docstrings import INPUT_NOTES, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._estimators import BaseRecurrentClassifier, BaseRecurrentRegressor
@@ -17,7 +17,10 @@ class _LSTMCell:
 
     _cell = "lstm"
     _cell_constraints: dict = {
-        "forget_bias": [Interval(Real, None, None, closed="neither")],
+        "forget_bias": [
+            StrOptions({"auto"}),
+            Interval(Real, None, None, closed="neither"),
+        ],
     }
 
     def _cell_params(self, dtype):
@@ -106,13 +109,14 @@ class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
         momentum=0.9,
         nesterovs_momentum=True,
         early_stopping=False,
+        scoring=None,
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
         max_grad_norm=1.0,
-        forget_bias=1.0,
+        forget_bias="auto",
         bidirectional=False,
         dropout=0.0,
     ):
@@ -124,6 +128,7 @@ class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
             random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            scoring=scoring,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
@@ -205,13 +210,14 @@ class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
         momentum=0.9,
         nesterovs_momentum=True,
         early_stopping=False,
+        scoring=None,
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
         max_grad_norm=1.0,
-        forget_bias=1.0,
+        forget_bias="auto",
         bidirectional=False,
         dropout=0.0,
         class_weight=None,
@@ -224,6 +230,7 @@ class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
             random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            scoring=scoring,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
@@ -235,6 +242,8 @@ class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
 def _check_forget_bias(forget_bias, dtype):
     """Refuse a forget-gate bias beyond the range of the model's precision,
     before it becomes an infinite initial weight."""
+    if isinstance(forget_bias, str):
+        return  # "auto": logs of sequence lengths, always in range
     largest = float(np.finfo(dtype).max)
     if abs(forget_bias) > largest:
         raise ValueError(

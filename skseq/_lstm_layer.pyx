@@ -5,7 +5,7 @@
 This module knows nothing of estimators, random numbers or Python objects
 beyond the arrays it is handed; the caller (``skseq._network``) allocates every
 buffer once and validates every shape. The LSTM's gate equations are the row
-kernels of ``_gates.h``; the products they need, and the choice between the
+kernels of ``src/lstm_rows.inc``; the products they need, and the choice between the
 packed kernels and BLAS, come from ``_kernels.pxd``; what does not depend on
 the cell (the dense head, losses, optimizer steps) is in ``_numerics`` and
 the time reversal and last-state moves of bidirectional and ragged batches in
@@ -29,15 +29,15 @@ exactly them (no work past a sequence's end); in a chunk with such sequences
 the whole-sequence products run sequence by sequence over their own steps.
 Past its end a sequence's hidden and cell slots are written as zeros and its
 gate gradients as zeros. Without the packed kernels, steps with few running
-rows use the loops of ``_gates.h`` instead of BLAS, whose fixed cost would
+rows use the small products of ``src/small_products.inc`` instead of BLAS, whose fixed cost would
 dominate.
 
 Products: where the CPU has AVX2 or AVX-512 (``packed_gemm_level() > 0``),
-the kernels of ``_gemm.h`` do the step products, with the weight matrices
+the kernels of ``src/gemm.inc`` do the step products, with the weight matrices
 packed once per call, and the whole-chunk products (input projection, weight
 gradients); otherwise, and for dL/dx of stacked layers, BLAS does. The
 inference pass of a chunk of one row (a single sequence) runs its whole time
-loop in one function of ``_sequence.h``, with the same operations; it reads
+loop in one function of ``src/sequence.inc``, with the same operations; it reads
 the weight matrices in place when they start on a 64-byte boundary (the
 estimators allocate them so), which saves packing them.
 
@@ -84,8 +84,6 @@ from ._kernels cimport (
     skseq_sequence_applies_f,
 )
 
-from . import _numerics
-
 skseq_gemm_init()
 cnp.import_array()
 
@@ -105,11 +103,11 @@ def packed_gemm_level():
 def _set_packed_gemm_level(int level):
     """Use at most ``level`` (0 forces BLAS); for tests and benchmarks.
 
-    Sets the level of this module and of ``_numerics`` (each has its own copy
-    of the kernels), so a network's layers and head use the same products.
-    Returns the level now in use, which never exceeds what the CPU supports.
+    Every kernel of every module (gate rows, products, optimizer steps) runs
+    at that level: they share one table (``skseq._dispatch``), so a network's
+    layers and head never mix levels. Returns the level now in use, which
+    never exceeds what the CPU supports.
     """
-    _numerics._set_packed_gemm_level(level)
     return skseq_gemm_set_level(level)
 
 
@@ -125,8 +123,8 @@ def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,
 
 cdef inline bint _one_sequence_pass(bint all_steps, Py_ssize_t n_cell_slots,
                                     Py_ssize_t n_hidden_slots) noexcept nogil:
-    """Whether a chunk of one row may run its time loop in _sequence.h's one
-    call (given that the shapes allow it): the inference buffers, one gate
+    """Whether a chunk of one row may run its time loop in the one call of
+    src/sequence.inc (given that the shapes allow it): the inference buffers, one gate
     slot and two alternating cell and hidden slots."""
     return not all_steps and n_cell_slots == 2 and n_hidden_slots == 2
 
@@ -136,7 +134,7 @@ cdef inline int _forward_sequence(
     Py_ssize_t H, const floating *recurrent_kernel, const floating *bias,
     floating *z, floating *cells, floating *hidden, int activation, bint packed,
 ) noexcept nogil:
-    """_sequence.h's one-sequence pass for this precision (inputs every n_in
+    """src/sequence.inc's one-sequence pass for this precision (inputs every n_in
     values); 0 when it does not apply, as there."""
     if floating is float:
         return skseq_forward_sequence_f(length, x, n_in, n_in, kernel, H,
@@ -363,7 +361,7 @@ cdef void _forward_batch(
         applies = skseq_sequence_applies_f(n_in, H)
     else:
         applies = skseq_sequence_applies_d(n_in, H)
-    # Chunks of one row that run _sequence.h's pass read aligned weights in
+    # Chunks of one row that run sequence.inc's pass read aligned weights in
     # place; every other chunk's step products need them packed.
     if not (chunk_size == 1 and applies and _one_sequence_pass(
             n_gate_slots == T1, n_cell_slots, n_hidden_slots)

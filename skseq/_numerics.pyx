@@ -11,9 +11,10 @@
 
 Each function runs on the calling thread, in one fixed order of operations,
 so its results depend on neither the number of threads nor BLAS's choices
-where the packed kernels of ``_gemm.h`` run (``_lstm_layer.packed_gemm_level``
-sets their level here too). Arrays are C-contiguous and checked for shape
-before any pointer is taken; the Python layers validate user input.
+where the packed kernels of ``src/gemm.inc`` run (their level is shared by
+every module; ``_lstm_layer._set_packed_gemm_level`` sets it). Arrays are
+C-contiguous and checked for shape before any pointer is taken; the Python
+layers validate user input.
 """
 
 from cython cimport floating
@@ -46,8 +47,8 @@ def packed_gemm_level():
 
 
 def _set_packed_gemm_level(int level):
-    """This module's part of ``_lstm_layer._set_packed_gemm_level``, which
-    calls it: use that one."""
+    """The same as ``_lstm_layer._set_packed_gemm_level``: the level is shared
+    by every module."""
     return skseq_gemm_set_level(level)
 
 

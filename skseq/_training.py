@@ -16,10 +16,13 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _numerics
+from ._callbacks import FitTasks
 from ._inference import batches, fill_inputs
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._threads import effective_n_threads
+from ._validation_set import ValidationSet, resolve_scoring, time_order_split
+from ._warnings import warn_once
 
 # With early stopping, the patience of n_iter_no_change epochs counts epochs
 # of at least this many optimizer steps (see EpochLoop._patience).
@@ -54,13 +57,16 @@ class EpochLoop:
             self.loss_curve_ = []
             self._solver_state = None
             self.validation_scores_ = None
+            self.validation_loss_curve_ = None
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
         elif incremental:
             return
         self._no_improvement_count = 0
+        self._stall_reference = np.inf
         if self.early_stopping and not incremental:
             self.validation_scores_ = []
+            self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         elif self.best_loss_ is None:
@@ -84,10 +90,19 @@ class EpochLoop:
             power_t=self.power_t, state=self._solver_state,
         )  # fmt: skip
 
-    def _fit_stochastic(self, sequences, y, sample_weight, incremental):
-        train, validation = self._hold_out(
-            sequences, y, sample_weight, self.early_stopping and not incremental
+    def _fit_stochastic(
+        self, sequences, y, sample_weight, incremental, arguments, validation=None
+    ):
+        """Run the epochs of a fit (``incremental`` False) or partial_fit
+        call. ``arguments`` are the call's ``(X, y, sample_weight)`` as the
+        user gave them; ``validation``, a ValidationSet given to fit."""
+        tasks = FitTasks(
+            self, *arguments, max_epochs=1 if incremental else self.max_iter
         )
+        train, validation = self._hold_out(
+            sequences, y, sample_weight, self.early_stopping and not incremental,
+            arguments, validation,
+        )  # fmt: skip
         n_samples = len(train[0])
         if (
             self.batch_size != "auto"
@@ -114,6 +129,7 @@ class EpochLoop:
             optimizer=self._make_optimizer(weights),
             n_threads=effective_n_threads(),
             validation=validation,
+            scorer=None if validation is None else resolve_scoring(self),
             # The weights and solver state of this run's best epoch, by
             # validation score with early stopping, otherwise by training
             # loss: what the run comes back to when it ends (early stopping)
@@ -127,39 +143,45 @@ class EpochLoop:
         self.n_iter_ = 0
         run_start = len(self.loss_curve_)
 
+        run_start_time = time.perf_counter()
         for _epoch in range(self.max_iter):
             start_time = time.perf_counter()
+            tasks.begin_epoch()
             if self.shuffle:
                 self._random_state.shuffle(sample_idx)
             loss = self._run_epoch(run, train, sample_idx, batch_size)
             score = self._end_epoch(run, loss)
-            self._report_epoch(score, start_time)
+            self._report_epoch(score, start_time, run_start_time, incremental)
             run.optimizer.iteration_ends(self.t_)
             self._solver_state = run.optimizer.state()
-            if self._stalled_too_long(run) or incremental:
+            # A callback returning True ends the fit as early stopping would.
+            stop = tasks.end_epoch()
+            if self._stalled_too_long(run) or incremental or stop:
                 break
         else:
-            warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
-                "reached and the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            warn_once(_max_iter_message(validation is not None), ConvergenceWarning, 3)
         if run.best is not None:
             self._end_run(
                 weights, run.best, self.loss_curve_[run_start:], validation is not None
             )
+        tasks.end()
 
-    def _hold_out(self, sequences, y, sample_weight, early_stopping):
-        """The part to train on and the validation part, each a tuple
-        ``(sequences, y, sample_weight)``; the validation part is None
-        without early stopping, or when the data are too few to hold one out
-        (then with a warning)."""
-        split = (
-            self._validation_split(sequences, y, sample_weight)
-            if early_stopping
-            else None
-        )
+    def _hold_out(self, sequences, y, sample_weight, early_stopping, arguments, given):
+        """The part to train on, a tuple ``(sequences, y, sample_weight)``,
+        and the validation part, a ValidationSet: ``given`` if not None,
+        otherwise held out of the data (the last samples without shuffling,
+        a share chosen by content with it); None without early stopping, or
+        when the data are too few to hold one out (then with a warning)."""
+        if given is not None:
+            return (sequences, y, sample_weight), given
+        split = None
+        if early_stopping and not self.shuffle:
+            split = time_order_split(
+                len(sequences), sample_weight, self.validation_fraction,
+                MIN_VALIDATION_SAMPLES,
+            )  # fmt: skip
+        elif early_stopping:
+            split = self._validation_split(sequences, y, sample_weight)
         if early_stopping and split is None:
             warnings.warn(
                 f"early_stopping=True needs a validation set of at least "
@@ -182,7 +204,10 @@ class EpochLoop:
             return sequences.take(indices), y[indices], weights
 
         train_idx, val_idx = split
-        return part(train_idx), part(val_idx)
+        X, y_given, _ = arguments
+        return part(train_idx), ValidationSet(
+            *part(val_idx), source=(X, y_given, val_idx)
+        )
 
     def _patience(self, n_samples, batch_size, early_stopping):
         """Epochs without improvement that end a run.
@@ -244,12 +269,13 @@ class EpochLoop:
         self.loss_curve_.append(loss)
         score = None
         if run.validation is not None:
-            score = self._validation_score(*run.validation)
+            score, validation_loss = run.validation.evaluate(self, run.scorer)
             self.validation_scores_.append(score)
+            self.validation_loss_curve_.append(validation_loss)
         self._update_no_improvement_count(score)
         if score is None:
-            if run.best is not None and loss < run.best.loss:
-                run.best.keep(run.weights, run.optimizer.state(), loss)
+            if run.best is not None:
+                run.best.keep_lowest_loss(run.weights, run.optimizer.state(), loss)
             self.best_loss_ = min(self.best_loss_, loss)
         elif score > self.best_validation_score_ or (
             score == self.best_validation_score_ > -np.inf and loss < run.best.loss
@@ -264,16 +290,28 @@ class EpochLoop:
         return score
 
     def _update_no_improvement_count(self, score):
-        """Count an epoch that did not improve the best validation ``score``
-        (with early stopping) or the best training loss (without, ``score``
-        None) by more than ``tol``; an improving epoch resets the count."""
-        if score is not None:
-            # -inf (non-finite outputs) never improves, even on -inf.
-            stalled = score < self.best_validation_score_ + self.tol
-            stalled = stalled or score == -np.inf
+        """Count an epoch that brings no progress: its training loss (without
+        early stopping, ``score`` None) is not at least ``tol`` below the loss
+        of the last epoch that counted as progress, or its validation
+        ``score`` not at least ``tol`` above that epoch's score. A
+        progressing epoch resets the count and becomes the new reference.
+
+        The reference moves only on progress, not with every new best, so a
+        loss that falls steadily by less than ``tol`` per epoch still counts
+        as progress once its fall adds up to ``tol`` within the patience.
+        This is what small data need: an epoch of a few samples is one
+        optimizer step, whose gain is small, and a loss that oscillates
+        between steps would otherwise stall a fit that is still learning.
+        """
+        # Lower is better; a score of -inf (non-finite outputs), here +inf,
+        # never counts as progress, not even on the starting reference.
+        value = self.loss_ if score is None else -score
+        reference = getattr(self, "_stall_reference", np.inf)
+        if value <= reference - self.tol and value != np.inf:
+            self._stall_reference = value
+            self._no_improvement_count = 0
         else:
-            stalled = self.loss_ > self.best_loss_ - self.tol
-        self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
+            self._no_improvement_count += 1
 
     def _stalled_too_long(self, run):
         """Whether the run ends for lack of improvement. The solver may
@@ -287,18 +325,37 @@ class EpochLoop:
             f"{run.patience} consecutive epochs."
         )
         if run.optimizer.trigger_stopping(message, self.verbose):
+            best = run.best
+            if run.validation is None and best is not None and best.weights is not None:
+                # As early stopping does with the best validation score: a
+                # fit that ends on a stall keeps its lowest-loss epoch, not
+                # wherever the last steps left it.
+                self._solver_state = best.restore(run.weights)
             return True
         self._no_improvement_count = 0
         self._solver_state = run.optimizer.state()
         return False
 
-    def _report_epoch(self, score, start_time):
+    def _report_epoch(self, score, start_time, run_start_time, incremental):
+        """With ``verbose``, one line per epoch: its number, loss,
+        validation score and time, and (fit) an estimate of how long the
+        remaining epochs will take at the mean pace so far."""
         if not self.verbose:
             return
-        message = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+        now = time.perf_counter()
+        if incremental:
+            where = f"Epoch {len(self.loss_curve_)} (partial_fit)"
+        else:
+            where = f"Epoch {self.n_iter_}/{self.max_iter}"
+        message = f"{where}, loss = {self.loss_:.8f}"
         if score is not None:
             message += f", validation score = {score:.6f}"
-        print(message + f", {time.perf_counter() - start_time:.3f} s")
+        message += f", {now - start_time:.3f} s"
+        remaining = 0 if incremental else self.max_iter - self.n_iter_
+        if remaining:
+            left = (now - run_start_time) / self.n_iter_ * remaining
+            message += f", up to {_format_duration(left)} left"
+        print(message)
 
     def _end_run(self, weights, best, loss_curve, early_stopping):
         """Come back to the best epoch of a fit's run (``best``, a _Snapshot)
@@ -346,18 +403,6 @@ class EpochLoop:
             "features (try a StandardScaler), or activation='relu' without "
             "gradient clipping (max_grad_norm)."
         )
-
-    def _validation_score(self, sequences, y, sample_weight):
-        """The early-stopping score of the current weights on the validation
-        part; -inf, the worst there is, when an output is not finite (a
-        diverging fit)."""
-        raw = self._forward_raw(sequences)
-        if not _numerics.all_finite(raw.reshape(-1)):
-            return -np.inf
-        # Outputs far from the targets can overflow the score's sums.
-        with np.errstate(over="ignore", invalid="ignore"):
-            score = float(self._score_outputs(raw, y, sample_weight))
-        return score if math.isfinite(score) else -np.inf
 
     def _training_workspace(self, network, n_rows, n_timesteps, dtype, keep):
         """Training buffers for batches of ``n_rows`` sequences of at most
@@ -541,7 +586,7 @@ class _Run:
 
     __slots__ = (
         "network", "weights", "grad", "workspace", "optimizer", "n_threads",
-        "validation", "best", "patience",
+        "validation", "scorer", "best", "patience",
     )  # fmt: skip
 
     def __init__(self, **values):
@@ -572,6 +617,31 @@ class _Snapshot:
         self.state = None
         self.loss = math.inf
         self.epoch = None  # with early stopping: the epoch kept (from 1)
+        self._epoch_start = None
+
+    def keep_lowest_loss(self, weights, state, loss):
+        """At the end of an epoch of training ``loss``: keep the weights that
+        loss was measured on when it is the lowest so far.
+
+        An epoch's loss is the mean of its batches' losses, each taken before
+        that batch's step, so it belongs to the weights at the start of the
+        epoch more than to those at its end: with one batch per epoch, it is
+        exactly the start's loss, and the end of an epoch that overshot (the
+        loss of a small full-batch fit oscillates) can be much worse. So the
+        weights and state at the end of every epoch are kept as the start of
+        the next one (of the first epoch, its end stands for its start).
+        """
+        start = self._epoch_start
+        if loss < self.loss:
+            if start is None or start.weights is None:
+                self.keep(weights, state, loss)
+            else:
+                self.weights, start.weights = start.weights, self.weights
+                self.state, start.state = start.state, self.state
+                self.loss = loss
+        if start is None:
+            start = self._epoch_start = _Snapshot()
+        start.keep(weights, state, loss)
 
     def keep(self, weights, state, loss):
         if self.weights is None:
@@ -594,3 +664,24 @@ class _Snapshot:
         whose arrays the caller takes over."""
         weights[...] = self.weights
         return self.state
+
+
+def _max_iter_message(early_stopping):
+    """The ConvergenceWarning of a fit that ran max_iter epochs: the same
+    text for every fit (shown once, see ``_warnings``), naming what to change."""
+    what = "validation score" if early_stopping else "training loss"
+    advice = "" if early_stopping else ", or set early_stopping=True"
+    return (
+        f"The fit reached max_iter epochs before its {what} stopped improving "
+        f"by more than tol: raise max_iter or tol{advice} (n_iter_ and "
+        "loss_curve_ show where it ended; shown once per process)."
+    )
+
+
+def _format_duration(seconds):
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

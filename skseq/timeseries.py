@@ -136,6 +136,14 @@ def make_windows(series, window, *, horizon=1, step=1, target=None):
     recursive_forecast : Forecast further ahead with a model fitted on these
         windows.
 
+    Notes
+    -----
+    The windows come in time order. To early-stop a skseq estimator on the
+    most recent part of the series rather than on a random share of
+    overlapping windows, fit it with ``early_stopping=True`` and
+    ``shuffle=False`` (the last ``validation_fraction`` of the windows is
+    held out), or pass the last windows as ``X_val``, ``y_val``.
+
     Examples
     --------
     Lag windows of a year of monthly airline passengers, to forecast the

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from skseq import LSTMClassifier, LSTMRegressor
@@ -54,11 +55,25 @@ def test_initial_biases_are_the_cells_own():
     ((unit,),), _, _ = lstm.unpack(lstm.initialize(rng, np.float64, forget_bias=2.0))
     assert np.all(unit.bias[5:10] == 2.0)
     assert np.all(np.delete(unit.bias, np.s_[5:10]) == 0)
+    auto = lstm.unpack(lstm.initialize(rng, np.float64, "auto", max_length=50))
+    ((unit,),), _, _ = auto
+    # Chrono: forget gates log(u), u in [1, 49], input gates their negatives.
+    assert np.all((unit.bias[5:10] >= 0) & (unit.bias[5:10] <= np.log(49)))
+    assert np.ptp(unit.bias[5:10]) > 0
+    assert_array_equal(unit.bias[:5], -unit.bias[5:10])
+    assert np.all(unit.bias[10:] == 0)
     gru = RecurrentNetwork(3, (5,), 1, "tanh", cell="gru")
-    ((unit,),), _, _ = gru.unpack(gru.initialize(rng, np.float64))
-    assert np.all(unit.bias[0, :5] == 1.0)  # the update gate keeps the state
+    ((unit,),), _, _ = gru.unpack(gru.initialize(rng, np.float64, max_length=50))
+    # The update gate keeps the state (z = 1 keeps h): chrono draws, as they
+    # are; the reset gate and the recurrent row start at 0.
+    z_bias = unit.bias[0, :5]
+    assert np.all((z_bias >= 0) & (z_bias <= np.log(49)))
+    assert np.ptp(z_bias) > 0
     assert np.all(unit.bias[0, 5:] == 0)
     assert np.all(unit.bias[1] == 0)
+    rnn = RecurrentNetwork(3, (5,), 1, "tanh", cell="rnn")
+    ((unit,),), _, _ = rnn.unpack(rnn.initialize(rng, np.float64, max_length=50))
+    assert np.all(unit.bias == 0)
 
 
 def test_every_cell_has_a_regressor_and_a_classifier():

@@ -924,6 +924,20 @@ def test_packed_level_is_set_for_the_head_too(core, numerics, restore_packed_lev
         assert numerics.packed_gemm_level() == core.packed_gemm_level() == level
 
 
+def test_every_module_calls_one_kernel_table(core, numerics, restore_packed_level):
+    """The kernels are compiled once, in skseq._dispatch, and every module calls
+    through its one table: a level set there is the level of the layer and of
+    the head, and it is clamped to what the CPU supports."""
+    from skseq import _dispatch
+
+    assert core.packed_gemm_level() == _dispatch.detected_level()
+    for level in _packed_levels(core):
+        assert _dispatch._set_level(level) == level
+        assert core.packed_gemm_level() == numerics.packed_gemm_level() == level
+        assert _dispatch.level() == level
+    assert _dispatch._set_level(99) == _dispatch.detected_level()
+
+
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_packed_step_products_match_reference(

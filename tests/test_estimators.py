@@ -376,12 +376,12 @@ def test_verbose_prints_one_line_per_epoch(capsys):
         ).fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert len(lines) == 3
-    assert lines[0].startswith("Iteration 1, loss = ")
+    assert lines[0].startswith("Epoch 1/3, loss = ")
 
 
 def test_max_iter_reached_warns():
     X, y = _regression_data()
-    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+    with pytest.warns(ConvergenceWarning, match="reached max_iter epochs"):
         LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
 
 

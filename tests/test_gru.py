@@ -286,8 +286,13 @@ def test_gru_weights_are_keras_layout_views_with_documented_init():
     for layer, hidden in ((first, 5), (second, 4)):
         rows = layer["recurrent_kernel"]
         np.testing.assert_allclose(rows @ rows.T, np.eye(hidden), atol=1e-6)
-        # The update gate's input bias starts at 1, every other bias at 0.
-        np.testing.assert_allclose(layer["bias"][0, :hidden], 1.0, atol=1e-6)
+        # The update gate's input bias starts from chrono draws log(u), u in
+        # [1, T - 1] for the longest training sequence T; every other at 0.
+        z_bias = layer["bias"][0, :hidden]
+        longest = max(len(sequence) for sequence in X)
+        assert np.all(z_bias > -1e-6)
+        assert np.all(z_bias < np.log(max(longest - 1, 2)) + 1e-6)
+        assert np.ptp(z_bias) > 0.01
         np.testing.assert_allclose(layer["bias"][0, hidden:], 0, atol=1e-6)
         np.testing.assert_allclose(layer["bias"][1], 0, atol=1e-6)
         limit = np.sqrt(6 / sum(layer["kernel"].shape))

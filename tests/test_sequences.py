@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-from skseq import LSTMClassifier, LSTMRegressor
+from skseq import LSTMClassifier, LSTMRegressor, _dispatch
 from skseq.datasets import make_embedded_reber
 
 
@@ -332,7 +332,11 @@ def test_kept_inference_buffers_do_not_keep_inputs_alive(hidden_layer_sizes):
 def test_dense_input_read_in_place_predicts_as_the_padded_copy(hidden_layer_sizes):
     """A C-contiguous array of equal-length sequences is read in place; inside
     a ragged batch the same sequences go through the padded copy. Both give
-    the same predictions, bit for bit."""
+    the same predictions, bit for bit, where skseq's own product kernels run
+    (x86-64 with AVX2 or AVX-512): their sums over a row do not depend on the
+    other rows of the batch. Where the products are BLAS's (the baseline
+    level: other CPUs and compilers), BLAS may block a batch of another size
+    differently, and the two agree to a few ulp."""
     rng = np.random.default_rng(9)
     X, y = rng.normal(size=(40, 9, 3)), rng.normal(size=40)
     est = _fit_quietly(
@@ -342,7 +346,10 @@ def test_dense_input_read_in_place_predicts_as_the_padded_copy(hidden_layer_size
     )  # fmt: skip
     in_place = est.predict(X)
     padded = est.predict(list(X) + [X[0, :4]])[:-1]
-    assert_array_equal(in_place, padded)
+    if _dispatch.level() > 0:
+        assert_array_equal(in_place, padded)
+    else:
+        assert_allclose(in_place, padded, rtol=0, atol=8 * np.finfo(float).eps)
     # Also for a float32 model and a non-contiguous view (copied first).
     est32 = _fit_quietly(clone(est), X.astype(np.float32), y)
     assert_array_equal(

@@ -46,17 +46,16 @@ def _fit_quietly(model, X, y, **fit_params):
 
 
 def _stopping_epoch(values, tol, n_iter_no_change, higher_is_better):
-    """Replay scikit-learn's stopping rule on a curve; the 1-based epoch at
-    which it stops, or None if it never does."""
-    best = -np.inf if higher_is_better else np.inf
+    """Replay the stopping rule on a curve; the 1-based epoch at which it
+    stops, or None if it never does. Progress is measured from the last
+    epoch that counted as progress, not from the best value so far."""
+    sign = 1 if higher_is_better else -1
+    reference = -np.inf
     count = 0
     for epoch, value in enumerate(values, start=1):
-        if higher_is_better:
-            stalled = value < best + tol
-            best = max(best, value)
-        else:
-            stalled = value > best - tol
-            best = min(best, value)
+        stalled = sign * value < reference + tol
+        if not stalled:
+            reference = sign * value
         count = count + 1 if stalled else 0
         if count > n_iter_no_change:
             return epoch
@@ -296,7 +295,7 @@ def test_tol_zero_runs_max_iter_and_warns():
     model = LSTMRegressor(
         **TINY, tol=0.0, n_iter_no_change=8, max_iter=8, random_state=0
     )
-    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+    with pytest.warns(ConvergenceWarning, match="reached max_iter epochs"):
         model.fit(X, y)
     assert model.n_iter_ == 8
     assert len(model.loss_curve_) == 8
@@ -635,8 +634,8 @@ def test_partial_fit_classifier_classes():
 # -------------------------------------------------------------------- verbose
 
 _LINE = re.compile(
-    r"^Iteration (\d+), loss = (\S+?)(?:, validation score = (\S+?))?, "
-    r"(\d+\.\d+) s$"
+    r"^Epoch (\d+)/(\d+), loss = (\S+?)(?:, validation score = (\S+?))?, "
+    r"(\d+\.\d+) s(?:, up to (\d+\.\d) s left)?$"
 )
 
 
@@ -654,16 +653,19 @@ def test_verbose_prints_one_line_per_epoch(capsys, early_stopping):
         match = _LINE.match(line)
         assert match, line
         assert int(match.group(1)) == epoch
-        assert float(match.group(2)) == pytest.approx(
+        assert int(match.group(2)) == 4
+        assert float(match.group(3)) == pytest.approx(
             model.loss_curve_[epoch - 1], abs=1e-8
         )
         if early_stopping:
-            assert float(match.group(3)) == pytest.approx(
+            assert float(match.group(4)) == pytest.approx(
                 model.validation_scores_[epoch - 1], abs=1e-6
             )
         else:
-            assert match.group(3) is None
-        assert float(match.group(4)) >= 0
+            assert match.group(4) is None
+        assert float(match.group(5)) >= 0
+        # The time left is given while epochs remain.
+        assert (match.group(6) is None) == (epoch == 4)
 
 
 def test_verbose_silent_by_default(capsys):
@@ -1051,7 +1053,7 @@ def test_shuffling_is_reproducible_and_matters(Estimator, dropout):
     assert c.loss_curve_ == a.loss_curve_
 
 
-def test_validation_score_ties_are_broken_by_the_training_loss(monkeypatch):
+def test_validation_score_ties_are_broken_by_the_training_loss():
     """A validation score saturated from the first epoch on must not pin the
     model to that epoch: of the epochs that tie the best score, the one with
     the lowest training loss is kept."""
@@ -1062,10 +1064,12 @@ def test_validation_score_ties_are_broken_by_the_training_loss(monkeypatch):
     model = LSTMClassifier(early_stopping=True)
     model.n_iter_, model.loss_curve_, model.validation_scores_ = 0, [], []
     model.best_validation_score_, model._no_improvement_count = -np.inf, 0
-    monkeypatch.setattr(model, "_validation_score", lambda *args: 1.0)
+    model.validation_loss_curve_ = []
+    validation = SimpleNamespace(evaluate=lambda estimator, scorer: (1.0, 0.5))
     run = SimpleNamespace(
-        validation=("held out",), best=_Snapshot(), optimizer=SimpleNamespace()
-    )
+        validation=validation, scorer=None, best=_Snapshot(),
+        optimizer=SimpleNamespace(),
+    )  # fmt: skip
     run.optimizer.state = dict
     for epoch, loss in enumerate([3.0, 2.0, 2.5, 1.0, 1.5]):
         run.weights = np.full(3, float(epoch))
