@@ -99,8 +99,6 @@ SHARED_PXD = [
     "skseq/_bptt.pxd",
     "skseq/_arrays.pxd",
 ]
-RNN_HEADERS = ["skseq/_rnn_gates.h"]
-GRU_HEADERS = ["skseq/_gru_gates.h"]
 
 
 def core_extension(name, depends=(), sources=()):
@@ -122,8 +120,8 @@ extensions = [
     core_extension("_dispatch", KERNEL_SOURCES, ["skseq/src/dispatch.c"]),
     core_extension("_numerics", KERNEL_SOURCES + SHARED_PXD),
     core_extension("_lstm_layer", KERNEL_SOURCES + SHARED_PXD),
-    core_extension("_gru_layer", KERNEL_SOURCES + GRU_HEADERS + SHARED_PXD),
-    core_extension("_rnn_layer", KERNEL_SOURCES + RNN_HEADERS + SHARED_PXD),
+    core_extension("_gru_layer", KERNEL_SOURCES + SHARED_PXD),
+    core_extension("_rnn_layer", KERNEL_SOURCES + SHARED_PXD),
 ]
 
 setup(

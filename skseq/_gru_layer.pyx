@@ -19,9 +19,9 @@ non-increasing lengths, the same entry points (:func:`gru_forward`,
 with arguments of the same form, and the same discipline: the input
 projection of all steps hoisted out of the time loop (training), one
 recurrent product per step through the helpers of ``_kernels.pxd``, the
-elementwise work in one vectorised pass per row (``_gru_gates.h``), and
-per-chunk weight-gradient partials summed in chunk order, so that results
-never depend on the thread count.
+elementwise work in one vectorised pass per row (``src/gru_rows.inc``,
+through the shared kernel table), and per-chunk weight-gradient partials
+summed in chunk order, so that results never depend on the thread count.
 
 The recurrent product of a step cannot be added into the gate rows as the
 LSTM's is, since the candidate multiplies its recurrent part by r: each chunk
@@ -50,26 +50,13 @@ from ._kernels cimport (
     _tn_work,
     skseq_gemm_init,
     skseq_gemm_level,
-    skseq_gemm_set_level,
     skseq_gemm_tn_d,
     skseq_gemm_tn_f,
+    skseq_gru_backward_row_d,
+    skseq_gru_backward_row_f,
+    skseq_gru_forward_row_d,
+    skseq_gru_forward_row_f,
 )
-
-cdef extern from "_gru_gates.h" nogil:
-    void skseq_gru_forward_row_d(double *gates, const double *rec,
-                                 const double *bias, const double *h_prev,
-                                 double *hn, double *h_now, Py_ssize_t H, int relu)
-    void skseq_gru_forward_row_f(float *gates, const float *rec, const float *bias,
-                                 const float *h_prev, float *hn, float *h_now,
-                                 Py_ssize_t H, int relu)
-    void skseq_gru_backward_row_d(const double *gates, const double *hn,
-                                  const double *h_prev, const double *dh_in,
-                                  const double *dh_rec, double *dh_direct,
-                                  double *dg, double *dn, Py_ssize_t H, int relu)
-    void skseq_gru_backward_row_f(const float *gates, const float *hn,
-                                  const float *h_prev, const float *dh_in,
-                                  const float *dh_rec, float *dh_direct,
-                                  float *dg, float *dn, Py_ssize_t H, int relu)
 
 skseq_gemm_init()
 cnp.import_array()
@@ -79,14 +66,9 @@ ACTIVATION_RELU = 1
 
 
 def packed_gemm_level():
-    """Vector level of this module's packed products (see ``_lstm_layer``)."""
+    """Vector level of the kernels every module runs now (the shared table;
+    ``_lstm_layer._set_packed_gemm_level`` sets it)."""
     return skseq_gemm_level()
-
-
-def _set_packed_gemm_level(int level):
-    """Use at most ``level`` in this module (0 forces BLAS); for tests and
-    benchmarks. Returns the level now in use."""
-    return skseq_gemm_set_level(level)
 
 
 def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,

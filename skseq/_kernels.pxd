@@ -37,6 +37,30 @@ cdef extern from "src/kernels.h" nogil:
                               const float *c_prev, const float *dh_in,
                               const float *dh_rec, float *dc, float *dz,
                               Py_ssize_t H, int relu)
+    void skseq_gru_forward_row_d(double *gates, const double *rec,
+                                 const double *bias, const double *h_prev,
+                                 double *hn, double *h_now, Py_ssize_t H, int relu)
+    void skseq_gru_forward_row_f(float *gates, const float *rec, const float *bias,
+                                 const float *h_prev, float *hn, float *h_now,
+                                 Py_ssize_t H, int relu)
+    void skseq_gru_backward_row_d(const double *gates, const double *hn,
+                                  const double *h_prev, const double *dh_in,
+                                  const double *dh_rec, double *dh_direct,
+                                  double *dg, double *dn, Py_ssize_t H, int relu)
+    void skseq_gru_backward_row_f(const float *gates, const float *hn,
+                                  const float *h_prev, const float *dh_in,
+                                  const float *dh_rec, float *dh_direct,
+                                  float *dg, float *dn, Py_ssize_t H, int relu)
+    void skseq_rnn_forward_row_d(double *z, const double *bias, Py_ssize_t H,
+                                 int relu)
+    void skseq_rnn_forward_row_f(float *z, const float *bias, Py_ssize_t H,
+                                 int relu)
+    void skseq_rnn_backward_row_d(const double *h, const double *dh_in,
+                                  const double *dh_rec, double *dz, Py_ssize_t H,
+                                  int relu)
+    void skseq_rnn_backward_row_f(const float *h, const float *dh_in,
+                                  const float *dh_rec, float *dz, Py_ssize_t H,
+                                  int relu)
     int skseq_adam_d(double *w, const double *g, double *m, double *v, Py_ssize_t n,
                      double step, double b1, double b2, double eps)
     int skseq_adam_f(float *w, const float *g, float *m, float *v, Py_ssize_t n,

@@ -18,10 +18,10 @@ bias (H,).
 What differs from the LSTM: the cell has no gates and no cell state. The
 forward writes each step's pre-activations straight into the step's hidden
 slot (input projection, then the recurrent product added) and the row
-kernel of ``_rnn_gates.h`` replaces them by h_t. Both activations'
-derivatives are functions of h_t, so training keeps nothing but ``hidden``;
-the backward forms dL/dz_t (``dgates``, width H) from h_t and the gradient
-arriving at h_t.
+kernel (``src/rnn_rows.inc``, through the shared kernel table) replaces
+them by h_t. Both activations' derivatives are functions of h_t, so
+training keeps nothing but ``hidden``; the backward forms dL/dz_t
+(``dgates``, width H) from h_t and the gradient arriving at h_t.
 
 ``SmallBatchPredictor`` is :func:`rnn_predict` bound to a one-layer,
 one-direction network's weights, for batches of one chunk.
@@ -46,43 +46,24 @@ from ._kernels cimport (
     _recurrent_product,
     skseq_gemm_init,
     skseq_gemm_level,
-    skseq_gemm_set_level,
+    skseq_rnn_backward_row_d,
+    skseq_rnn_backward_row_f,
+    skseq_rnn_forward_row_d,
+    skseq_rnn_forward_row_f,
 )
-
-from . import _numerics
 
 skseq_gemm_init()
 cnp.import_array()
-
-cdef extern from "_rnn_gates.h" nogil:
-    void skseq_rnn_forward_row_d(double *z, const double *bias, Py_ssize_t H,
-                                 int relu)
-    void skseq_rnn_forward_row_f(float *z, const float *bias, Py_ssize_t H,
-                                 int relu)
-    void skseq_rnn_backward_row_d(const double *h, const double *dh_in,
-                                  const double *dh_rec, double *dz, Py_ssize_t H,
-                                  int relu)
-    void skseq_rnn_backward_row_f(const float *h, const float *dh_in,
-                                  const float *dh_rec, float *dz, Py_ssize_t H,
-                                  int relu)
 
 ACTIVATION_TANH = 0
 ACTIVATION_RELU = 1
 
 
 def packed_gemm_level():
-    """Vector level of this module's packed products: 2 AVX-512, 1 AVX2, 0
-    none (BLAS), as ``_lstm_layer.packed_gemm_level``."""
+    """Vector level of the kernels every module runs now: 2 AVX-512, 1 AVX2,
+    0 none (BLAS), as ``_lstm_layer.packed_gemm_level`` (one shared table,
+    which ``_lstm_layer._set_packed_gemm_level`` sets)."""
     return skseq_gemm_level()
-
-
-def _set_packed_gemm_level(int level):
-    """Use at most ``level`` (0 forces BLAS) here and in ``_numerics``, for
-    tests and benchmarks; returns the level now in use (see
-    ``_lstm_layer._set_packed_gemm_level``: each module holds its own copy of
-    the kernels)."""
-    _numerics._set_packed_gemm_level(level)
-    return skseq_gemm_set_level(level)
 
 
 def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,

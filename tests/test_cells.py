@@ -158,3 +158,21 @@ def test_network_gradients_match_finite_differences(name, bidirectional, activat
     error = np.abs(grad - numeric).max() / np.abs(numeric).max()
     print(f"{name} bidirectional={bidirectional} {activation}: {error:.2e}")
     assert error <= 1e-6
+
+
+def test_every_cell_runs_the_one_shared_kernel_table():
+    """The cells' row kernels are entries of the one table of skseq._dispatch:
+    a level forced there moves every layer module, none keeps its own."""
+    from skseq import _dispatch, _gru_layer, _lstm_layer, _rnn_layer
+
+    detected = _dispatch.detected_level()
+    try:
+        for level in range(detected + 1):
+            assert _lstm_layer._set_packed_gemm_level(level) == level
+            assert _gru_layer.packed_gemm_level() == level
+            assert _rnn_layer.packed_gemm_level() == level
+            assert _dispatch.level() == level
+    finally:
+        _dispatch._set_level(detected)
+    assert not hasattr(_gru_layer, "_set_packed_gemm_level")
+    assert not hasattr(_rnn_layer, "_set_packed_gemm_level")

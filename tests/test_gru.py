@@ -15,7 +15,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMRegressor, _gru_layer
+from skseq import LSTMRegressor, _gru_layer, _lstm_layer
 from skseq._gru import GRUClassifier, GRURegressor
 from skseq._network import RecurrentNetwork
 
@@ -110,9 +110,9 @@ def products(request):
     them, and BLAS with the loops for few rows (level 0)."""
     full = _gru_layer.packed_gemm_level()
     if request.param == "blas":
-        _gru_layer._set_packed_gemm_level(0)
+        _lstm_layer._set_packed_gemm_level(0)
     yield request.param
-    _gru_layer._set_packed_gemm_level(full)
+    _lstm_layer._set_packed_gemm_level(full)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])

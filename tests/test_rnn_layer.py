@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from skseq import _lstm_layer
+
 ACTIVATION_CODES = {"tanh": 0, "relu": 1}
 GRADIENT_NAMES = ("kernel", "recurrent_kernel", "bias", "inputs")
 FD_STEP = 1e-6
@@ -40,9 +42,9 @@ def numerics():
 
 @pytest.fixture
 def restore_packed_level(rnn):
-    level = rnn.packed_gemm_level()
+    level = _lstm_layer.packed_gemm_level()
     yield
-    rnn._set_packed_gemm_level(level)
+    _lstm_layer._set_packed_gemm_level(level)
 
 
 def relative_error(a, b):
@@ -327,8 +329,8 @@ def test_forward_matches_numpy_oracle(
     X, lengths, (layer,), _ = make_problem(1, activation, lengths_kind, sizes=(6,))
     _, want = oracle_forward(X, lengths, *layer, activation)
     errors = {}
-    for level in range(rnn.packed_gemm_level() + 1):
-        rnn._set_packed_gemm_level(level)
+    for level in range(_lstm_layer.packed_gemm_level() + 1):
+        _lstm_layer._set_packed_gemm_level(level)
         hidden = layer_forward(rnn, pad(X), layer, lengths, activation, chunk_size)
         errors[f"level {level}"] = relative_error(hidden[:, 1:], want)
         assert_array_equal(hidden[:, 0], 0)
@@ -380,8 +382,8 @@ def test_backward_matches_numpy_oracle(
     _, hidden_want = oracle_forward(X, lengths, *layer, activation)
     want = oracle_backward(X, lengths, layer[0], layer[1], hidden_want, R, activation)
     errors = {}
-    for level in range(rnn.packed_gemm_level() + 1):
-        rnn._set_packed_gemm_level(level)
+    for level in range(_lstm_layer.packed_gemm_level() + 1):
+        _lstm_layer._set_packed_gemm_level(level)
         for chunk_size in (3, 7):
             hidden = layer_forward(rnn, pad(X), layer, lengths, activation, chunk_size)
             grads = layer_backward(
@@ -541,8 +543,8 @@ def test_inference_buffers_give_the_training_final_states(
     )
     layer = cast(layer, dtype)
     inputs = pad(X, dtype)
-    for level in range(rnn.packed_gemm_level() + 1):
-        rnn._set_packed_gemm_level(level)
+    for level in range(_lstm_layer.packed_gemm_level() + 1):
+        _lstm_layer._set_packed_gemm_level(level)
         for chunk_size, n_threads in [(1, 1), (4, 2), (11, 1)]:
             full = layer_forward(
                 rnn, inputs, layer, lengths, "tanh", chunk_size, n_threads
@@ -566,8 +568,8 @@ def test_predict_is_forward_then_head(
     slot), gather_last and dense_forward, at every packed level and dtype."""
     rng = np.random.default_rng(10)
     code = ACTIVATION_CODES[activation]
-    for level in range(rnn.packed_gemm_level() + 1):
-        rnn._set_packed_gemm_level(level)
+    for level in range(_lstm_layer.packed_gemm_level() + 1):
+        _lstm_layer._set_packed_gemm_level(level)
         for dtype in (np.float64, np.float32):
             for n_rows, n_steps, n_hidden, n_out, chunk_size, n_threads in [
                 (1, 7, 32, 1, 1, 1), (29, 6, 20, 3, 13, 2), (5, 1, 9, 2, 5, 1),
@@ -687,8 +689,8 @@ def test_small_batch_predictor_gives_rnn_predict_bits(
         assert got.dtype == dtype
         assert_array_equal(got, want)
 
-    for level in range(1, rnn.packed_gemm_level() + 1):
-        rnn._set_packed_gemm_level(level)
+    for level in range(1, _lstm_layer.packed_gemm_level() + 1):
+        _lstm_layer._set_packed_gemm_level(level)
         for n_hidden, n_out in ((32, 1), (20, 3)):
             weights = _small_network(rng, dtype, 5, n_hidden, n_out)
             predictor = rnn.SmallBatchPredictor(*weights, code, 7)
@@ -709,12 +711,12 @@ def test_small_batch_predictor_declines_all_but_the_plain_case(
     rng = np.random.default_rng(37)
     predictor = rnn.SmallBatchPredictor(*_small_network(rng, np.float32, 3, 8, 2), 0, 4)
     X = rng.normal(size=(2, 5, 3)).astype(np.float32)
-    level = rnn.packed_gemm_level()
-    rnn._set_packed_gemm_level(0)
+    level = _lstm_layer.packed_gemm_level()
+    _lstm_layer._set_packed_gemm_level(0)
     assert predictor.predict(X) is None
     if level == 0:
         return  # a CPU without the packed kernels: every input is declined
-    rnn._set_packed_gemm_level(level)
+    _lstm_layer._set_packed_gemm_level(level)
     assert predictor.predict(X).shape == (2, 2)
     nan = X.copy()
     nan[1, 4, 2] = np.nan

@@ -12,6 +12,8 @@
  * Layout of the sources (all in this directory):
  *   fastmath.h          exp, sigmoid, tanh (shared by every cell's kernels)
  *   lstm_rows.inc       the LSTM gate equations, forward and backward rows
+ *   gru_rows.inc        the GRU's (reset_after form), forward and backward rows
+ *   rnn_rows.inc        the simple (Elman) RNN's activation rows
  *   small_products.inc  the step products for a few rows without packing
  *   optimizer_steps.inc Adam and SGD updates
  *   packing.inc, gemm.inc, gemm_micro.inc, gemm_micros.inc
