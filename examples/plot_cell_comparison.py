@@ -157,13 +157,14 @@ for cell in cells:
 # What the runs show
 # ------------------
 #
-# **Memory.** The simple RNN confirms its reputation: it solves only the
-# shortest lag, and even there its error is several times that of the gated
-# cells; from ``T = 25`` on it does no better than predicting the mean. The
-# LSTM and the GRU both solve every lag up to ``T = 200`` within the budget,
-# their error growing slowly with the lag. The GRU's error is the lower of
-# the two at every lag, with fewer weights, so on this task "comparable"
-# undersells it, and the table's "moderate" memory does not show.
+# **Memory.** The simple RNN confirms its reputation: it learns something
+# only at the shortest lag, where its error stays well above the gated
+# cells', and from ``T = 25`` on it does no better than predicting the mean.
+# The LSTM and the GRU both solve every lag up to ``T = 200`` within the
+# budget, their error growing slowly with the lag. The GRU's error is the
+# lower of the two at every lag, with fewer weights, so on this task
+# "comparable" undersells it, and the table's "moderate" memory does not
+# show.
 #
 # Both gated cells owe part of this to how their gates start. By default the
 # LSTM's forget gates (``forget_bias="auto"``) and the GRU's update gates
@@ -180,18 +181,14 @@ for cell in cells:
 # **Cost.** Per step, the RNN computes one product with its input and one
 # with its state, the GRU three of each and the LSTM four, so by arithmetic
 # the GRU should train in about three quarters of the LSTM's time and the
-# RNN in about a quarter. Every fit time grows linearly with ``T``, as it
-# must. The measured ratios (printed above) put the RNN well below the LSTM,
-# but above a quarter, since the work outside the recurrent products is the
-# same for all cells. The GRU's ratio measures skseq's implementation of it
-# as much as the cell: when this example was written, the GRU trained two to
-# three times slower than the LSTM, the opposite of what its arithmetic
-# promises.
+# RNN in about a quarter. The measured ratios printed above follow that
+# arithmetic closely, and every fit time grows linearly with ``T``: the
+# LSTM's fourth block of weights is paid for at every step, and the GRU gets
+# its memory for less.
 #
 # **Limits of this comparison.** One task, one model size, one budget, and
-# one fit per point: with another random seed, the lag at which the RNN
-# stops solving the task can move by one step of the grid, and an error close
-# to the 0.01 line can land on either side of it. A larger budget or a tuned
-# learning rate would let every cell go further. The ranking of what each
-# cell learns at a fixed width and budget is what this example shows, not the
-# best each cell can do.
+# one fit per point: another random seed can change the RNN's result at the
+# shortest lag, and an error close to the 0.01 line can land on either side
+# of it. A larger budget or a tuned learning rate would let every cell go
+# further. The ranking of what each cell learns at a fixed width and budget
+# is what this example shows, not the best each cell can do.
