@@ -61,12 +61,22 @@ def cell_flops(cell, B, T, D, H):
     return gemm + elem, 3.0 * gemm + 3.0 * elem
 
 
+def estimator_class(cell):
+    """skseq's regressor of the cell, from its own module if skseq does not
+    export it (yet)."""
+    import importlib
+
+    import skseq
+
+    name = CELLS[cell][0]
+    found = getattr(skseq, name, None)
+    return found or getattr(importlib.import_module(f"skseq._{cell}"), name)
+
+
 def make_runner(cell, lib, cfg, X, y, torch):
     if lib == "torch":
         return bl.TorchRunner(cfg, X, y, torch, module=CELLS[cell][1])
-    import skseq
-
-    return bl.SkseqRunner(cfg, X, y, estimator=getattr(skseq, CELLS[cell][0]))
+    return bl.SkseqRunner(cfg, X, y, estimator=estimator_class(cell))
 
 
 # --------------------------------------------------------------------------
@@ -149,8 +159,6 @@ def agreement(cells, torch):
     still at its initial value), with PyTorch given the same weights."""
     import numpy as np
 
-    import skseq
-
     B, T, D, _ = bl.CONFIGS["small"]
     X32, y32 = bl.make_batch(B, T, D)
     out = []
@@ -163,7 +171,7 @@ def agreement(cells, torch):
             ("float32", np.float32, torch.float32),
         ):
             X, y = X32.astype(np_dtype), y32.astype(np_dtype)
-            est = getattr(skseq, CELLS[cell][0])(
+            est = estimator_class(cell)(
                 hidden_layer_sizes=sizes,
                 bidirectional=bidirectional,
                 activation=activation,
