@@ -1,9 +1,11 @@
-"""The estimator machinery shared by LSTMRegressor and LSTMClassifier.
+"""The estimator machinery shared by the estimators of every cell.
 
 Parameters, the fitted state and its persistence, the first call of a fit
 (network, weights, stopping counters) and prediction: validate, run the
 inference engine, apply the output activation. The epoch loop lives in
-``_training``, the inference path in ``_inference``.
+``_training``, the inference path in ``_inference``, the regressor and
+classifier logic in ``_estimators``; a cell's estimators (``_lstm``,
+``_gru``) add only their cell, its parameters and its weights property.
 """
 
 import functools
@@ -20,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _numerics
 from ._inference import InferenceEngine
 from ._losses import OUTPUT_ACTIVATIONS
-from ._network import LSTMNetwork, aligned_copy, is_aligned
+from ._network import RecurrentNetwork, aligned_copy, is_aligned
 from ._threads import _blas_limit
 from ._training import EpochLoop
 from ._validation import (
@@ -67,11 +69,18 @@ def _check_memory(n_bytes, hidden_layer_sizes):
 @functools.lru_cache(maxsize=64)
 def _cached_network(config):
     """The (stateless) network for a configuration tuple, built once."""
-    return LSTMNetwork(*config)
+    return RecurrentNetwork(*config)
 
 
-class BaseLSTM(EpochLoop, BaseEstimator):
-    """Base class for LSTM estimators. Use LSTMRegressor or LSTMClassifier."""
+class BaseRecurrent(EpochLoop, BaseEstimator):
+    """Base class of the recurrent estimators.
+
+    A subclass names its cell in ``_cell`` (a key of ``_cells.CELLS``) and
+    may add parameters of the cell, passed to the network's initialisation
+    by :meth:`_cell_params`.
+    """
+
+    _cell = None
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -106,7 +115,6 @@ class BaseLSTM(EpochLoop, BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "forget_bias": [Interval(Real, None, None, closed="neither")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
@@ -136,7 +144,6 @@ class BaseLSTM(EpochLoop, BaseEstimator):
         epsilon,
         n_iter_no_change,
         max_grad_norm,
-        forget_bias,
         bidirectional,
         dropout,
     ):
@@ -163,7 +170,6 @@ class BaseLSTM(EpochLoop, BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
-        self.forget_bias = forget_bias
         self.bidirectional = bidirectional
         self.dropout = dropout
 
@@ -194,6 +200,9 @@ class BaseLSTM(EpochLoop, BaseEstimator):
                 # arrays are aligned to 16 bytes at most.
                 self.weights_ = aligned_copy(weights, weights.dtype)
             if "_network_config" in self.__dict__:
+                if len(self._network_config) == 5:
+                    # Saved before the network named its cell.
+                    self._network_config = (*self._network_config, self._cell)
                 self._keep_inference_engine()
 
     # ------------------------------------------------------------ weights
@@ -201,12 +210,17 @@ class BaseLSTM(EpochLoop, BaseEstimator):
     def _network(self):
         return _cached_network(self._network_config)
 
-    @property
-    def lstm_weights_(self):
-        """Per layer, a dict of views ``kernel`` (n_in, 4H), ``recurrent_kernel``
-        (H, 4H) and ``bias`` (4H,), gate blocks in the order i, f, g, o; for a
-        bidirectional network also ``kernel_reverse``, ``recurrent_kernel_reverse``
-        and ``bias_reverse`` for the direction that reads sequences backwards."""
+    def _cell_params(self, dtype):
+        """Parameters of the cell for the network's initialisation, checked
+        for a model of ``dtype``."""
+        return {}
+
+    def _layer_weights(self):
+        """Per layer, a dict of views ``kernel``, ``recurrent_kernel`` and
+        ``bias`` in the Keras layout of the cell; for a bidirectional network
+        also ``kernel_reverse``, ``recurrent_kernel_reverse`` and
+        ``bias_reverse`` for the direction that reads sequences backwards.
+        The cells' weights properties (``lstm_weights_``, ...) return it."""
         check_is_fitted(self)
         layers, _, _ = self._network.unpack(self.weights_)
         result = []
@@ -310,7 +324,7 @@ class BaseLSTM(EpochLoop, BaseEstimator):
 
         if first_call:
             self._record_input(input_form)
-            _check_forget_bias(self.forget_bias, dtype)
+            cell_params = self._cell_params(dtype)
             self._random_state = check_random_state(self.random_state)
             self.n_outputs_ = y.shape[1]
             self._network_config = (
@@ -319,6 +333,7 @@ class BaseLSTM(EpochLoop, BaseEstimator):
                 self.n_outputs_,
                 self.activation,
                 bool(self.bidirectional),
+                self._cell,
             )
             _check_memory(
                 self._network.training_nbytes(
@@ -328,7 +343,7 @@ class BaseLSTM(EpochLoop, BaseEstimator):
                 self.hidden_layer_sizes,
             )  # fmt: skip
             self.weights_ = self._network.initialize(
-                self._random_state, dtype, self.forget_bias
+                self._random_state, dtype, **cell_params
             )
         else:
             config = (
@@ -337,13 +352,14 @@ class BaseLSTM(EpochLoop, BaseEstimator):
                 y.shape[1],
                 self.activation,
                 bool(self.bidirectional),
+                self._cell,
             )
             if config != self._network_config:
                 raise ValueError(
                     "warm_start or partial_fit cannot change the network: it was "
                     f"built as (n_features, hidden_layer_sizes, n_outputs, "
-                    f"activation, bidirectional) = {self._network_config}, now "
-                    f"{config}. Refit from scratch (warm_start=False)."
+                    f"activation, bidirectional, cell) = {self._network_config}, "
+                    f"now {config}. Refit from scratch (warm_start=False)."
                 )
         self._start_training_state(first_call, incremental)
         # The early-stopping scores of the loop and later predictions use it.
@@ -408,14 +424,5 @@ def _check_finite_output(raw):
         )
 
 
-def _check_forget_bias(forget_bias, dtype):
-    """Refuse a forget-gate bias beyond the range of the model's precision,
-    before it becomes an infinite initial weight."""
-    largest = float(np.finfo(dtype).max)
-    if abs(forget_bias) > largest:
-        raise ValueError(
-            f"forget_bias={forget_bias!r} is beyond the range of "
-            f"{np.dtype(dtype).name} (largest finite value {largest:.6g}), the "
-            "precision of the model (that of the input X). A forget_bias of a "
-            "few units is enough to keep the memory of long sequences."
-        )
+# The name the LSTM-only code and tests knew; it is the same class.
+BaseLSTM = BaseRecurrent

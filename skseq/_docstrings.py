@@ -1,4 +1,5 @@
-"""Docstring parts shared by LSTMRegressor and LSTMClassifier."""
+"""Docstring parts shared by the estimators, written for the LSTM's; the
+other cells' estimators adapt them with :func:`for_cell`."""
 
 SHARED_PARAMETERS = """
     hidden_layer_sizes : int or tuple of int, default=(64,)
@@ -180,3 +181,38 @@ INPUT_NOTES = """
     scikit-learn's convention: all usable cores, limited by ``OMP_NUM_THREADS``
     or :func:`threadpoolctl.threadpool_limits`.
 """
+
+
+# The LSTM-only passages of the parts above, which the other cells replace.
+LSTM_LAYERS = "Number of units H of each stacked LSTM layer"
+LSTM_ACTIVATION = """\
+        Activation of the candidate values and of the cell output
+        (``h = o * activation(c)``). The gates always use the logistic
+        sigmoid.
+"""
+FORGET_BIAS = SHARED_PARAMETERS[
+    SHARED_PARAMETERS.index("    forget_bias :") : SHARED_PARAMETERS.index(
+        "    bidirectional :"
+    )
+]
+LSTM_WEIGHTS = """\
+        Use ``lstm_weights_``, ``head_coef_`` and ``head_intercept_`` for views
+        in the Keras layout: per layer a kernel (n_in, 4H), a recurrent kernel
+        (H, 4H) and a bias (4H,), gate blocks ordered i, f, g, o. PyTorch's
+        ``weight_ih_l0`` is the transpose of the kernel.
+"""
+LSTM_CELL = INPUT_NOTES[
+    INPUT_NOTES.index("    The cell is the LSTM") : INPUT_NOTES.index(
+        "    Training runs"
+    )
+]
+
+
+def for_cell(text, replacements):
+    """``text`` with each (old, new) of ``replacements`` done; every old
+    passage must occur in it exactly once."""
+    for old, new in replacements:
+        if text.count(old) != 1:
+            raise ValueError(f"Expected the passage {old[:40]!r}... exactly once.")
+        text = text.replace(old, new)
+    return text

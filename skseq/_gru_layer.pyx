@@ -49,6 +49,8 @@ from ._kernels cimport (
     _recurrent_product,
     _tn_work,
     skseq_gemm_init,
+    skseq_gemm_level,
+    skseq_gemm_set_level,
     skseq_gemm_tn_d,
     skseq_gemm_tn_f,
 )
@@ -74,6 +76,17 @@ cnp.import_array()
 
 ACTIVATION_TANH = 0
 ACTIVATION_RELU = 1
+
+
+def packed_gemm_level():
+    """Vector level of this module's packed products (see ``_lstm_layer``)."""
+    return skseq_gemm_level()
+
+
+def _set_packed_gemm_level(int level):
+    """Use at most ``level`` in this module (0 forces BLAS); for tests and
+    benchmarks. Returns the level now in use."""
+    return skseq_gemm_set_level(level)
 
 
 def backward_workspace_size(Py_ssize_t n_rows, Py_ssize_t n_in,

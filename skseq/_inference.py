@@ -1,7 +1,7 @@
 """The inference engine: everything a prediction needs for one network and
 one weight array.
 
-An :class:`InferenceEngine` is built from a network (``_network.LSTMNetwork``)
+An :class:`InferenceEngine` is built from a network (``_network.RecurrentNetwork``)
 and its flat weight array. It keeps the views of the weights, the network's
 compiled small-batch predictor bound to them, a pool of small inference
 workspaces and the rule that sizes the blocks of rows a prediction runs in.
@@ -64,7 +64,7 @@ def fill_inputs(workspace, sequences, batch_idx):
 
 class InferenceEngine:
     """Raw outputs (before the output activation) of ``network`` with the
-    weights ``weights`` (a flat array, see ``LSTMNetwork``).
+    weights ``weights`` (a flat array, see ``RecurrentNetwork``).
 
     Safe to use from several threads at once: a workspace is held by one
     prediction at a time, and the small-batch predictor is reentrant.

@@ -1,28 +1,39 @@
-"""LSTMRegressor and LSTMClassifier: parameters, docstrings, targets, tags."""
+"""LSTMRegressor and LSTMClassifier: the LSTM cell, its forget_bias, its
+weights and its docs; the rest is the shared regressor and classifier of
+``_estimators``."""
+
+from numbers import Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import compute_sample_weight
-from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.multiclass import (
-    check_classification_targets,
-    type_of_target,
-    unique_labels,
-)
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils._param_validation import Interval
 
-from ._base import BaseLSTM
 from ._docstrings import INPUT_NOTES, SHARED_ATTRIBUTES, SHARED_PARAMETERS
-from ._losses import OUTPUT_ACTIVATIONS
-from ._validation import (
-    check_class_weight,
-    check_regression_targets,
-    check_targets_given,
-)
+from ._estimators import BaseRecurrentClassifier, BaseRecurrentRegressor
 
 
-class LSTMRegressor(RegressorMixin, BaseLSTM):
+class _LSTMCell:
+    """What the LSTM estimators add to the shared ones: the cell, the
+    ``forget_bias`` parameter and ``lstm_weights_``."""
+
+    _cell = "lstm"
+    _cell_constraints: dict = {
+        "forget_bias": [Interval(Real, None, None, closed="neither")],
+    }
+
+    def _cell_params(self, dtype):
+        _check_forget_bias(self.forget_bias, dtype)
+        return {"forget_bias": self.forget_bias}
+
+    @property
+    def lstm_weights_(self):
+        """Per layer, a dict of views ``kernel`` (n_in, 4H), ``recurrent_kernel``
+        (H, 4H) and ``bias`` (4H,), gate blocks in the order i, f, g, o; for a
+        bidirectional network also ``kernel_reverse``, ``recurrent_kernel_reverse``
+        and ``bias_reverse`` for the direction that reads sequences backwards."""
+        return self._layer_weights()
+
+
+class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
     __doc__ = (
         """Long short-term memory network regressor.
 
@@ -70,6 +81,11 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     """
     )
 
+    _parameter_constraints: dict = {
+        **BaseRecurrentRegressor._parameter_constraints,
+        **_LSTMCell._cell_constraints,
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(64,),
@@ -110,115 +126,13 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_grad_norm=max_grad_norm, forget_bias=forget_bias,
+            max_grad_norm=max_grad_norm,
             bidirectional=bidirectional, dropout=dropout,
         )  # fmt: skip
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network to sequences ``X`` and targets ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_timesteps), or list of 2-D arrays
-            Training sequences (see Notes of the class).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
-
-        Returns
-        -------
-        self : LSTMRegressor
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Run one epoch over ``(X, y)``, continuing from the current weights.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
-
-        Returns
-        -------
-        self : LSTMRegressor
-            The updated estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=True)
-
-    def predict(self, X):
-        """Predict targets for sequences ``X``.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values, 1-D when ``y`` was 1-D at fit time.
-        """
-        y_pred = self._predict_output(X)
-        return y_pred.ravel() if self._y_1d else y_pred
-
-    def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R^2 of :meth:`predict` on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True targets of ``X``.
-        sample_weight : float or array-like of shape (n_samples,), default=None
-            Weights of the samples: finite, non-negative, not all zero.
-
-        Returns
-        -------
-        score : float
-            R^2, as :func:`sklearn.metrics.r2_score` computes it.
-        """
-        sample_weight = self._check_score_weight(X, sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
-
-    def _validate_targets(self, y, n_samples, incremental, first_call, classes):
-        check_targets_given(self, y)
-        y = check_regression_targets(y, n_samples)
-        if first_call:
-            self._y_1d = y.ndim == 1
-            self.out_activation_ = "identity"
-        return (y.reshape(-1, 1) if y.ndim == 1 else y), None
-
-    def __setstate__(self, state):
-        # A regressor's output activation is always the identity, also for
-        # models saved without the attribute.
-        if "weights_" in state:
-            state.setdefault("out_activation_", "identity")
-        super().__setstate__(state)
-
-    def _score_outputs(self, raw, y, sample_weight):
-        from sklearn.metrics import r2_score  # early stopping only
-
-        return r2_score(y, raw, sample_weight=sample_weight)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.target_tags.multi_output = True
-        return tags
+        self.forget_bias = forget_bias
 
 
-class LSTMClassifier(ClassifierMixin, BaseLSTM):
+class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
     __doc__ = (
         """Long short-term memory network classifier.
 
@@ -267,8 +181,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     )
 
     _parameter_constraints: dict = {
-        **BaseLSTM._parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        **BaseRecurrentClassifier._parameter_constraints,
+        **_LSTMCell._cell_constraints,
     }
 
     def __init__(
@@ -312,236 +226,20 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_grad_norm=max_grad_norm, forget_bias=forget_bias,
-            bidirectional=bidirectional, dropout=dropout,
+            max_grad_norm=max_grad_norm,
+            bidirectional=bidirectional, dropout=dropout, class_weight=class_weight,
         )  # fmt: skip
-        self.class_weight = class_weight
+        self.forget_bias = forget_bias
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network to sequences ``X`` and labels ``y``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_timesteps), or list of 2-D arrays
-            Training sequences (see Notes of the class).
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a binary indicator matrix for multilabel
-            classification.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
-
-        Returns
-        -------
-        self : LSTMClassifier
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """Run one epoch over ``(X, y)``, continuing from the current weights.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
-        classes : array-like of shape (n_classes,), default=None
-            All the classes that ``y`` may hold over all calls. Required on
-            the first call, ignored afterwards.
-
-        Returns
-        -------
-        self : LSTMClassifier
-            The updated estimator.
-        """
-        if "weights_" not in self.__dict__:
-            if classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit."
-                )
-        elif classes is not None and not np.array_equal(
-            self.classes_, unique_labels(classes)
-        ):
-            raise ValueError(
-                f"classes={classes!r} is not the same as on the first call to "
-                f"partial_fit, which was {self.classes_!r}."
-            )
-        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            True labels of ``X``.
-        sample_weight : float or array-like of shape (n_samples,), default=None
-            Weights of the samples: finite, non-negative, not all zero.
-
-        Returns
-        -------
-        score : float
-            Accuracy (for multilabel targets, the share of samples whose
-            labels are all right).
-        """
-        sample_weight = self._check_score_weight(X, sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
-
-    def _validate_targets(self, y, n_samples, incremental, first_call, classes):
-        check_targets_given(self, y)
-        multilabel = type_of_target(y) == "multilabel-indicator"
-        if multilabel:
-            y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
-        else:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if y.shape[0] != n_samples:
-            raise ValueError(
-                f"X and y have inconsistent numbers of samples: {n_samples} and "
-                f"{y.shape[0]}."
-            )
-        if first_call:
-            binarizer = LabelBinarizer()
-            # partial_fit's first call learns the classes from ``classes`` (y
-            # may hold only some of them); a multilabel indicator matrix names
-            # its labels by column, so the binarizer learns them from y.
-            binarizer.fit(classes if incremental and not multilabel else y)
-            self._label_binarizer = binarizer
-            self.classes_ = binarizer.classes_
-            n_outputs = len(self.classes_)
-            self.out_activation_ = (
-                "softmax" if n_outputs > 2 and not multilabel else "logistic"
-            )
-        fitted_multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
-        if multilabel != fitted_multilabel:
-            kind = "a multilabel indicator matrix" if fitted_multilabel else "labels"
-            raise ValueError(
-                f"{type(self).__name__} was fitted on {kind}; y must be of the "
-                "same kind."
-            )
-        if incremental or first_call:
-            self._check_known_labels(y, classes if incremental else None)
-        else:
-            seen = unique_labels(y)
-            if set(seen) != set(self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where y has the same classes as "
-                    f"in the previous call to fit. Previously got {self.classes_}, "
-                    f"y has {seen}."
-                )
-        Y = self._label_binarizer.transform(y)
-        class_sample_weight = None
-        if self.class_weight is not None:
-            if fitted_multilabel:
-                raise ValueError("class_weight is not supported for multilabel y.")
-            if incremental and self.class_weight == "balanced":
-                raise ValueError(
-                    "class_weight='balanced' is not supported by partial_fit: the "
-                    "class frequencies of future chunks are unknown. Pass a dict."
-                )
-            check_class_weight(self.class_weight)
-            class_sample_weight = compute_sample_weight(self.class_weight, y)
-        return Y, class_sample_weight
-
-    def _check_known_labels(self, y, classes):
-        """Every label of ``y`` must be one of ``classes_`` (for a multilabel
-        indicator matrix: one column per label, and ``classes``, if given,
-        the label indices)."""
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
-            n_labels = len(self.classes_)
-            if y.shape[1] != n_labels:
-                raise ValueError(
-                    f"y has {y.shape[1]} labels (columns), but {type(self).__name__} "
-                    f"was fitted with {n_labels}."
-                )
-            if classes is not None and not np.array_equal(
-                unique_labels(classes), self.classes_
-            ):
-                raise ValueError(
-                    "For a multilabel indicator matrix y, classes must be the label "
-                    f"indices {self.classes_.tolist()}; got {classes!r}."
-                )
-            return
-        unknown = np.setdiff1d(unique_labels(y), self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y has classes not in self.classes_: {unknown}. "
-                f"self.classes_ is {self.classes_}."
-            )
-
-    def _is_classifier_single_output(self):
-        return self._label_binarizer.y_type_ != "multilabel-indicator"
-
-    def _score_outputs(self, raw, Y, sample_weight):
-        from sklearn.metrics import accuracy_score  # early stopping only
-
-        predicted = self._label_binarizer.inverse_transform(
-            OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+def _check_forget_bias(forget_bias, dtype):
+    """Refuse a forget-gate bias beyond the range of the model's precision,
+    before it becomes an infinite initial weight."""
+    largest = float(np.finfo(dtype).max)
+    if abs(forget_bias) > largest:
+        raise ValueError(
+            f"forget_bias={forget_bias!r} is beyond the range of "
+            f"{np.dtype(dtype).name} (largest finite value {largest:.6g}), the "
+            "precision of the model (that of the input X). A forget_bias of a "
+            "few units is enough to keep the memory of long sequences."
         )
-        truth = self._label_binarizer.inverse_transform(Y)
-        return accuracy_score(truth, predicted, sample_weight=sample_weight)
-
-    def predict(self, X):
-        """Predict the class of each sequence of ``X``.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
-            Predicted classes (an indicator matrix for multilabel targets).
-        """
-        proba = self._predict_output(X)
-        return self._label_binarizer.inverse_transform(proba)
-
-    def predict_proba(self, X):
-        """Probability of each class for each sequence of ``X``.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Class probabilities in the order of ``classes_`` (for multilabel
-            targets, the probability of each label independently).
-        """
-        proba = self._predict_output(X)
-        if self.out_activation_ == "logistic" and self._is_classifier_single_output():
-            return np.hstack([1 - proba, proba])
-        return proba
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like or list of 2-D arrays
-            Sequences, as for :meth:`fit`.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities in the order of ``classes_``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.classifier_tags.multi_label = True
-        return tags

@@ -1,22 +1,24 @@
-"""Stacked (optionally bidirectional) LSTM layers and a dense output head:
-forward and backward over a batch.
+"""Stacked (optionally bidirectional) recurrent layers of one cell type
+(``_cells``: LSTM, GRU) and a dense output head: forward and backward over a
+batch.
 
 All weights of a network live in one flat 1-D array, so that an optimizer
 updates them with a handful of whole-array operations and the compiled core
 always sees the current values through views. The layout, in order:
 
-    for each layer, for each direction:  kernel (n_in, 4H), recurrent_kernel (H, 4H)
+    for each layer, for each direction:  kernel (n_in, G), recurrent_kernel (H, G)
     head coef (n_directions * H_last, n_outputs)
-    for each layer, for each direction:  bias (4H,)
+    for each layer, for each direction:  bias (the cell's bias shape)
     head intercept (n_outputs,)
 
 The penalised weights (kernels and head coef) come first, so the L2 term is
-one slice. Gate blocks inside every 4H axis are ordered i, f, g, o, the Keras
-layout; PyTorch's ``weight_ih_l0`` is the transpose of ``kernel``.
+one slice. G is the cell's gate width (4H for the LSTM, gate blocks i, f, g,
+o; 3H for the GRU, blocks z, r, h), the Keras layout; PyTorch's
+``weight_ih_l0`` is the transpose of ``kernel``.
 
-A bidirectional layer runs a second LSTM over each sequence reversed within
-its own length and concatenates the two hidden states at every step
-(forward first), so the layer above sees 2H features. The head reads the
+A bidirectional layer runs a second recurrent layer over each sequence
+reversed within its own length and concatenates the two hidden states at
+every step (forward first), so the layer above sees 2H features. The head reads the
 forward direction at each sequence's last step and the reverse direction
 after it has read the whole sequence back to its first step.
 
@@ -35,9 +37,8 @@ import numpy as np
 from joblib import cpu_count
 from threadpoolctl import threadpool_limits
 
-from . import _layout, _lstm_layer, _numerics
-
-ACTIVATIONS = {"tanh": _lstm_layer.ACTIVATION_TANH, "relu": _lstm_layer.ACTIVATION_RELU}
+from . import _layout, _numerics
+from ._cells import CELLS
 
 # A second thread is worth waking only when each thread gets at least this many
 # multiply-adds of one layer's pass: below it, waking the thread and waiting for
@@ -61,6 +62,10 @@ WIDE_LAYER = 256
 # Batches of up to this many rows are one chunk in every layer, and so run on
 # one thread.
 ONE_CHUNK_ROWS = CHUNK_ROWS
+
+# Slots of a cell's buffers in inference: one gate slot reused by every step,
+# two alternating cell slots.
+INFERENCE_SLOTS = {"gates": 1, "cells": 2}
 
 # Weights are allocated at this alignment, in bytes: a single sequence's pass
 # reads the (row-major) weight matrices in place when they are aligned to a
@@ -101,10 +106,11 @@ def chunk_rows(hidden):
 
 # Called several times per batch: cached, each call is one lookup.
 @functools.lru_cache(maxsize=1024)
-def threads_for(n_rows, n_slots, n_in, hidden, max_threads):
-    """Threads for one layer's pass: never more than there are chunks or
-    than the work pays for. Results do not depend on it."""
-    work = n_rows * n_slots * 4 * hidden * (n_in + hidden)
+def threads_for(n_rows, n_slots, n_in, hidden, max_threads, n_gates=4):
+    """Threads for one layer's pass of a cell of ``n_gates`` gate blocks:
+    never more than there are chunks or than the work pays for. Results do
+    not depend on it."""
+    work = n_rows * n_slots * n_gates * hidden * (n_in + hidden)
     n_chunks = -(-n_rows // chunk_rows(hidden))
     return int(max(1, min(max_threads, n_chunks, work // MIN_WORK_PER_THREAD)))
 
@@ -120,24 +126,29 @@ class LayerWeights:
         self.bias = bias
 
 
-class LSTMNetwork:
-    """The shape of a stacked LSTM with a dense head reading the last step.
+class RecurrentNetwork:
+    """The shape of stacked recurrent layers with a dense head reading the
+    last step.
 
     Holds no weights and no fitted state: it describes the layout of the flat
     weight vector and runs forward/backward passes given that vector. It is
-    cheap to rebuild from the estimator's hyper-parameters.
+    cheap to rebuild from the estimator's hyper-parameters. ``cell`` is a
+    key of ``_cells.CELLS``.
     """
 
     def __init__(
-        self, n_features, hidden_layer_sizes, n_outputs, activation, bidirectional=False
-    ):
+        self, n_features, hidden_layer_sizes, n_outputs, activation,
+        bidirectional=False, cell="lstm",
+    ):  # fmt: skip
+        self.cell = CELLS[cell]
         self.n_features = int(n_features)
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_outputs = int(n_outputs)
         self.activation = activation
         self.bidirectional = bool(bidirectional)
         self.n_directions = 2 if bidirectional else 1
-        self._activation_code = ACTIVATIONS[activation]
+        self._activation_code = self.cell.activations[activation]
+        self._n_gates = self.cell.n_gates
         # Predictions of such a network on sequences of one length take
         # forward_dense.
         self.one_layer_one_way = (
@@ -152,9 +163,10 @@ class LSTMNetwork:
         for n_in, hidden in zip(
             self.input_widths[:-1], self.hidden_layer_sizes, strict=True
         ):
+            width = self.cell.gate_width(hidden)
             for _ in range(self.n_directions):
-                shapes_penalised += [(n_in, 4 * hidden), (hidden, 4 * hidden)]
-                shapes_bias.append((4 * hidden,))
+                shapes_penalised += [(n_in, width), (hidden, width)]
+                shapes_bias.append(self.cell.bias_shape(hidden))
         shapes_penalised.append((self.input_widths[-1], self.n_outputs))
         shapes_bias.append((self.n_outputs,))
         shapes = shapes_penalised + shapes_bias
@@ -185,9 +197,10 @@ class LSTMNetwork:
         ]
         return layers, head_coef, head_intercept
 
-    def initialize(self, rng, dtype, forget_bias):
+    def initialize(self, rng, dtype, *cell_args, **cell_params):
         """Fresh weights: Glorot-uniform kernels, orthogonal recurrent kernels,
-        zero biases but the forget gate's, which is ``forget_bias``.
+        biases as the cell sets them from its parameters (the LSTM's
+        ``forget_bias``), given positionally or by name.
 
         Drawn in float64 and then cast, so a float32 and a float64 network from
         the same seed start from the same point.
@@ -201,7 +214,7 @@ class LSTMNetwork:
                 limit = math.sqrt(6.0 / (n_in + n_gates))
                 unit.kernel[...] = rng.uniform(-limit, limit, size=unit.kernel.shape)
                 unit.recurrent_kernel[...] = _orthogonal_rows(rng, hidden, n_gates)
-                unit.bias[hidden : 2 * hidden] = forget_bias
+                self.cell.initial_bias(unit.bias, hidden, *cell_args, **cell_params)
         n_in, n_out = head_coef.shape
         limit = math.sqrt(6.0 / (n_in + n_out))
         head_coef[...] = rng.uniform(-limit, limit, size=head_coef.shape)
@@ -213,11 +226,13 @@ class LSTMNetwork:
         equal-length sequences; it gives :meth:`forward_dense`'s bits. None
         when the network is not ``one_layer_one_way``, or when ``flat`` is not
         an aligned, native-order array (the predictor reads the arrays' data
-        directly and requires both)."""
-        if not (self.one_layer_one_way and flat.flags.aligned and flat.dtype.isnative):
+        directly and requires both), or when the cell has no such predictor."""
+        predictor = self.cell.small_batch_predictor
+        readable = flat.flags.aligned and flat.dtype.isnative
+        if predictor is None or not (self.one_layer_one_way and readable):
             return None
         ((unit,),), head_coef, head_intercept = unpacked
-        return _lstm_layer.SmallBatchPredictor(
+        return predictor(
             unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
             head_intercept, self._activation_code, ONE_CHUNK_ROWS,
         )  # fmt: skip
@@ -242,9 +257,12 @@ class LSTMNetwork:
         n_layers = len(self.hidden_layer_sizes)
         for index, hidden in enumerate(self.hidden_layer_sizes):
             last = index == n_layers - 1
-            # One gate slot, two cell slots, hidden states of every step
-            # (two slots in the last layer).
-            per_direction = 4 * hidden + 2 * hidden + (2 if last else n_slots) * hidden
+            # The cell's buffers (see INFERENCE_SLOTS), hidden states of every
+            # step (two slots in the last layer).
+            per_direction = (2 if last else n_slots) * hidden
+            for name in self.cell.inference_buffers:
+                width = self.cell.buffer_width(name, hidden)
+                per_direction += INFERENCE_SLOTS[name] * width
             size += self.n_directions * per_direction
             if self.bidirectional:
                 size += self.input_widths[index] * n_slots  # reversed input
@@ -260,7 +278,11 @@ class LSTMNetwork:
         size = n_rows * (n_timesteps + 1)
         total = size * self.n_features
         for hidden in self.hidden_layer_sizes:
-            total += self.n_directions * size * 7 * hidden
+            per_step = 2 * hidden + sum(
+                self.cell.buffer_width(name, hidden)
+                for name in self.cell.training_buffers
+            )
+            total += self.n_directions * size * per_step
         total += 4 * self.n_weights
         return total * itemsize
 
@@ -305,8 +327,9 @@ class LSTMNetwork:
             hidden = directions[0].recurrent_kernel.shape[0]
             chunk_size = chunk_rows(hidden)
             threads = threads_for(
-                n_rows, n_slots, layer_input.shape[2], hidden, n_threads
-            )
+                n_rows, n_slots, layer_input.shape[2], hidden, n_threads,
+                self._n_gates,
+            )  # fmt: skip
             for direction, unit in enumerate(directions):
                 state = buffers["directions"][direction]
                 unit_input = layer_input
@@ -315,10 +338,9 @@ class LSTMNetwork:
                         layer_input, lengths, state["reversed_input"], False
                     )
                     unit_input = state["reversed_input"]
-                _lstm_layer.lstm_forward(
-                    unit_input, unit.kernel, unit.recurrent_kernel, unit.bias,
-                    lengths, state["gates"], state["cells"], state["hidden"],
-                    self._activation_code, chunk_size, threads, zero_slot,
+                self.cell.forward(
+                    unit, unit_input, lengths, state, self._activation_code,
+                    chunk_size, threads, zero_slot,
                 )  # fmt: skip
             states = buffers["directions"]
             if index < n_layers - 1:
@@ -360,10 +382,10 @@ class LSTMNetwork:
         n_rows = inputs.shape[0]
         threads = threads_for(
             n_rows, inputs.shape[1] + 1, self.n_features,
-            unit.recurrent_kernel.shape[0], n_threads,
+            unit.recurrent_kernel.shape[0], n_threads, self._n_gates,
         )  # fmt: skip
         raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
-        _lstm_layer.lstm_predict(
+        self.cell.predict(
             inputs, unit.kernel, unit.recurrent_kernel, unit.bias, head_coef,
             head_intercept, raw, self._activation_code,
             chunk_rows(unit.recurrent_kernel.shape[0]),
@@ -436,8 +458,9 @@ class LSTMNetwork:
             layer_input = workspace.layer_inputs[index]
             chunk_size = chunk_rows(hidden)
             threads = threads_for(
-                n_rows, n_slots, layer_input.shape[2], hidden, n_threads
-            )
+                n_rows, n_slots, layer_input.shape[2], hidden, n_threads,
+                self._n_gates,
+            )  # fmt: skip
             for direction, (unit, grads) in enumerate(
                 zip(layers[index], grad_layers[index], strict=True)
             ):
@@ -449,12 +472,9 @@ class LSTMNetwork:
                     unit_d_input = (
                         None if d_input is None else state["d_reversed_input"]
                     )
-                _lstm_layer.lstm_backward(
-                    unit_input, unit.kernel, unit.recurrent_kernel, lengths,
-                    state["gates"], state["cells"], state["hidden"],
-                    state["dhidden"], state["gates"], unit_d_input,
-                    grads.kernel, grads.recurrent_kernel, grads.bias,
-                    state["work"], self._activation_code, chunk_size, threads,
+                self.cell.backward(
+                    unit, grads, unit_input, unit_d_input, lengths, state,
+                    self._activation_code, chunk_size, threads,
                 )  # fmt: skip
                 if direction == 1 and d_input is not None:
                     _layout.reverse_time(
@@ -638,20 +658,21 @@ def _layer_buffers(network, index, n_rows, n_slots, dtype, training):
 
 
 def _training_buffers(network, index, n_rows, size, dtype, dhidden):
-    """One direction's training buffers: every step's gates, cells and hidden
-    states, dL/dh (``dhidden`` when the layer above writes it, otherwise
-    zeros: the top layer's stays zero between passes) and the backward
-    pass's scratch array."""
+    """One direction's training buffers: every step's hidden states and
+    the cell's buffers (gates, cells), dL/dh (``dhidden`` when the layer
+    above writes it, otherwise zeros: the top layer's stays zero between
+    passes) and the backward pass's scratch array."""
     hidden = network.hidden_layer_sizes[index]
+    cell = network.cell
     state = {
-        "gates": Buffer.allocate(size, 4 * hidden, dtype),
-        "hidden": Buffer.allocate(size, hidden, dtype),
-        "cells": Buffer.allocate(size, hidden, dtype),
+        name: Buffer.allocate(size, cell.buffer_width(name, hidden), dtype)
+        for name in ("gates", "hidden", "cells")
+        if name == "hidden" or name in cell.training_buffers
     }
     if dhidden is None:
         dhidden = Buffer.allocate(size, hidden, dtype, zeros=True)
     state["dhidden"] = dhidden
-    work_size = _lstm_layer.backward_workspace_size(
+    work_size = network.cell.backward_workspace_size(
         n_rows, network.input_widths[index], hidden, chunk_rows(hidden)
     )
     state["work"] = np.empty(work_size, dtype=dtype)
@@ -659,21 +680,28 @@ def _training_buffers(network, index, n_rows, size, dtype, dhidden):
 
 
 def _inference_buffers(network, index, n_rows, size, dtype):
-    """One direction's inference buffers: one gate slot reused by every
-    step, two alternating cell slots, and the hidden states of every step,
-    of which the last layer keeps only two alternating slots (its final
-    states are all the head reads)."""
+    """One direction's inference buffers: the cell's buffers with the
+    slots of INFERENCE_SLOTS, and the hidden states of every step, of which
+    the last layer keeps only two alternating slots (its final states are
+    all the head reads)."""
     hidden = network.hidden_layer_sizes[index]
     last = index == len(network.hidden_layer_sizes) - 1
-    return {
-        "gates": Buffer.allocate(n_rows, 4 * hidden, dtype, slots=1),
-        "hidden": (
-            Buffer.allocate(n_rows * 2, hidden, dtype, slots=2)
-            if last
-            else Buffer.allocate(size, hidden, dtype)
-        ),
-        "cells": Buffer.allocate(n_rows * 2, hidden, dtype, slots=2),
+    state = {
+        name: Buffer.allocate(
+            n_rows * slots,
+            network.cell.buffer_width(name, hidden),
+            dtype,
+            slots=slots,
+        )  # fmt: skip
+        for name, slots in INFERENCE_SLOTS.items()
+        if name in network.cell.inference_buffers
     }
+    state["hidden"] = (
+        Buffer.allocate(n_rows * 2, hidden, dtype, slots=2)
+        if last
+        else Buffer.allocate(size, hidden, dtype)
+    )
+    return state
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):
@@ -688,3 +716,7 @@ def _orthogonal_rows(rng, n_rows, n_columns):
         q, r = np.linalg.qr(normal)
     q *= np.sign(np.diag(r))
     return q.T
+
+
+# The name the LSTM-only code and tests knew; it is the same class.
+LSTMNetwork = RecurrentNetwork

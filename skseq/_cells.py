@@ -1,0 +1,189 @@
+"""The recurrent cells: what the network needs to know of each.
+
+A cell is one compiled layer module (``_lstm_layer``, ``_gru_layer``,
+``_rnn_layer``) with
+entry points of the same form, and an object here that describes it: its gate
+width, its bias layout and initialisation, the per-step buffers its layer
+keeps, and the calls into its module. ``_network`` drives any cell through
+this description and never branches on the cell type.
+
+A layer's buffers, per direction: ``hidden`` (H values per step) for every
+cell; ``gates`` (the cell's gate width G per step) and ``cells`` (H per
+step) where the cell's layer uses them. The LSTM keeps its cell state in
+``cells``, the GRU the recurrent part of its candidate; the simple RNN keeps
+only its hidden states, and uses ``gates`` (H per step) for the gradients of
+its pre-activations in training. Weights are in the
+Keras layout: kernel (n_in, G), recurrent kernel (H, G) and a bias of
+:meth:`Cell.bias_shape`.
+"""
+
+import numpy as np
+
+from . import _gru_layer, _lstm_layer, _rnn_layer
+
+
+class Cell:
+    """A gated cell: its layer keeps gates and per-step cell values.
+
+    Parameters
+    ----------
+    name : str
+        Short name ("lstm", "gru"), the key of :data:`CELLS`.
+    n_gates : int
+        Gate blocks per unit: the kernels have ``n_gates * H`` columns.
+    gate_names : str
+        The gate blocks in their order along the G axis, e.g. "i, f, g, o".
+    bias_rows : int
+        1 for a bias (G,), 2 for an input and a recurrent row (2, G).
+    layer : module
+        The compiled layer module: ``backward_workspace_size`` and the
+        activation codes.
+    entry_points : tuple
+        The module's forward, backward and one-call predict functions.
+    initial_bias : callable
+        ``initial_bias(bias, hidden, **params)`` sets a fresh bias (zeros on
+        entry) in place, from the estimator's cell parameters.
+    small_batch_predictor : type or None
+        The module's compiled predictor for a few sequences of a one-layer,
+        one-direction network, if it has one.
+    """
+
+    # The buffers (besides ``hidden``) the layer keeps per direction.
+    training_buffers = ("gates", "cells")
+    inference_buffers = ("gates", "cells")
+
+    def __init__(
+        self, name, n_gates, gate_names, bias_rows, layer, entry_points,
+        initial_bias, small_batch_predictor=None,
+    ):  # fmt: skip
+        self.name = name
+        self.n_gates = n_gates
+        self.gate_names = gate_names
+        self.bias_rows = bias_rows
+        self.layer = layer
+        self._forward, self._backward, self.predict = entry_points
+        self.initial_bias = initial_bias
+        self.small_batch_predictor = small_batch_predictor
+        self.activations = {
+            "tanh": layer.ACTIVATION_TANH,
+            "relu": layer.ACTIVATION_RELU,
+        }
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+    def gate_width(self, hidden):
+        """G, the width of the gate axis for ``hidden`` units."""
+        return self.n_gates * hidden
+
+    def bias_shape(self, hidden):
+        """The shape of one direction's bias."""
+        width = self.gate_width(hidden)
+        return (width,) if self.bias_rows == 1 else (self.bias_rows, width)
+
+    def buffer_width(self, name, hidden):
+        """Values per step of the buffer ``name`` for ``hidden`` units."""
+        return self.gate_width(hidden) if name == "gates" else hidden
+
+    def backward_workspace_size(self, n_rows, n_in, hidden, chunk_size):
+        """Length of the scratch array of the backward pass."""
+        return self.layer.backward_workspace_size(n_rows, n_in, hidden, chunk_size)
+
+    def forward(self, unit, inputs, lengths, state, activation, chunk_size, threads,
+                zero_slot):  # fmt: skip
+        """The layer's forward pass of one direction, into ``state``."""
+        self._forward(
+            inputs, unit.kernel, unit.recurrent_kernel, unit.bias, lengths,
+            state["gates"], state["cells"], state["hidden"], activation,
+            chunk_size, threads, zero_slot,
+        )  # fmt: skip
+
+    def backward(self, unit, grads, inputs, d_inputs, lengths, state, activation,
+                 chunk_size, threads):  # fmt: skip
+        """The layer's backward pass of one direction, after its forward pass
+        into ``state``: the weight gradients into ``grads``, dL/d(inputs)
+        into ``d_inputs`` (None: not wanted). The gate gradients overwrite
+        the gates."""
+        self._backward(
+            inputs, unit.kernel, unit.recurrent_kernel, lengths, state["gates"],
+            state["cells"], state["hidden"], state["dhidden"], state["gates"],
+            d_inputs, grads.kernel, grads.recurrent_kernel, grads.bias,
+            state["work"], activation, chunk_size, threads,
+        )  # fmt: skip
+
+
+class SimpleCell(Cell):
+    """The Elman cell, h' = act(x W + h U + b): its layer keeps only the
+    hidden states (and, in training, the pre-activations' gradients)."""
+
+    training_buffers = ("gates",)
+    inference_buffers = ()
+
+    def forward(self, unit, inputs, lengths, state, activation, chunk_size, threads,
+                zero_slot):  # fmt: skip
+        hidden = state["hidden"]
+        if not zero_slot and hidden.shape[1] != 2:
+            # The layer reads inputs without the zero slot only when it keeps
+            # two alternating hidden slots (the top layer in inference); a
+            # lower layer of a stack, which keeps every step, gets them padded.
+            padded = np.zeros(
+                (inputs.shape[0], inputs.shape[1] + 1, inputs.shape[2]),
+                dtype=inputs.dtype,
+            )
+            padded[:, 1:] = inputs
+            inputs, zero_slot = padded, True
+        self._forward(
+            inputs, unit.kernel, unit.recurrent_kernel, unit.bias, lengths, hidden,
+            activation, chunk_size, threads, zero_slot,
+        )  # fmt: skip
+
+    def backward(self, unit, grads, inputs, d_inputs, lengths, state, activation,
+                 chunk_size, threads):  # fmt: skip
+        self._backward(
+            inputs, unit.kernel, unit.recurrent_kernel, lengths, state["hidden"],
+            state["dhidden"], state["gates"], d_inputs, grads.kernel,
+            grads.recurrent_kernel, grads.bias, state["work"], activation,
+            chunk_size, threads,
+        )  # fmt: skip
+
+
+def _lstm_bias(bias, hidden, forget_bias):
+    """The forget gates' bias is ``forget_bias``, the others zero."""
+    bias[hidden : 2 * hidden] = forget_bias
+
+
+def _zero_bias(bias, hidden):
+    """Zero biases, which a fresh bias already is."""
+
+
+# The GRU's update gate starts biased towards keeping the state, as the
+# LSTM's forget gate does with forget_bias=1: z = sigmoid(1) = 0.73 instead of
+# 0.5, so that what a sequence's early steps wrote survives long enough for
+# training to learn to keep it (with 0.5 it halves at every step).
+GRU_UPDATE_BIAS = 1.0
+
+
+def _gru_bias(bias, hidden):
+    """The update gate's input bias is GRU_UPDATE_BIAS, the others zero."""
+    bias[0, :hidden] = GRU_UPDATE_BIAS
+
+
+LSTM = Cell(
+    "lstm", 4, "i, f, g, o", 1, _lstm_layer,
+    (_lstm_layer.lstm_forward, _lstm_layer.lstm_backward, _lstm_layer.lstm_predict),
+    _lstm_bias, _lstm_layer.SmallBatchPredictor,
+)  # fmt: skip
+
+GRU = Cell(
+    "gru", 3, "z, r, h", 2, _gru_layer,
+    (_gru_layer.gru_forward, _gru_layer.gru_backward, _gru_layer.gru_predict),
+    _gru_bias,
+)  # fmt: skip
+
+RNN = SimpleCell(
+    "rnn", 1, "h", 1, _rnn_layer,
+    (_rnn_layer.rnn_forward, _rnn_layer.rnn_backward, _rnn_layer.rnn_predict),
+    _zero_bias, _rnn_layer.SmallBatchPredictor,
+)  # fmt: skip
+
+CELLS = {cell.name: cell for cell in (LSTM, GRU, RNN)}

@@ -1,0 +1,461 @@
+"""The regressor and the classifier of every cell: parameters, targets,
+outputs, scores and tags, in one place. A cell's estimators (``_lstm``,
+``_gru``) subclass these and add their cell, its parameters and docs."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import compute_sample_weight
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import check_array, column_or_1d
+
+from ._base import BaseRecurrent
+from ._losses import OUTPUT_ACTIVATIONS
+from ._validation import (
+    check_class_weight,
+    check_regression_targets,
+    check_targets_given,
+)
+
+
+class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
+    """The regressor of every cell: squared error on the targets, the
+    identity as output activation, R^2 as score. A cell's regressor adds its
+    cell (``_cell``) and its weights property."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        activation="tanh",
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-2,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_grad_norm=1.0,
+        bidirectional=False,
+        dropout=0.0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+            bidirectional=bidirectional, dropout=dropout,
+        )  # fmt: skip
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of 2-D arrays
+            Training sequences (see Notes of the class).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict targets for sequences ``X``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values, 1-D when ``y`` was 1-D at fit time.
+        """
+        y_pred = self._predict_output(X)
+        return y_pred.ravel() if self._y_1d else y_pred
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of ``X``.
+        sample_weight : float or array-like of shape (n_samples,), default=None
+            Weights of the samples: finite, non-negative, not all zero.
+
+        Returns
+        -------
+        score : float
+            R^2, as :func:`sklearn.metrics.r2_score` computes it.
+        """
+        sample_weight = self._check_score_weight(X, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def _validate_targets(self, y, n_samples, incremental, first_call, classes):
+        check_targets_given(self, y)
+        y = check_regression_targets(y, n_samples)
+        if first_call:
+            self._y_1d = y.ndim == 1
+            self.out_activation_ = "identity"
+        return (y.reshape(-1, 1) if y.ndim == 1 else y), None
+
+    def __setstate__(self, state):
+        # A regressor's output activation is always the identity, also for
+        # models saved without the attribute.
+        if "weights_" in state:
+            state.setdefault("out_activation_", "identity")
+        super().__setstate__(state)
+
+    def _score_outputs(self, raw, y, sample_weight):
+        from sklearn.metrics import r2_score  # early stopping only
+
+        return r2_score(y, raw, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
+    """The classifier of every cell: labels binarised, a logistic or softmax
+    output, cross-entropy, accuracy as score, ``partial_fit`` with
+    ``classes``. A cell's classifier adds its cell (``_cell``) and its
+    weights property."""
+
+    _parameter_constraints: dict = {
+        **BaseRecurrent._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        activation="tanh",
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-2,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_grad_norm=1.0,
+        bidirectional=False,
+        dropout=0.0,
+        class_weight=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+            bidirectional=bidirectional, dropout=dropout,
+        )  # fmt: skip
+        self.class_weight = class_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to sequences ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of 2-D arrays
+            Training sequences (see Notes of the class).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a binary indicator matrix for multilabel
+            classification.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Run one epoch over ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that ``y`` may hold over all calls. Required on
+            the first call, ignored afterwards.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if "weights_" not in self.__dict__:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+        elif classes is not None and not np.array_equal(
+            self.classes_, unique_labels(classes)
+        ):
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to "
+                f"partial_fit, which was {self.classes_!r}."
+            )
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels of ``X``.
+        sample_weight : float or array-like of shape (n_samples,), default=None
+            Weights of the samples: finite, non-negative, not all zero.
+
+        Returns
+        -------
+        score : float
+            Accuracy (for multilabel targets, the share of samples whose
+            labels are all right).
+        """
+        sample_weight = self._check_score_weight(X, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def _validate_targets(self, y, n_samples, incremental, first_call, classes):
+        check_targets_given(self, y)
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if multilabel:
+            y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
+        else:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if y.shape[0] != n_samples:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {n_samples} and "
+                f"{y.shape[0]}."
+            )
+        if first_call:
+            binarizer = LabelBinarizer()
+            # partial_fit's first call learns the classes from ``classes`` (y
+            # may hold only some of them); a multilabel indicator matrix names
+            # its labels by column, so the binarizer learns them from y.
+            binarizer.fit(classes if incremental and not multilabel else y)
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+            n_outputs = len(self.classes_)
+            self.out_activation_ = (
+                "softmax" if n_outputs > 2 and not multilabel else "logistic"
+            )
+        fitted_multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+        if multilabel != fitted_multilabel:
+            kind = "a multilabel indicator matrix" if fitted_multilabel else "labels"
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {kind}; y must be of the "
+                "same kind."
+            )
+        if incremental or first_call:
+            self._check_known_labels(y, classes if incremental else None)
+        else:
+            seen = unique_labels(y)
+            if set(seen) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"y has {seen}."
+                )
+        Y = self._label_binarizer.transform(y)
+        class_sample_weight = None
+        if self.class_weight is not None:
+            if fitted_multilabel:
+                raise ValueError("class_weight is not supported for multilabel y.")
+            if incremental and self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit: the "
+                    "class frequencies of future chunks are unknown. Pass a dict."
+                )
+            check_class_weight(self.class_weight)
+            class_sample_weight = compute_sample_weight(self.class_weight, y)
+        return Y, class_sample_weight
+
+    def _check_known_labels(self, y, classes):
+        """Every label of ``y`` must be one of ``classes_`` (for a multilabel
+        indicator matrix: one column per label, and ``classes``, if given,
+        the label indices)."""
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            n_labels = len(self.classes_)
+            if y.shape[1] != n_labels:
+                raise ValueError(
+                    f"y has {y.shape[1]} labels (columns), but {type(self).__name__} "
+                    f"was fitted with {n_labels}."
+                )
+            if classes is not None and not np.array_equal(
+                unique_labels(classes), self.classes_
+            ):
+                raise ValueError(
+                    "For a multilabel indicator matrix y, classes must be the label "
+                    f"indices {self.classes_.tolist()}; got {classes!r}."
+                )
+            return
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has classes not in self.classes_: {unknown}. "
+                f"self.classes_ is {self.classes_}."
+            )
+
+    def _is_classifier_single_output(self):
+        return self._label_binarizer.y_type_ != "multilabel-indicator"
+
+    def _score_outputs(self, raw, Y, sample_weight):
+        from sklearn.metrics import accuracy_score  # early stopping only
+
+        predicted = self._label_binarizer.inverse_transform(
+            OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+        )
+        truth = self._label_binarizer.inverse_transform(Y)
+        return accuracy_score(truth, predicted, sample_weight=sample_weight)
+
+    def predict(self, X):
+        """Predict the class of each sequence of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted classes (an indicator matrix for multilabel targets).
+        """
+        proba = self._predict_output(X)
+        return self._label_binarizer.inverse_transform(proba)
+
+    def predict_proba(self, X):
+        """Probability of each class for each sequence of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities in the order of ``classes_`` (for multilabel
+            targets, the probability of each label independently).
+        """
+        proba = self._predict_output(X)
+        if self.out_activation_ == "logistic" and self._is_classifier_single_output():
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like or list of 2-D arrays
+            Sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities in the order of ``classes_``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.classifier_tags.multi_label = True
+        return tags
