@@ -458,21 +458,25 @@ def make_batch(B, T, D, seed=0):
 
 
 class SkseqRunner:
-    """Estimator-level skseq: partial_fit on exactly one batch = one Adam step."""
+    """Estimator-level skseq: partial_fit on exactly one batch = one Adam step.
 
-    def __init__(self, cfg, X, y):
-        from skseq import LSTMRegressor
+    ``estimator`` is the regressor class (default ``LSTMRegressor``;
+    ``bench_cells.py`` passes the other cells')."""
+
+    def __init__(self, cfg, X, y, estimator=None):
+        if estimator is None:
+            from skseq import LSTMRegressor as estimator
 
         B, T, D, H = cfg
         kw = skseq_kwargs(
-            LSTMRegressor,
+            estimator,
             hidden_layer_sizes=(H,),
             batch_size=B,
             max_iter=1,
             solver="adam",
             random_state=0,
         )
-        self.est = LSTMRegressor(**kw)
+        self.est = estimator(**kw)
         self.X, self.y = X, y
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -486,14 +490,15 @@ class SkseqRunner:
 
 
 class TorchRunner:
-    """nn.LSTM(batch_first) + nn.Linear on the last step + MSE + Adam."""
+    """nn.LSTM(batch_first) + nn.Linear on the last step + MSE + Adam
+    (``module`` names another recurrent module of ``torch.nn``: "GRU", "RNN")."""
 
-    def __init__(self, cfg, X, y, torch):
+    def __init__(self, cfg, X, y, torch, module="LSTM"):
         B, T, D, H = cfg
         nn = torch.nn
         torch.manual_seed(0)
         self.torch = torch
-        self.lstm = nn.LSTM(D, H, batch_first=True)
+        self.lstm = getattr(nn, module)(D, H, batch_first=True)
         self.head = nn.Linear(H, 1)
         self.params = list(self.lstm.parameters()) + list(self.head.parameters())
         self.opt = torch.optim.Adam(self.params, lr=1e-3)
@@ -520,8 +525,8 @@ class TorchRunner:
 # --------------------------------------------------------------------------
 
 
-def run_child(args_list, env=None, timeout=600):
-    cmd = [sys.executable, os.path.abspath(__file__)] + args_list
+def run_child(args_list, env=None, timeout=600, script=__file__):
+    cmd = [sys.executable, os.path.abspath(script)] + args_list
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     wall = time.perf_counter() - t
@@ -825,16 +830,19 @@ def child_sgemm(reps):
 # --------------------------------------------------------------------------
 
 
-def bench_config(name, cfg, libs, torch, opts, peak):
+def bench_config(name, cfg, libs, torch, opts, peak, runners=None, flops=None):
+    """Time train and predict of the runners (default: the LSTM's, built here)
+    in one alternation; ``flops`` is their (forward, training step) count."""
     B, T, D, H = cfg
-    X, y = make_batch(B, T, D)
-    runners = {}
-    if "skseq" in libs:
-        runners["skseq"] = SkseqRunner(cfg, X, y)
-    if "torch" in libs:
-        runners["torch"] = TorchRunner(cfg, X, y, torch)
+    if runners is None:
+        X, y = make_batch(B, T, D)
+        runners = {}
+        if "skseq" in libs:
+            runners["skseq"] = SkseqRunner(cfg, X, y)
+        if "torch" in libs:
+            runners["torch"] = TorchRunner(cfg, X, y, torch)
     res = {"config": name, "B": B, "T": T, "D": D, "H": H}
-    fwd_flops, train_flops = lstm_flops(B, T, D, H)
+    fwd_flops, train_flops = flops or lstm_flops(B, T, D, H)
     res["flops"] = {"predict": fwd_flops, "train": train_flops}
     threads_all = n_cpus()
     # All threads and one thread are timed in the same alternation (a repeat
