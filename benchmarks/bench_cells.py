@@ -63,10 +63,15 @@ def cell_flops(cell, B, T, D, H):
 
 
 def estimator_class(cell):
-    """skseq's regressor of the cell."""
+    """skseq's regressor of the cell, from its own module if skseq does not
+    export it (yet)."""
+    import importlib
+
     import skseq
 
-    return getattr(skseq, CELLS[cell][0])
+    name = CELLS[cell][0]
+    found = getattr(skseq, name, None)
+    return found or getattr(importlib.import_module(f"skseq._{cell}"), name)
 
 
 def make_runner(cell, lib, cfg, X, y, torch):

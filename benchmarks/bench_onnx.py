@@ -98,14 +98,9 @@ def _fit(model, X, y):
 
 
 def _estimators(cell):
-    from skseq import (
-        GRUClassifier,
-        GRURegressor,
-        LSTMClassifier,
-        LSTMRegressor,
-        RNNClassifier,
-        RNNRegressor,
-    )
+    from skseq import LSTMClassifier, LSTMRegressor
+    from skseq._gru import GRUClassifier, GRURegressor
+    from skseq._rnn import RNNClassifier, RNNRegressor
 
     return {
         "lstm": (LSTMRegressor, LSTMClassifier),
