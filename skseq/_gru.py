@@ -130,7 +130,7 @@ class GRURegressor(_GRUCell, BaseRecurrentRegressor):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq import GRURegressor
+    >>> from skseq._gru import GRURegressor
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 10, 1))
     >>> y = X[:, :3, 0].sum(axis=1)   # depends on the early steps
@@ -180,7 +180,7 @@ class GRUClassifier(_GRUCell, BaseRecurrentClassifier):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq import GRUClassifier
+    >>> from skseq._gru import GRUClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 12, 1))
     >>> y = (X[:, :3, 0].sum(axis=1) > 0).astype(int)   # depends on early steps

@@ -116,7 +116,7 @@ class RNNRegressor(_RNNCell, BaseRecurrentRegressor):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq import RNNRegressor
+    >>> from skseq._rnn import RNNRegressor
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 6, 1))
     >>> y = X[:, -3:, 0].sum(axis=1)   # depends on the last steps
@@ -167,7 +167,7 @@ class RNNClassifier(_RNNCell, BaseRecurrentClassifier):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq import RNNClassifier
+    >>> from skseq._rnn import RNNClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 6, 1))
     >>> y = (X[:, -3:, 0].sum(axis=1) > 0).astype(int)   # the last steps

@@ -15,7 +15,8 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import GRUClassifier, GRURegressor, LSTMRegressor, _gru_layer, _lstm_layer
+from skseq import LSTMRegressor, _gru_layer, _lstm_layer
+from skseq._gru import GRUClassifier, GRURegressor
 from skseq._network import RecurrentNetwork
 
 from ._gru_reference import gru_layer
