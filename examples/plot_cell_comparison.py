@@ -37,7 +37,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import GRURegressor, LSTMRegressor, RNNRegressor
+from skseq import LSTMRegressor
+
+# The GRU and simple RNN estimators are not exported from skseq yet (see the
+# changelog); until they are, they live in these modules.
+from skseq._gru import GRURegressor
+from skseq._rnn import RNNRegressor
 from skseq.datasets import make_adding_problem
 
 lags = [10, 25, 50, 100, 200]

@@ -257,32 +257,13 @@ default=None
     (2,)
     """
     import dask
-    import dask.array as da
 
     if not hasattr(estimator, "partial_fit"):
         raise TypeError(f"{type(estimator).__name__} has no partial_fit method.")
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)):
-        raise TypeError(f"n_epochs must be an integer, got {n_epochs!r}.")
-    if n_epochs < 1:
-        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
+    _check_n_epochs(n_epochs)
     X = _check_dask_array(X, "X", (2, 3))
-    row_chunks = X.chunks[0]
-
-    def split_like_X(values, name, allowed_ndim):
-        if values is None:
-            return None
-        if not isinstance(values, da.Array):
-            values = da.from_array(np.asarray(values), chunks=-1)
-        if values.ndim not in allowed_ndim:
-            raise ValueError(f"{name} must be 1-D or 2-D, got ndim={values.ndim}.")
-        if values.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"{name} has {values.shape[0]} rows but X has {X.shape[0]} samples."
-            )
-        return values.rechunk({0: row_chunks, **{a: -1 for a in range(1, values.ndim)}})
-
-    y = split_like_X(y, "y", (1, 2))
-    sample_weight = split_like_X(sample_weight, "sample_weight", (1,))
+    y = _split_like(X, y, "y", (1, 2))
+    sample_weight = _split_like(X, sample_weight, "sample_weight", (1,))
     kwargs = {} if classes is None else {"classes": classes}
     for _ in range(n_epochs):
         for i in range(X.numblocks[0]):
@@ -297,3 +278,29 @@ default=None
                 **kwargs,
             )
     return estimator
+
+
+def _check_n_epochs(n_epochs):
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)):
+        raise TypeError(f"n_epochs must be an integer, got {n_epochs!r}.")
+    if n_epochs < 1:
+        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
+
+
+def _split_like(X, values, name, allowed_ndim):
+    """``values`` (a dask array or array-like, or None) as a dask array whose
+    blocks along the samples are those of ``X``."""
+    import dask.array as da
+
+    if values is None:
+        return None
+    if not isinstance(values, da.Array):
+        values = da.from_array(np.asarray(values), chunks=-1)
+    if values.ndim not in allowed_ndim:
+        raise ValueError(f"{name} must be 1-D or 2-D, got ndim={values.ndim}.")
+    if values.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{name} has {values.shape[0]} rows but X has {X.shape[0]} samples."
+        )
+    rest = {axis: -1 for axis in range(1, values.ndim)}
+    return values.rechunk({0: X.chunks[0], **rest})

@@ -224,7 +224,7 @@ def test_windows_of_one_series_validate_on_its_last_part():
 
 @pytest.mark.parametrize("scoring", ["loss", "default"])
 def test_scoring_loss_is_the_negated_validation_loss(scoring):
-    """"loss" is also the default early-stopping score."""
+    """ "loss" is also the default early-stopping score."""
     X, y = _data()
     params = {} if scoring == "default" else {"scoring": scoring}
     model = _fit(LSTMRegressor(**TINY, **params, max_iter=8), X, y)
