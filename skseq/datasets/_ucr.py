@@ -151,7 +151,7 @@ def load_italy_power_demand(*, split="train", return_X_y=False):
     --------
     >>> from skseq.datasets import load_italy_power_demand
     >>> X, y = load_italy_power_demand(return_X_y=True)
-    >>> X.shape, sorted(set(y))
+    >>> X.shape, sorted(set(y.tolist()))
     ((67, 24), [1, 2])
     """
     return _bunch("ItalyPowerDemand", split, return_X_y, _ITALY_DESCR, True)
