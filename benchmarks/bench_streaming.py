@@ -11,7 +11,8 @@ Float32, one stream, one layer of H units on D features. skseq's step is the
 estimator's public ``predict_step(x_t, state)`` (input and state checks, the
 layer's compiled step, the head and the output activation); PyTorch's is
 ``layer(x_t, state)`` under ``torch.inference_mode()`` followed by the linear
-head, the state carried from call to call as a stream would. The timed calls
+head, the state carried from call to call as a stream would, on one thread
+as skseq's step. The timed calls
 alternate (a block of skseq calls, a block of PyTorch calls, ...), and each
 figure is the median over blocks of the time per call. The issue's target:
 one ``predict_step`` of one stream <= 0.2x a one-step ``torch.nn.LSTM`` call.
@@ -71,6 +72,10 @@ def main():
     except ImportError:
         torch = None
     if torch is not None:
+        # One stream's step is far too small to share between threads, and
+        # skseq's runs on the calling thread: PyTorch's too, so that its
+        # figure is not its threads' wake-ups on a busy machine.
+        torch.set_num_threads(1)
         torch.manual_seed(0)
         txs = [torch.from_numpy(x[None]) for x in xs]  # (1, 1, D)
         head = torch.nn.Linear(H, 1)
@@ -96,19 +101,22 @@ def main():
         skseq_times[name] = statistics.median(ours)
         if torch is not None:
             torch_times[name] = statistics.median(theirs)
+    _print_table(list(cells), skseq_times, torch_times)
+
+
+def _print_table(cells, skseq_times, torch_times):
+    """The medians per call, the ratios and the issue's target."""
     print(f"one stream, one step, float32, D={D}, H={H}; median us per call")
     print(f"{'cell':6}{'skseq':>10}{'torch':>10}{'ratio':>8}{'vs torch LSTM':>15}")
     for name in cells:
         ours = skseq_times[name] * 1e6
-        if torch is None:
+        if not torch_times:
             print(f"{name:6}{ours:10.2f}")
             continue
         theirs = torch_times[name] * 1e6
         vs_lstm = skseq_times[name] / torch_times["lstm"]
-        print(
-            f"{name:6}{ours:10.2f}{theirs:10.2f}{ours / theirs:8.2f}{vs_lstm:15.2f}"
-        )
-    if torch is not None:
+        print(f"{name:6}{ours:10.2f}{theirs:10.2f}{ours / theirs:8.2f}{vs_lstm:15.2f}")
+    if torch_times:
         ratio = skseq_times["lstm"] / torch_times["lstm"]
         verdict = "met" if ratio <= TARGET_VS_TORCH_LSTM else "NOT met"
         print(

@@ -87,7 +87,14 @@ class Cell:
         self.initial_bias = initial_bias
         self.drawn_bias = drawn_bias
         self.small_batch_predictor = small_batch_predictor
-        self._step = step
+        # The one-step function's compiled version per dtype: picking it
+        # here saves the fused function's dispatch on every streamed step.
+        self._steps = {}
+        if step is not None:
+            self._steps = {
+                np.dtype(np.float32): step["float"],
+                np.dtype(np.float64): step["double"],
+            }
         self.state_names = state_names
         self.activations = {
             "tanh": layer.ACTIVATION_TANH,
@@ -141,7 +148,7 @@ class Cell:
         the layer's states after the previous step (a tuple in the order of
         ``state_names``, each (B, H)) give the new states, new arrays."""
         new = tuple(np.empty_like(state) for state in states)
-        self._step(
+        self._steps[x.dtype](
             x, unit.kernel, unit.recurrent_kernel, unit.bias, *states, *new,
             activation,
         )  # fmt: skip

@@ -78,24 +78,31 @@ def _check_state(estimator, network, state, dtype):
             "state must be the dict returned by initial_state or predict_step; "
             f"got {type(state).__name__}."
         )
-    expected_keys = {"cell", *cell.state_names}
-    if set(state) != expected_keys or state["cell"] != cell.name:
+    names = cell.state_names
+    if (
+        len(state) != len(names) + 1
+        or state.get("cell") != cell.name
+        or not all(name in state for name in names)
+    ):
         raise _state_error(
             estimator,
             f"it has keys {sorted(map(str, state))} and cell "
-            f"{state.get('cell')!r}, expected keys {sorted(expected_keys)} and "
-            f"cell {cell.name!r}",
+            f"{state.get('cell')!r}, expected keys "
+            f"{sorted(['cell', *names])} and cell {cell.name!r}",
         )
     sizes = network.hidden_layer_sizes
     n_streams = None
-    for name in cell.state_names:
+    columns = []
+    for name in names:
         arrays = state[name]
         if not isinstance(arrays, tuple | list) or len(arrays) != len(sizes):
             raise _state_error(
                 estimator, f"state[{name!r}] must hold one array per layer "
                 f"({len(sizes)})",
             )  # fmt: skip
-        for layer, (array, hidden) in enumerate(zip(arrays, sizes, strict=True)):
+        column = []
+        for layer, hidden in enumerate(sizes):
+            array = arrays[layer]
             if not isinstance(array, np.ndarray) or array.dtype != dtype:
                 raise _state_error(
                     estimator, f"state[{name!r}][{layer}] must be a NumPy array "
@@ -108,11 +115,17 @@ def _check_state(estimator, network, state, dtype):
                     estimator, f"state[{name!r}][{layer}] has shape "
                     f"{array.shape}, expected ({n_streams}, {hidden})",
                 )  # fmt: skip
-    layers = [
-        tuple(np.ascontiguousarray(state[name][layer]) for name in cell.state_names)
-        for layer in range(len(sizes))
-    ]
-    return layers, n_streams
+            # The core reads the rows in place.
+            if not array.flags.c_contiguous:
+                array = np.ascontiguousarray(array)
+            column.append(array)
+        columns.append(column)
+    return list(zip(*columns, strict=True)), n_streams
+
+
+def _contiguous(array):
+    """``array``, or a C-contiguous copy of it (the core reads rows)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def _check_step_input(estimator, X_t, n_streams, dtype):

@@ -153,6 +153,11 @@ def test_state_pickled_mid_stream_resumes_where_it_was():
     restored = pickle.loads(pickle.dumps(model)), pickle.loads(before)
     resumed, _ = _stream(restored[0], X[:3, 4:], restored[1])
     assert_array_equal(resumed, straight[4:])
+    # A state of arrays in another memory order is read as the same state.
+    fortran = {key: value for key, value in state.items()}
+    fortran["h"] = tuple(np.asfortranarray(a) for a in state["h"])
+    resumed, _ = _stream(model, X[:3, 4:], fortran)
+    assert_array_equal(resumed, straight[4:])
     # predict_step never changes the state it is given.
     model.predict_step(X[:3, 4], state)
     assert pickle.dumps(state) == before
