@@ -169,6 +169,7 @@ def test_two_threads_streaming_from_one_model_match_one_after_the_other():
     model = _fit(GRURegressor(hidden_layer_sizes=(6,), max_iter=3, random_state=0),
                  X, X[:, :, 0].sum(axis=1))  # fmt: skip
     inputs = [X[:4], X[4:7]]
+    fitted = pickle.dumps(model)
     expected = [_stream(model, streams)[0] for streams in inputs]
     results = [None, None]
     barrier = threading.Barrier(2)
@@ -185,6 +186,8 @@ def test_two_threads_streaming_from_one_model_match_one_after_the_other():
         thread.join()
     for result, want in zip(results, expected, strict=True):
         assert_array_equal(result, want)
+    # Streaming leaves the estimator as it was.
+    assert pickle.dumps(model) == fitted
 
 
 @pytest.fixture(scope="module")
