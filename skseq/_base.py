@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _numerics
+from . import _numerics, _streaming
 from ._callbacks import CallbackSupportMixin
 from ._inference import InferenceEngine
 from ._losses import OUTPUT_ACTIVATIONS
@@ -457,6 +457,41 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             raw = engine.forward(sequences)
         _check_finite_output(raw)
         return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+
+    # ---------------------------------------------------------- streaming
+    def initial_state(self, n_streams):
+        """The state of ``n_streams`` streams before their first step.
+
+        Streaming runs a fitted one-direction model one time step at a time
+        (see :meth:`predict_step`). The state is plain NumPy: a dict with
+        the cell's name under ``"cell"`` and, per state the cell carries
+        (``"h"``, and ``"c"`` for the LSTM), a tuple of one array of shape
+        (n_streams, H) per layer, of the model's dtype; zeros here. It can
+        be pickled and copied; the estimator never changes it.
+
+        Parameters
+        ----------
+        n_streams : int
+            Number of sequences to run side by side, >= 1.
+
+        Returns
+        -------
+        state : dict
+            The state to pass to the first :meth:`predict_step`.
+
+        Raises
+        ------
+        ValueError
+            If the model is bidirectional (its backward direction needs the
+            whole sequence).
+        """
+        return _streaming.initial_state(self, n_streams)
+
+    def _step_output(self, X_t, state):
+        """The output (activated) after one more step, and the new state."""
+        raw, state = _streaming.step_raw(self, X_t, state)
+        _check_finite_output(raw)
+        return OUTPUT_ACTIVATIONS[self.out_activation_](raw), state
 
 
 def _check_finite_output(raw):

@@ -60,6 +60,13 @@ class Cell:
     small_batch_predictor : type or None
         The module's compiled predictor for a few sequences of a one-layer,
         one-direction network, if it has one.
+    step : callable
+        The module's one-step function (streaming): ``step(x, kernel,
+        recurrent_kernel, bias, *states, *new_states, activation)``.
+    state_names : tuple of str
+        What a layer carries from one step to the next, in the order of the
+        step function's states: the hidden state "h", and the LSTM's cell
+        state "c".
     """
 
     # The buffers (besides ``hidden``) the layer keeps per direction.
@@ -68,7 +75,8 @@ class Cell:
 
     def __init__(
         self, name, n_gates, gate_names, bias_rows, layer, entry_points,
-        initial_bias, drawn_bias, small_batch_predictor=None,
+        initial_bias, drawn_bias, small_batch_predictor=None, step=None,
+        state_names=("h",),
     ):  # fmt: skip
         self.name = name
         self.n_gates = n_gates
@@ -79,6 +87,15 @@ class Cell:
         self.initial_bias = initial_bias
         self.drawn_bias = drawn_bias
         self.small_batch_predictor = small_batch_predictor
+        # The one-step function's compiled version per dtype: picking it
+        # here saves the fused function's dispatch on every streamed step.
+        self._steps = {}
+        if step is not None:
+            self._steps = {
+                np.dtype(np.float32): step["float"],
+                np.dtype(np.float64): step["double"],
+            }
+        self.state_names = state_names
         self.activations = {
             "tanh": layer.ACTIVATION_TANH,
             "relu": layer.ACTIVATION_RELU,
@@ -125,6 +142,17 @@ class Cell:
             d_inputs, grads.kernel, grads.recurrent_kernel, grads.bias,
             state["work"], activation, chunk_size, threads,
         )  # fmt: skip
+
+    def step(self, unit, x, states, activation):
+        """One step of the layer for independent rows: ``x`` (B, n_in) and
+        the layer's states after the previous step (a tuple in the order of
+        ``state_names``, each (B, H)) give the new states, new arrays."""
+        new = tuple(np.empty_like(state) for state in states)
+        self._steps[x.dtype](
+            x, unit.kernel, unit.recurrent_kernel, unit.bias, *states, *new,
+            activation,
+        )  # fmt: skip
+        return new
 
 
 class SimpleCell(Cell):
@@ -213,18 +241,19 @@ LSTM = Cell(
     "lstm", 4, "i, f, g, o", 1, _lstm_layer,
     (_lstm_layer.lstm_forward, _lstm_layer.lstm_backward, _lstm_layer.lstm_predict),
     _lstm_bias, _lstm_drawn_bias, _lstm_layer.SmallBatchPredictor,
+    _lstm_layer.lstm_step, ("h", "c"),
 )  # fmt: skip
 
 GRU = Cell(
     "gru", 3, "z, r, h", 2, _gru_layer,
     (_gru_layer.gru_forward, _gru_layer.gru_backward, _gru_layer.gru_predict),
-    _zero_bias, _gru_drawn_bias,
+    _zero_bias, _gru_drawn_bias, None, _gru_layer.gru_step,
 )  # fmt: skip
 
 RNN = SimpleCell(
     "rnn", 1, "h", 1, _rnn_layer,
     (_rnn_layer.rnn_forward, _rnn_layer.rnn_backward, _rnn_layer.rnn_predict),
-    _zero_bias, _zero_bias, _rnn_layer.SmallBatchPredictor,
+    _zero_bias, _zero_bias, _rnn_layer.SmallBatchPredictor, _rnn_layer.rnn_step,
 )  # fmt: skip
 
 CELLS = {cell.name: cell for cell in (LSTM, GRU, RNN)}

@@ -145,6 +145,34 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         y_pred = self._predict_output(X)
         return y_pred.ravel() if self._y_1d else y_pred
 
+    def predict_step(self, X_t, state):
+        """Feed one time step of each stream; predict for the steps so far.
+
+        After the steps ``X_1, ..., X_t`` fed from :meth:`initial_state`,
+        ``y_t`` is what :meth:`predict` gives for the sequences ``X_1 ...
+        X_t`` (bit for bit where skseq's vector kernels run). A model fitted
+        on 2-D ``X`` (each row a univariate sequence) takes one value per
+        stream and step. Not for bidirectional models.
+
+        Parameters
+        ----------
+        X_t : array-like of shape (n_streams, n_features)
+            The next step of each stream (``n_features`` is 1 for a model
+            fitted on 2-D ``X``).
+        state : dict
+            The state after the previous step: from :meth:`initial_state`
+            or the previous call. It is not changed.
+
+        Returns
+        -------
+        y_t : ndarray of shape (n_streams,) or (n_streams, n_outputs)
+            Predicted values, as :meth:`predict` gives them.
+        state : dict
+            The new state, to pass to the next call.
+        """
+        y_pred, state = self._step_output(X_t, state)
+        return (y_pred.ravel() if self._y_1d else y_pred), state
+
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination R^2 of :meth:`predict` on ``(X, y)``.
 
@@ -491,6 +519,57 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         if self.out_activation_ == "logistic" and self._is_classifier_single_output():
             return np.hstack([1 - proba, proba])
         return proba
+
+    def predict_step(self, X_t, state):
+        """Feed one time step of each stream; predict for the steps so far.
+
+        After the steps ``X_1, ..., X_t`` fed from :meth:`initial_state`,
+        ``y_t`` is what :meth:`predict` gives for the sequences ``X_1 ...
+        X_t`` (bit for bit where skseq's vector kernels run). A model fitted
+        on 2-D ``X`` (each row a univariate sequence) takes one value per
+        stream and step. Not for bidirectional models.
+
+        Parameters
+        ----------
+        X_t : array-like of shape (n_streams, n_features)
+            The next step of each stream (``n_features`` is 1 for a model
+            fitted on 2-D ``X``).
+        state : dict
+            The state after the previous step: from :meth:`initial_state`
+            or the previous call. It is not changed.
+
+        Returns
+        -------
+        y_t : ndarray of shape (n_streams,) or (n_streams, n_labels)
+            Predicted classes, as :meth:`predict` gives them.
+        state : dict
+            The new state, to pass to the next call.
+        """
+        proba, state = self._step_output(X_t, state)
+        return self._label_binarizer.inverse_transform(proba), state
+
+    def predict_proba_step(self, X_t, state):
+        """:meth:`predict_step` with class probabilities, as
+        :meth:`predict_proba` gives them.
+
+        Parameters
+        ----------
+        X_t : array-like of shape (n_streams, n_features)
+            The next step of each stream.
+        state : dict
+            The state after the previous step. It is not changed.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_streams, n_classes)
+            Class probabilities in the order of ``classes_``.
+        state : dict
+            The new state, to pass to the next call.
+        """
+        proba, state = self._step_output(X_t, state)
+        if self.out_activation_ == "logistic" and self._is_classifier_single_output():
+            proba = np.hstack([1 - proba, proba])
+        return proba, state
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.

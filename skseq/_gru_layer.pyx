@@ -251,6 +251,82 @@ def gru_forward(
         raise MemoryError()
 
 
+def gru_step(
+    const floating[:, ::1] x,
+    const floating[:, ::1] kernel,
+    const floating[:, ::1] recurrent_kernel,
+    const floating[:, ::1] bias,
+    const floating[:, ::1] h_prev,
+    floating[:, ::1] h_out,
+    int activation,
+):
+    """One step of one GRU layer for B independent rows (streaming).
+
+    The operations of one step of the inference pass of :func:`gru_forward`
+    (the input product, the recurrent product in a block of its own, then the
+    row kernel), from ``h_prev`` instead of slot t - 1: a sequence fed one
+    step at a time gets the bits of the whole-sequence pass wherever the
+    packed kernels run (their per-row sums do not depend on the other rows).
+
+    Parameters
+    ----------
+    x : (B, n_in) array, the step's inputs. IN
+    kernel, recurrent_kernel, bias : (n_in, 3H), (H, 3H), (2, 3H) arrays. IN
+    h_prev : (B, H) array, the state after the previous step. IN
+    h_out : (B, H) array, the state after this step. OUT
+    activation : 0 for tanh, 1 for relu.
+    """
+    cdef Py_ssize_t B = x.shape[0]
+    cdef Py_ssize_t n_in = x.shape[1]
+    cdef Py_ssize_t H = recurrent_kernel.shape[0]
+    cdef Py_ssize_t G = 3 * H
+    cdef Py_ssize_t j
+    cdef void *block = NULL
+    cdef void *kernel_block = NULL
+    cdef void *scratch_block = NULL
+    cdef const floating *packed
+    cdef const floating *packed_kernel
+    cdef floating *gates
+    cdef floating *rec
+    cdef floating *q
+    _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
+    _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
+    _check_shape("bias", bias.shape, 2, 2, G, 0)
+    _check_shape("h_prev", h_prev.shape, 2, B, H, 0)
+    _check_shape("h_out", h_out.shape, 2, B, H, 0)
+    if B == 0 or H == 0:
+        return
+    with nogil:
+        # The gate rows, the recurrent products and the candidate's recurrent
+        # part q (which inference does not keep).
+        gates = <floating *> _aligned(B * (2 * G + H) * sizeof(floating),
+                                      &scratch_block)
+        if gates != NULL:
+            rec = gates + B * G
+            q = rec + B * G
+            packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+            _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel, B, n_in,
+                     G, False)
+            memset(rec, 0, B * G * sizeof(floating))
+            _recurrent_product(rec, G, &h_prev[0, 0], H, &recurrent_kernel[0, 0],
+                               packed, B, H, G)
+            for j in range(B):
+                if floating is float:
+                    skseq_gru_forward_row_f(gates + j * G, rec + j * G, &bias[0, 0],
+                                            &h_prev[j, 0], q + j * H, &h_out[j, 0],
+                                            H, activation)
+                else:
+                    skseq_gru_forward_row_d(gates + j * G, rec + j * G, &bias[0, 0],
+                                            &h_prev[j, 0], q + j * H, &h_out[j, 0],
+                                            H, activation)
+            free(block)
+            free(kernel_block)
+            free(scratch_block)
+    if gates == NULL:
+        raise MemoryError()
+
+
 cdef int _forward_batch(
     Py_ssize_t B, Py_ssize_t chunk_size, int n_threads,
     const floating *inputs, const floating *kernel,

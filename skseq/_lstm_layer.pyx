@@ -337,6 +337,80 @@ def lstm_forward(
         )
 
 
+def lstm_step(
+    const floating[:, ::1] x,
+    const floating[:, ::1] kernel,
+    const floating[:, ::1] recurrent_kernel,
+    const floating[::1] bias,
+    const floating[:, ::1] h_prev,
+    const floating[:, ::1] c_prev,
+    floating[:, ::1] h_out,
+    floating[:, ::1] c_out,
+    int activation,
+):
+    """One step of one LSTM layer for B independent rows (streaming).
+
+    The operations of one step of the inference pass of :func:`lstm_forward`
+    (its gate products, then the row kernel), from the states ``h_prev``,
+    ``c_prev`` instead of slot t - 1: a sequence fed one step at a time gets
+    the bits of the whole-sequence pass wherever the packed kernels run
+    (their per-row sums do not depend on the other rows).
+
+    Parameters
+    ----------
+    x : (B, n_in) array, the step's inputs. IN
+    kernel, recurrent_kernel, bias : (n_in, 4H), (H, 4H), (4H,) arrays. IN
+    h_prev, c_prev : (B, H) arrays, the states after the previous step. IN
+    h_out, c_out : (B, H) arrays, the states after this step. OUT
+    activation : 0 for tanh, 1 for relu.
+    """
+    cdef Py_ssize_t B = x.shape[0]
+    cdef Py_ssize_t n_in = x.shape[1]
+    cdef Py_ssize_t H = recurrent_kernel.shape[0]
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t j
+    cdef void *block = NULL
+    cdef void *kernel_block = NULL
+    cdef void *gate_block = NULL
+    cdef const floating *packed
+    cdef const floating *packed_kernel
+    cdef floating *gates
+    _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
+    _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
+    _check_shape("bias", bias.shape, 1, G, 0, 0)
+    _check_shape("h_prev", h_prev.shape, 2, B, H, 0)
+    _check_shape("c_prev", c_prev.shape, 2, B, H, 0)
+    _check_shape("h_out", h_out.shape, 2, B, H, 0)
+    _check_shape("c_out", c_out.shape, 2, B, H, 0)
+    if B == 0 or H == 0:
+        return
+    with nogil:
+        gates = <floating *> _aligned(B * G * sizeof(floating), &gate_block)
+        if gates != NULL:
+            packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+            if packed != NULL and packed_kernel != NULL:
+                _pair_product(gates, G, &x[0, 0], n_in, packed_kernel, n_in,
+                              &h_prev[0, 0], H, packed, H, B, G)
+            else:
+                _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel, B,
+                         n_in, G, False)
+                _recurrent_product(gates, G, &h_prev[0, 0], H, &recurrent_kernel[0, 0],
+                                   packed, B, H, G)
+            for j in range(B):
+                if floating is float:
+                    skseq_forward_row_f(gates + j * G, &bias[0], &c_prev[j, 0],
+                                        &c_out[j, 0], &h_out[j, 0], H, activation)
+                else:
+                    skseq_forward_row_d(gates + j * G, &bias[0], &c_prev[j, 0],
+                                        &c_out[j, 0], &h_out[j, 0], H, activation)
+            free(block)
+            free(kernel_block)
+            free(gate_block)
+    if gates == NULL:
+        raise MemoryError()
+
+
 cdef void _forward_batch(
     Py_ssize_t B, Py_ssize_t chunk_size, int n_threads,
     const floating *inputs, const floating *kernel,

@@ -398,6 +398,30 @@ class RecurrentNetwork:
         )  # fmt: skip
         return raw
 
+    def step(self, unpacked, x, state):
+        """One step of a one-direction network for independent rows
+        (streaming): the raw head outputs (B, n_outputs) and the new state.
+
+        ``x`` is a C-contiguous (B, n_features) array of the weights' dtype;
+        ``state`` holds, per layer, the tuple of the cell's states
+        (``cell.state_names``), each a C-contiguous (B, H) array after the
+        previous step (zeros before the first). The layers run the same
+        operations as one step of :meth:`forward` and the head those of its
+        head, so a sequence fed step by step gets what :meth:`forward` gives
+        for it. ``state`` is read only; the new state is new arrays.
+        """
+        layers, head_coef, head_intercept = unpacked
+        cell, code = self.cell, self._activation_code
+        new_state = []
+        layer_input = x
+        for (unit,), states in zip(layers, state, strict=True):
+            states = cell.step(unit, layer_input, states, code)
+            new_state.append(states)
+            layer_input = states[0]
+        raw = np.empty((x.shape[0], head_coef.shape[1]), dtype=head_coef.dtype)
+        _numerics.dense_forward(layer_input, head_coef, head_intercept, raw)
+        return raw, new_state
+
     def backward(
         self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads, masks=None
     ):

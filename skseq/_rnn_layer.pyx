@@ -159,6 +159,66 @@ cdef void _forward_chunk(
                    (T1 - 1 - last_step) * H * sizeof(floating))
 
 
+def rnn_step(
+    const floating[:, ::1] x,
+    const floating[:, ::1] kernel,
+    const floating[:, ::1] recurrent_kernel,
+    const floating[::1] bias,
+    const floating[:, ::1] h_prev,
+    floating[:, ::1] h_out,
+    int activation,
+):
+    """One step of one simple RNN layer for B independent rows (streaming).
+
+    The operations of one step of the inference pass of :func:`rnn_forward`
+    (the pre-activations written into the new state by its products, then
+    the row kernel), from ``h_prev`` instead of slot t - 1: a sequence fed
+    one step at a time gets the bits of the whole-sequence pass wherever the
+    packed kernels run (their per-row sums do not depend on the other rows).
+
+    Parameters
+    ----------
+    x : (B, n_in) array, the step's inputs. IN
+    kernel, recurrent_kernel, bias : (n_in, H), (H, H), (H,) arrays. IN
+    h_prev : (B, H) array, the state after the previous step. IN
+    h_out : (B, H) array, the state after this step. OUT
+    activation : 0 for tanh, 1 for relu.
+    """
+    cdef Py_ssize_t B = x.shape[0]
+    cdef Py_ssize_t n_in = x.shape[1]
+    cdef Py_ssize_t H = recurrent_kernel.shape[0]
+    cdef Py_ssize_t j
+    cdef void *block = NULL
+    cdef void *kernel_block = NULL
+    cdef const floating *packed
+    cdef const floating *packed_kernel
+    _check_shape("kernel", kernel.shape, 2, n_in, H, 0)
+    _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, H, 0)
+    _check_shape("bias", bias.shape, 1, H, 0, 0)
+    _check_shape("h_prev", h_prev.shape, 2, B, H, 0)
+    _check_shape("h_out", h_out.shape, 2, B, H, 0)
+    if B == 0 or H == 0:
+        return
+    with nogil:
+        packed = _packed(&recurrent_kernel[0, 0], H, H, False, &block)
+        packed_kernel = _packed(&kernel[0, 0], n_in, H, False, &kernel_block)
+        if packed != NULL and packed_kernel != NULL:
+            _pair_product(&h_out[0, 0], H, &x[0, 0], n_in, packed_kernel, n_in,
+                          &h_prev[0, 0], H, packed, H, B, H)
+        else:
+            _product(&h_out[0, 0], H, &x[0, 0], n_in, &kernel[0, 0], packed_kernel,
+                     B, n_in, H, False)
+            _recurrent_product(&h_out[0, 0], H, &h_prev[0, 0], H,
+                               &recurrent_kernel[0, 0], packed, B, H, H)
+        for j in range(B):
+            if floating is float:
+                skseq_rnn_forward_row_f(&h_out[j, 0], &bias[0], H, activation)
+            else:
+                skseq_rnn_forward_row_d(&h_out[j, 0], &bias[0], H, activation)
+        free(block)
+        free(kernel_block)
+
+
 cdef void _forward_batch(
     Py_ssize_t B, Py_ssize_t chunk_size, int n_threads,
     const floating *inputs, const floating *kernel,
