@@ -101,11 +101,11 @@ SHARED_PXD = [
 ]
 
 
-def core_extension(name, depends=(), sources=()):
-    """One module of the compiled core, skseq/<name>.pyx (and C sources)."""
+def core_extension(name, depends=()):
+    """One module of the compiled core, skseq/<name>.pyx."""
     return Extension(
         f"skseq.{name}",
-        [f"skseq/{name}.pyx", *sources],
+        [f"skseq/{name}.pyx"],
         include_dirs=[numpy.get_include(), "skseq"],
         depends=list(depends),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
@@ -115,9 +115,9 @@ def core_extension(name, depends=(), sources=()):
 extensions = [
     core_extension("_openmp_helpers"),
     core_extension("_layout", ["skseq/_checks.pxd"]),
-    # The kernels are compiled once, here; the other modules call them
-    # through its table.
-    core_extension("_dispatch", KERNEL_SOURCES, ["skseq/src/dispatch.c"]),
+    # The kernels are compiled once, here (_dispatch.pyx includes
+    # src/dispatch.inc); the other modules call them through its table.
+    core_extension("_dispatch", KERNEL_SOURCES),
     core_extension("_numerics", KERNEL_SOURCES + SHARED_PXD),
     core_extension("_lstm_layer", KERNEL_SOURCES + SHARED_PXD),
     core_extension("_gru_layer", KERNEL_SOURCES + SHARED_PXD),

@@ -9,6 +9,11 @@ run the same level, and a level forced here (for tests and benchmarks) moves
 all of them.
 """
 
+# The kernel tables of every level, the CPU detection and the shared table:
+# compiled into this module only.
+cdef extern from "src/dispatch.inc":
+    pass
+
 cdef extern from "src/kernels.h" nogil:
     const skseq_kernel_table *skseq_shared_table()
     int skseq_detected_level()

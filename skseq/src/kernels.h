@@ -23,7 +23,7 @@
  *   level.inc, level_kernels.inc
  *                       instantiate every source per type for one level,
  *                       and that level's table (table_entries.inc)
- *   dispatch.c          the levels, the CPU detection, the shared table
+ *   dispatch.inc        the levels, the CPU detection, the shared table
  *   table_fields.inc    the table's members, per type
  *   table_calls.inc     the calls through the table that _kernels.pxd
  *                       declares (skseq_forward_row_d, ...), per type
@@ -51,7 +51,7 @@
 #endif
 
 /* The features each level's code may use: its target attribute, and what
-   the CPU must report for the level to be chosen (dispatch.c). */
+   the CPU must report for the level to be chosen (dispatch.inc). */
 #define SKSEQ_AVX2_FEATURES "avx2,fma,bmi,bmi2"
 #define SKSEQ_AVX512_FEATURES \
     "avx512f,avx512cd,avx512bw,avx512dq,avx512vl,avx2,fma,bmi,bmi2"
@@ -103,7 +103,7 @@ static int skseq_gemm_level(void)
 #undef REAL
 #undef TYPED
 
-/* Defined in dispatch.c (module skseq._dispatch). */
+/* Defined in dispatch.inc (module skseq._dispatch). */
 const skseq_kernel_table *skseq_shared_table(void);
 int skseq_detected_level(void);
 int skseq_set_level(int level);
