@@ -201,6 +201,19 @@ SHARED_ATTRIBUTES = """
         ``weight_ih_l0`` is the transpose of the kernel.
 """
 
+# Between a classifier's shared parameters and its shared attributes.
+CLASSIFIER_PARAMETERS_AND_ATTRIBUTES = """
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, multiplied with ``sample_weight``.
+        "balanced" weighs each class inversely to its frequency in ``y``.
+        Not available for multilabel targets.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels (for multilabel ``y``, the label indices).
+"""
+
 INPUT_NOTES = """
     Input sequences ``X`` may be a 3-D array ``(n_samples, n_timesteps,
     n_features)``; a 2-D array or DataFrame ``(n_samples, n_timesteps)`` of

@@ -2,6 +2,7 @@
 the rest is the shared regressor and classifier of ``_estimators``."""
 
 from ._docstrings import (
+    CLASSIFIER_PARAMETERS_AND_ATTRIBUTES,
     FORGET_BIAS,
     INPUT_NOTES,
     LSTM_ACTIVATION,
@@ -154,17 +155,7 @@ class GRUClassifier(_GRUCell, BaseRecurrentClassifier):
     Parameters
     ----------"""
         + _PARAMETERS
-        + """
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, multiplied with ``sample_weight``.
-        "balanced" weighs each class inversely to its frequency in ``y``.
-        Not available for multilabel targets.
-
-    Attributes
-    ----------
-    classes_ : ndarray or list of ndarray
-        Class labels (for multilabel ``y``, the label indices).
-"""
+        + CLASSIFIER_PARAMETERS_AND_ATTRIBUTES
         + _ATTRIBUTES
         + """
     See Also

@@ -7,7 +7,12 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._docstrings import INPUT_NOTES, SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._docstrings import (
+    CLASSIFIER_PARAMETERS_AND_ATTRIBUTES,
+    INPUT_NOTES,
+    SHARED_ATTRIBUTES,
+    SHARED_PARAMETERS,
+)
 from ._estimators import BaseRecurrentClassifier, BaseRecurrentRegressor
 
 
@@ -149,17 +154,7 @@ class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
     Parameters
     ----------"""
         + SHARED_PARAMETERS
-        + """
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, multiplied with ``sample_weight``.
-        "balanced" weighs each class inversely to its frequency in ``y``.
-        Not available for multilabel targets.
-
-    Attributes
-    ----------
-    classes_ : ndarray or list of ndarray
-        Class labels (for multilabel ``y``, the label indices).
-"""
+        + CLASSIFIER_PARAMETERS_AND_ATTRIBUTES
         + SHARED_ATTRIBUTES
         + """
     See Also
