@@ -24,6 +24,7 @@ from ._callbacks import CallbackSupportMixin
 from ._inference import InferenceEngine
 from ._losses import OUTPUT_ACTIVATIONS
 from ._network import RecurrentNetwork, aligned_copy, is_aligned
+from ._step_targets import StepTargets, flatten_steps, step_mask, unflatten_steps
 from ._threads import _blas_limit
 from ._training import EpochLoop
 from ._validation import (
@@ -31,6 +32,7 @@ from ._validation import (
     cast_finite,
     check_sample_weight,
     check_sequences,
+    check_targets_given,
 )
 from ._validation_set import ValidationSet, check_validation_arguments
 from ._version import __version__
@@ -120,6 +122,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "return_sequences": ["boolean"],
     }
 
     def __init__(
@@ -150,6 +153,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         max_grad_norm,
         bidirectional,
         dropout,
+        return_sequences,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -177,6 +181,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         self.max_grad_norm = max_grad_norm
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.return_sequences = return_sequences
 
     # -------------------------------------------------------- persistence
     def __getstate__(self):
@@ -208,6 +213,9 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 if len(self._network_config) == 5:
                     # Saved before the network named its cell.
                     self._network_config = (*self._network_config, self._cell)
+                if len(self._network_config) == 6:
+                    # Saved before per-step outputs.
+                    self._network_config = (*self._network_config, False)
                 self._keep_inference_engine()
 
     # ------------------------------------------------------------ weights
@@ -319,10 +327,17 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             model_dtype=None if first_call else self.weights_.dtype,
         )  # fmt: skip
         dtype = sequences.data.dtype
-        y, class_sample_weight = self._validate_targets(
-            y, len(sequences), incremental, first_call, classes
-        )
-        y = cast_finite(y, dtype, "y")
+        if self.return_sequences:
+            y = self._validate_step_targets(
+                y, sequences, incremental, first_call, classes, dtype
+            )
+            class_sample_weight = None  # in the per-step weights of y
+        else:
+            y, class_sample_weight = self._validate_targets(
+                y, len(sequences), incremental, first_call, classes
+            )
+            y = cast_finite(y, dtype, "y")
+        n_outputs = y.n_outputs if self.return_sequences else y.shape[1]
         sample_weight = check_sample_weight(sample_weight, len(sequences), dtype)
         if class_sample_weight is not None:
             with np.errstate(over="ignore"):
@@ -337,14 +352,14 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         if given_validation:
             validation = self._check_validation_set(
                 X_val, y_val, sample_weight_val,
-                input_form if first_call else self._fitted_input(), dtype, y.shape[1],
+                input_form if first_call else self._fitted_input(), dtype, n_outputs,
             )  # fmt: skip
 
         if first_call:
             self._record_input(input_form)
             cell_params = self._cell_params(dtype)
             self._random_state = check_random_state(self.random_state)
-            self.n_outputs_ = y.shape[1]
+            self.n_outputs_ = n_outputs
             self._network_config = (
                 sequences.n_features,
                 hidden_sizes,
@@ -352,6 +367,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 self.activation,
                 bool(self.bidirectional),
                 self._cell,
+                bool(self.return_sequences),
             )
             _check_memory(
                 self._network.training_nbytes(
@@ -370,17 +386,19 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             config = (
                 sequences.n_features,
                 hidden_sizes,
-                y.shape[1],
+                n_outputs,
                 self.activation,
                 bool(self.bidirectional),
                 self._cell,
+                bool(self.return_sequences),
             )
             if config != self._network_config:
                 raise ValueError(
                     "warm_start or partial_fit cannot change the network: it was "
                     f"built as (n_features, hidden_layer_sizes, n_outputs, "
-                    f"activation, bidirectional, cell) = {self._network_config}, "
-                    f"now {config}. Refit from scratch (warm_start=False)."
+                    f"activation, bidirectional, cell, return_sequences) = "
+                    f"{self._network_config}, now {config}. Refit from scratch "
+                    "(warm_start=False)."
                 )
         self._start_training_state(first_call, incremental)
         # The early-stopping scores of the loop and later predictions use it.
@@ -391,6 +409,37 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             )
         return self
 
+    def _validate_step_targets(
+        self, y, sequences, incremental, first_call, classes, dtype
+    ):
+        """``y`` with one target per time step (``return_sequences``) as
+        StepTargets: each real step's target validated and encoded as
+        ``_validate_targets`` does a sample's, class weights per step."""
+        check_targets_given(self, y)
+        flat = flatten_steps(y, sequences, multi_output=self._per_step_outputs)
+        Y, class_weight = self._validate_targets(
+            flat, len(flat), incremental, first_call, classes
+        )
+        Y = cast_finite(Y, dtype, "y")
+        if class_weight is not None:
+            class_weight = class_weight.astype(dtype)
+        return StepTargets.from_flat(
+            Y, sequences.lengths, sequences.data.shape[1], class_weight
+        )
+
+    def _encode_targets_of(self, y, sequences, dtype, name, per_step):
+        """Targets of validation or scoring data, encoded as in training:
+        a 2-D array, or StepTargets for a ``per_step`` model."""
+        if not per_step:
+            return cast_finite(
+                self._encode_validation_targets(y, len(sequences)), dtype, name
+            )
+        flat = flatten_steps(
+            y, sequences, multi_output=self._per_step_outputs, name=name
+        )
+        Y = cast_finite(self._encode_validation_targets(flat, len(flat)), dtype, name)
+        return StepTargets.from_flat(Y, sequences.lengths, sequences.data.shape[1])
+
     def _check_validation_set(
         self, X_val, y_val, sample_weight_val, form, dtype, n_outputs
     ):
@@ -399,12 +448,14 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         ``y`` (``n_outputs`` columns once encoded) and ``sample_weight``."""
         try:
             sequences, _ = check_sequences(self, X_val, fitted=form, model_dtype=dtype)
-            Y = self._encode_validation_targets(y_val, len(sequences))
-            if Y.shape[1] != n_outputs:
+            Y = self._encode_targets_of(
+                y_val, sequences, dtype, "y_val", bool(self.return_sequences)
+            )
+            given = Y.n_outputs if isinstance(Y, StepTargets) else Y.shape[1]
+            if given != n_outputs:
                 raise ValueError(
-                    f"y has {n_outputs} outputs (columns), but y_val has {Y.shape[1]}."
+                    f"y has {n_outputs} outputs (columns), but y_val has {given}."
                 )
-            Y = cast_finite(Y, dtype, "y_val")
             weights = check_sample_weight(
                 sample_weight_val, len(sequences), dtype, name="sample_weight_val"
             )
@@ -439,8 +490,36 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         self._engine = self._inference_engine()
 
     def _forward_raw(self, sequences):
-        """Raw outputs for validated sequences."""
-        return self._inference_engine().forward(sequences)
+        """Raw outputs for validated sequences; of a per-step model, one row
+        per real step (sequence by sequence, oldest step first)."""
+        raw = self._inference_engine().forward(sequences)
+        if self._network.per_step:
+            raw = raw[step_mask(sequences.lengths, raw.shape[1])]
+        return raw
+
+    def _per_step(self):
+        """Whether the fitted model predicts at every step."""
+        if "weights_" not in self.__dict__:
+            check_is_fitted(self)  # raises NotFittedError
+        return self._network.per_step
+
+    def _predict_steps(self, X):
+        """The outputs (activated) of a per-step model at every real step of
+        ``X``, one row per step, and the validated sequences."""
+        sequences, _ = check_sequences(
+            self, X, fitted=self._fitted_input(), model_dtype=self.weights_.dtype
+        )
+        raw = self._forward_raw(sequences)
+        _check_finite_output(raw)
+        return OUTPUT_ACTIVATIONS[self.out_activation_](raw), sequences
+
+    def _per_step_form(self, flat, sequences):
+        """Per-step rows in the layout of ``X``: (n_samples, n_timesteps,
+        ...) for sequences of one length, a list of per-sequence arrays for
+        ragged ``X``."""
+        return unflatten_steps(
+            flat, sequences.lengths, sequences.data.shape[1], sequences.ragged
+        )
 
     def _predict_output(self, X):
         if "weights_" not in self.__dict__:

@@ -146,6 +146,18 @@ SHARED_PARAMETERS = """
         drawn from ``random_state``. With dropout, a sample weight of 2 is
         not the same as the sample repeated twice (each copy draws its own
         mask): the one scikit-learn convention that cannot hold.
+
+    return_sequences : bool, default=False
+        Predict at every time step instead of once per sequence: the head
+        reads the top layer at each step, ``y`` has one target per step
+        (``(n_samples, n_timesteps)``, ``(n_samples, n_timesteps, n_outputs)``
+        for a regressor, or a list of per-sequence arrays for ragged ``X``),
+        and :meth:`predict` returns the same layout. The loss and
+        :meth:`score` average over all real steps (padding never counts);
+        ``sample_weight`` weights whole sequences (``class_weight``, each
+        step by its label). The prediction at step t of a one-direction
+        model depends on steps 1 to t only; a bidirectional model's reverse
+        direction has read the whole sequence at every step.
 """
 
 SHARED_ATTRIBUTES = """

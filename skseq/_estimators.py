@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import BaseRecurrent
 from ._losses import OUTPUT_ACTIVATIONS
+from ._step_targets import flatten_steps, per_step_weights
 from ._validation import (
     check_class_weight,
     check_regression_targets,
@@ -27,6 +28,9 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
     """The regressor of every cell: squared error on the targets, the
     identity as output activation, R^2 as score. A cell's regressor adds its
     cell (``_cell``) and its weights property."""
+
+    # With return_sequences, a step's target may have several outputs.
+    _per_step_outputs = True
 
     def __init__(
         self,
@@ -57,6 +61,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         max_grad_norm=1.0,
         bidirectional=False,
         dropout=0.0,
+        return_sequences=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -71,6 +76,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
             bidirectional=bidirectional, dropout=dropout,
+            return_sequences=return_sequences,
         )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -139,9 +145,17 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values, 1-D when ``y`` was 1-D at fit time.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs), or list
+            Predicted values, 1-D when ``y`` was 1-D at fit time. With
+            ``return_sequences=True``, one per time step: shape (n_samples,
+            n_timesteps) or (n_samples, n_timesteps, n_outputs), or for ragged
+            ``X`` a list of one array per sequence.
         """
+        if self._per_step():
+            y_pred, sequences = self._predict_steps(X)
+            return self._per_step_form(
+                y_pred.ravel() if self._y_1d else y_pred, sequences
+            )
         y_pred = self._predict_output(X)
         return y_pred.ravel() if self._y_1d else y_pred
 
@@ -188,10 +202,26 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         Returns
         -------
         score : float
-            R^2, as :func:`sklearn.metrics.r2_score` computes it.
+            R^2, as :func:`sklearn.metrics.r2_score` computes it; with
+            ``return_sequences=True``, over all real steps at once (each
+            step weighted by its sequence's weight).
         """
         sample_weight = self._check_score_weight(X, sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
+        if not self._per_step():
+            return super().score(X, y, sample_weight=sample_weight)
+        from sklearn.metrics import r2_score
+
+        y_pred, sequences = self._predict_steps(X)
+        y_true = flatten_steps(y, sequences, multi_output=True)
+        y_true = check_regression_targets(y_true, len(y_true))
+        weights = per_step_weights(sample_weight, sequences.lengths)
+        return float(
+            r2_score(
+                y_true,
+                y_pred.ravel() if y_true.ndim == 1 else y_pred,
+                sample_weight=weights,
+            )
+        )
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         check_targets_given(self, y)
@@ -230,6 +260,9 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
     ``classes``. A cell's classifier adds its cell (``_cell``) and its
     weights property."""
 
+    # With return_sequences, one label per step (no multilabel steps).
+    _per_step_outputs = False
+
     _parameter_constraints: dict = {
         **BaseRecurrent._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
@@ -264,6 +297,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         max_grad_norm=1.0,
         bidirectional=False,
         dropout=0.0,
+        return_sequences=False,
         class_weight=None,
     ):
         super().__init__(
@@ -279,6 +313,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
             bidirectional=bidirectional, dropout=dropout,
+            return_sequences=return_sequences,
         )  # fmt: skip
         self.class_weight = class_weight
 
@@ -370,14 +405,28 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         -------
         score : float
             Accuracy (for multilabel targets, the share of samples whose
-            labels are all right).
+            labels are all right; with ``return_sequences=True``, the share
+            of all real steps, each weighted by its sequence's weight).
         """
         sample_weight = self._check_score_weight(X, sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
+        if not self._per_step():
+            return super().score(X, y, sample_weight=sample_weight)
+        from sklearn.metrics import accuracy_score
+
+        proba, sequences = self._predict_steps(X)
+        y_true = flatten_steps(y, sequences, multi_output=False)
+        weights = per_step_weights(sample_weight, sequences.lengths)
+        y_pred = self._label_binarizer.inverse_transform(proba)
+        return float(accuracy_score(y_true, y_pred, sample_weight=weights))
 
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         check_targets_given(self, y)
         multilabel = type_of_target(y) == "multilabel-indicator"
+        if multilabel and self.return_sequences:
+            raise ValueError(
+                "return_sequences=True takes one class label per time step; "
+                "multilabel targets are not supported per step."
+            )
         if multilabel:
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
         else:
@@ -495,9 +544,16 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels), or list
             Predicted classes (an indicator matrix for multilabel targets).
+            With ``return_sequences=True``, one per time step: shape
+            (n_samples, n_timesteps), or for ragged ``X`` a list of one array
+            per sequence.
         """
+        if self._per_step():
+            proba, sequences = self._predict_steps(X)
+            labels = self._label_binarizer.inverse_transform(proba)
+            return self._per_step_form(labels, sequences)
         proba = self._predict_output(X)
         return self._label_binarizer.inverse_transform(proba)
 
@@ -511,11 +567,21 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes), or list
             Class probabilities in the order of ``classes_`` (for multilabel
-            targets, the probability of each label independently).
+            targets, the probability of each label independently). With
+            ``return_sequences=True``, at every time step: shape (n_samples,
+            n_timesteps, n_classes), or for ragged ``X`` a list of one
+            (n_timesteps_i, n_classes) array per sequence.
         """
-        proba = self._predict_output(X)
+        if self._per_step():
+            proba, sequences = self._predict_steps(X)
+            return self._per_step_form(self._class_columns(proba), sequences)
+        return self._class_columns(self._predict_output(X))
+
+    def _class_columns(self, proba):
+        """One probability column per class: a binary problem's single
+        logistic output becomes two."""
         if self.out_activation_ == "logistic" and self._is_classifier_single_output():
             return np.hstack([1 - proba, proba])
         return proba
@@ -567,9 +633,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
             The new state, to pass to the next call.
         """
         proba, state = self._step_output(X_t, state)
-        if self.out_activation_ == "logistic" and self._is_classifier_single_output():
-            proba = np.hstack([1 - proba, proba])
-        return proba, state
+        return self._class_columns(proba), state
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -581,11 +645,15 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
 
         Returns
         -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities in the order of ``classes_``.
+        log_proba : ndarray of shape (n_samples, n_classes), or list
+            Log-probabilities in the order of ``classes_``, in the layout of
+            :meth:`predict_proba`.
         """
+        proba = self.predict_proba(X)
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            if isinstance(proba, list):
+                return [np.log(p) for p in proba]
+            return np.log(proba)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 
+from ._network import StepIndex
 from ._threads import _blas_limit, effective_n_threads
 
 # Bytes of buffers a prediction may hold at once (it runs in blocks of rows).
@@ -114,10 +115,14 @@ class InferenceEngine:
 
     def forward(self, sequences):
         """Raw outputs for validated sequences (``_validation.Sequences``),
-        shape (n_samples, n_outputs), in blocks of bounded memory."""
+        shape (n_samples, n_outputs), in blocks of bounded memory; of a
+        ``per_step`` network, shape (n_samples, n_timesteps, n_outputs), zero
+        past each sequence's length."""
         network, weights, unpacked = self.network, self.weights, self.unpacked
         n_samples = len(sequences)
         n_steps = sequences.data.shape[1]
+        if network.per_step:
+            return self._forward_per_step(sequences, n_samples, n_steps)
         block = self.block_rows(n_samples, n_steps)
         n_threads = effective_n_threads()
         # Sequences of one length in a C-contiguous array are read where they
@@ -162,6 +167,27 @@ class InferenceEngine:
                     )  # fmt: skip
         if workspace is not None:
             self._give_back(workspace)
+        return raw
+
+    def _forward_per_step(self, sequences, n_samples, n_steps):
+        """:meth:`forward` of a network whose head reads every step."""
+        network, weights = self.network, self.weights
+        block = self.block_rows(n_samples, n_steps)
+        n_threads = effective_n_threads()
+        workspace = self._take_workspace(block, n_steps)
+        raw = np.zeros((n_samples, n_steps, network.n_outputs), dtype=weights.dtype)
+        with _blas_limit():
+            for batch in batches(n_samples, block):
+                batch_idx = np.arange(batch.start, batch.stop)
+                inputs, lengths, batch_idx = fill_inputs(
+                    workspace, sequences, batch_idx
+                )
+                steps = StepIndex(lengths)
+                raw[batch_idx[steps.rows], steps.slots - 1] = network.forward(
+                    weights, inputs, lengths, workspace, n_threads,
+                    unpacked=self.unpacked, steps=steps,
+                )  # fmt: skip
+        self._give_back(workspace)
         return raw
 
     def _take_workspace(self, n_rows, n_timesteps):

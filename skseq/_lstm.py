@@ -124,6 +124,7 @@ class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
         forget_bias="auto",
         bidirectional=False,
         dropout=0.0,
+        return_sequences=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -138,6 +139,7 @@ class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
             bidirectional=bidirectional, dropout=dropout,
+            return_sequences=return_sequences,
         )  # fmt: skip
         self.forget_bias = forget_bias
 
@@ -215,6 +217,7 @@ class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
         forget_bias="auto",
         bidirectional=False,
         dropout=0.0,
+        return_sequences=False,
         class_weight=None,
     ):
         super().__init__(
@@ -229,7 +232,8 @@ class LSTMClassifier(_LSTMCell, BaseRecurrentClassifier):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
-            bidirectional=bidirectional, dropout=dropout, class_weight=class_weight,
+            bidirectional=bidirectional, dropout=dropout,
+            return_sequences=return_sequences, class_weight=class_weight,
         )  # fmt: skip
         self.forget_bias = forget_bias
 

@@ -124,7 +124,7 @@ class LayerWeights:
 
 class RecurrentNetwork:
     """The shape of stacked recurrent layers with a dense head reading the
-    last step.
+    last step, or every step (``per_step``).
 
     Holds no weights and no fitted state: it describes the layout of the flat
     weight vector and runs forward/backward passes given that vector. It is
@@ -134,9 +134,12 @@ class RecurrentNetwork:
 
     def __init__(
         self, n_features, hidden_layer_sizes, n_outputs, activation,
-        bidirectional=False, cell="lstm",
+        bidirectional=False, cell="lstm", per_step=False,
     ):  # fmt: skip
         self.cell = CELLS[cell]
+        # The head reads the top layer at every step (return_sequences), not
+        # only at each sequence's last.
+        self.per_step = bool(per_step)
         self.n_features = int(n_features)
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_outputs = int(n_outputs)
@@ -148,7 +151,9 @@ class RecurrentNetwork:
         # Predictions of such a network on sequences of one length take
         # forward_dense.
         self.one_layer_one_way = (
-            len(self.hidden_layer_sizes) == 1 and not self.bidirectional
+            len(self.hidden_layer_sizes) == 1
+            and not self.bidirectional
+            and not self.per_step
         )
 
         # Input width of every layer, then of the head.
@@ -260,9 +265,10 @@ class RecurrentNetwork:
         size = self.n_features * n_slots
         n_layers = len(self.hidden_layer_sizes)
         for index, hidden in enumerate(self.hidden_layer_sizes):
-            last = index == n_layers - 1
+            last = index == n_layers - 1 and not self.per_step
             # The cell's buffers (see INFERENCE_SLOTS), hidden states of every
-            # step (two slots in the last layer).
+            # step (two slots in the last layer when the head reads its last
+            # step only).
             per_direction = (2 if last else n_slots) * hidden
             for name in self.cell.inference_buffers:
                 width = self.cell.buffer_width(name, hidden)
@@ -272,6 +278,9 @@ class RecurrentNetwork:
                 size += self.input_widths[index] * n_slots  # reversed input
                 if not last:
                     size += 2 * hidden * n_slots  # concatenated output
+        if self.per_step:
+            # The head's input and outputs at every step.
+            size += (n_slots - 1) * (self.input_widths[-1] + 2 * self.n_outputs)
         return size
 
     def training_nbytes(self, n_rows, n_timesteps, itemsize):
@@ -299,9 +308,12 @@ class RecurrentNetwork:
 
     def forward(
         self, flat, inputs, lengths, workspace, n_threads, masks=None, zero_slot=True,
-        unpacked=None,
+        unpacked=None, steps=None,
     ):  # fmt: skip
-        """Raw head outputs (before the output activation), shape (B, n_outputs).
+        """Raw head outputs (before the output activation), shape (B, n_outputs);
+        for a ``per_step`` network, shape (len(steps), n_outputs): one row per
+        real step of the batch, in the order of ``steps`` (a
+        :class:`StepIndex` of ``lengths``).
 
         ``inputs`` is workspace.inputs(...) filled by the caller: (B, T + 1,
         n_features) with slot 0 zeros. Rows must be sorted by decreasing length
@@ -351,16 +363,23 @@ class RecurrentNetwork:
             if index < n_layers - 1:
                 layer_input = self._layer_output(buffers, lengths, hidden)
                 zero_slot = True  # the layers above read hidden states
-        last_hidden = workspace.last_hidden[:n_rows]
-        for direction, state in enumerate(states):
-            # Two alternating slots (inference): step L sits in slot L % 2.
-            _layout.gather_last(
-                state["hidden"], lengths, last_hidden, direction * hidden
-            )
-        if masks is not None:
-            last_hidden *= masks[-1]
-        raw = np.empty((n_rows, head_coef.shape[1]), dtype=head_coef.dtype)
-        _numerics.dense_forward(last_hidden, head_coef, head_intercept, raw)
+        if self.per_step:
+            # The top layer's output at every real step, one row per step.
+            top = self._layer_output(buffers, lengths, hidden)
+            head_input = workspace.step_head_input = top[steps.rows, steps.slots]
+            if masks is not None:
+                head_input *= masks[-1][steps.rows]
+        else:
+            head_input = workspace.last_hidden[:n_rows]
+            for direction, state in enumerate(states):
+                # Two alternating slots (inference): step L sits in slot L % 2.
+                _layout.gather_last(
+                    state["hidden"], lengths, head_input, direction * hidden
+                )
+            if masks is not None:
+                head_input *= masks[-1]
+        raw = np.empty((len(head_input), head_coef.shape[1]), dtype=head_coef.dtype)
+        _numerics.dense_forward(head_input, head_coef, head_intercept, raw)
         return raw
 
     def _layer_output(self, buffers, lengths, hidden):
@@ -423,12 +442,14 @@ class RecurrentNetwork:
         return raw, new_state
 
     def backward(
-        self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads, masks=None
-    ):
+        self, flat, inputs, lengths, d_outputs, workspace, grad, n_threads, masks=None,
+        steps=None,
+    ):  # fmt: skip
         """Gradient of the loss with respect to every weight, into ``grad``.
 
-        ``d_outputs`` is dLoss/d(raw outputs), shape (B, n_outputs), for the
-        batch whose forward pass (with the same ``masks``) was the last one
+        ``d_outputs`` is dLoss/d(raw outputs), shape (B, n_outputs), or for a
+        ``per_step`` network (len(steps), n_outputs), for the batch whose
+        forward pass (with the same ``masks`` and ``steps``) was the last one
         run on ``workspace``.
         """
         n_rows, n_slots, _ = inputs.shape
@@ -436,33 +457,54 @@ class RecurrentNetwork:
         grad_layers, grad_head_coef, grad_head_intercept = workspace.unpacked(
             self, grad
         )
-
-        d_last = np.empty((n_rows, head_coef.shape[0]), dtype=head_coef.dtype)
+        head_input = (
+            workspace.step_head_input if self.per_step else workspace.last_hidden
+        )[: len(d_outputs)]
+        d_head_input = np.empty(
+            (len(d_outputs), head_coef.shape[0]), dtype=head_coef.dtype
+        )
         _numerics.dense_backward(
-            workspace.last_hidden[:n_rows], head_coef, d_outputs, grad_head_coef, d_last
+            head_input, head_coef, d_outputs, grad_head_coef, d_head_input
         )
         np.add.reduce(d_outputs, axis=0, out=grad_head_intercept)
         if masks is not None:
-            d_last *= masks[-1]
+            d_head_input *= masks[-1][steps.rows] if self.per_step else masks[-1]
 
-        # The top layer's dL/dh is zero but at each sequence's last step. Its
-        # buffer is all zeros between passes (allocated so, and cleaned up
-        # after): only those entries are written, then zeroed again.
+        # The top layer's dL/dh is zero but where the head reads it: at each
+        # sequence's last step, or (per_step) at every real step. Its buffer
+        # is all zeros between passes (allocated so, and cleaned up after):
+        # only those entries are written, then zeroed again.
         top = workspace.layer_buffers(len(layers) - 1, n_rows, n_slots)
         top_hidden = layers[-1][0].recurrent_kernel.shape[0]
         try:
-            for direction, state in enumerate(top["directions"]):
-                _layout.scatter_last(
-                    state["dhidden"], lengths, d_last, direction * top_hidden
-                )
+            self._scatter_head_gradient(
+                top["directions"], lengths, steps, d_head_input, top_hidden
+            )
             self._backward_layers(
                 layers, grad_layers, lengths, workspace, n_rows, n_slots,
                 n_threads, masks,
             )  # fmt: skip
         finally:
-            for state in top["directions"]:
-                _layout.scatter_last(state["dhidden"], lengths, None, 0)
+            self._scatter_head_gradient(top["directions"], lengths, steps, None, 0)
         return grad
+
+    def _scatter_head_gradient(self, states, lengths, steps, d_head_input, hidden):
+        """Write dL/d(head input) into the top layer's dL/dh of each direction
+        (zeros when ``d_head_input`` is None), where the head read it. The
+        reverse direction holds step t of a sequence of length L in slot
+        L + 1 - t."""
+        for direction, state in enumerate(states):
+            if not self.per_step:
+                _layout.scatter_last(
+                    state["dhidden"], lengths, d_head_input, direction * hidden
+                )
+                continue
+            slots = steps.slots if direction == 0 else steps.reversed_slots
+            if d_head_input is None:
+                state["dhidden"][steps.rows, slots] = 0
+            else:
+                columns = slice(direction * hidden, (direction + 1) * hidden)
+                state["dhidden"][steps.rows, slots] = d_head_input[:, columns]
 
     def _backward_layers(
         self, layers, grad_layers, lengths, workspace, n_rows, n_slots,
@@ -511,6 +553,30 @@ class RecurrentNetwork:
                     )
             if d_input is not None and masks is not None and masks[index] is not None:
                 d_input *= masks[index][:, None, :]
+
+
+class StepIndex:
+    """Where the real steps of a batch sit in its (B, T + 1, W) slot layout,
+    one entry per step, sequence by sequence in the order of the rows and
+    oldest step first: ``rows``, ``slots`` (step t of a row in slot t) and
+    ``reversed_slots`` (where the reverse direction holds it: slot L + 1 - t
+    for a sequence of length L)."""
+
+    __slots__ = ("rows", "slots", "reversed_slots")
+
+    def __init__(self, lengths):
+        lengths = np.asarray(lengths, dtype=np.intp)
+        n_steps = int(lengths.sum())
+        self.rows = np.repeat(np.arange(len(lengths), dtype=np.intp), lengths)
+        starts = np.cumsum(lengths) - lengths
+        # 1, 2, ..., L for each row in turn.
+        self.slots = np.arange(1, n_steps + 1, dtype=np.intp) - np.repeat(
+            starts, lengths
+        )
+        self.reversed_slots = lengths[self.rows] + 1 - self.slots
+
+    def __len__(self):
+        return len(self.rows)
 
 
 def _orthogonal_rows(rng, n_rows, n_columns):

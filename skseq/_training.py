@@ -19,7 +19,9 @@ from . import _numerics
 from ._callbacks import FitTasks
 from ._inference import batches, fill_inputs
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS
+from ._network import StepIndex
 from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._step_targets import StepTargets
 from ._threads import effective_n_threads
 from ._validation_set import ValidationSet, resolve_scoring, time_order_split
 from ._warnings import warn_once
@@ -448,7 +450,7 @@ class EpochLoop:
             digest.update(sequences.data[i, : sequences.lengths[i]].tobytes())
             digest.update(y[i].tobytes())
             keys[i] = int.from_bytes(digest.digest(), "little")
-        if self._is_classifier_single_output():
+        if self._is_classifier_single_output() and not isinstance(y, StepTargets):
             strata = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
         else:
             strata = np.zeros(n_samples)
@@ -499,9 +501,17 @@ class EpochLoop:
         whose sample weights are all zero (then ``grad`` is not written).
         """
         inputs, lengths, batch_idx = fill_inputs(workspace, sequences, batch_idx)
-        raw = network.forward(weights, inputs, lengths, workspace, n_threads, masks)
-        y_batch = y[batch_idx]
-        sw = None if sample_weight is None else sample_weight[batch_idx]
+        steps = None
+        if network.per_step:
+            # One loss term per real step, each step weighted by its sequence.
+            steps = StepIndex(lengths)
+            y_batch, sw = y.at(batch_idx[steps.rows], steps.slots - 1, sample_weight)
+        else:
+            y_batch = y[batch_idx]
+            sw = None if sample_weight is None else sample_weight[batch_idx]
+        raw = network.forward(
+            weights, inputs, lengths, workspace, n_threads, masks, steps=steps
+        )
         if self.out_activation_ == "identity":
             # The squared error and its gradient (raw - target) * w / (n_outputs
             # * sum(w)) in one compiled pass.
@@ -511,7 +521,7 @@ class EpochLoop:
                 return 0.0, 0.0
         else:
             output = OUTPUT_ACTIVATIONS[self.out_activation_](raw)
-            total_weight = len(batch_idx) if sw is None else float(sw.sum())
+            total_weight = len(y_batch) if sw is None else float(sw.sum())
             if total_weight <= 0:
                 return 0.0, 0.0
             loss = LOSSES[self.out_activation_](y_batch, output, sw)
@@ -521,7 +531,7 @@ class EpochLoop:
                 delta *= sw[:, None]
             delta /= total_weight
         network.backward(
-            weights, inputs, lengths, delta, workspace, grad, n_threads, masks
+            weights, inputs, lengths, delta, workspace, grad, n_threads, masks, steps
         )
 
         if self.alpha > 0:

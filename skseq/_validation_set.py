@@ -18,6 +18,7 @@ from sklearn.utils import _safe_indexing
 
 from . import _numerics
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS
+from ._step_targets import StepTargets
 
 
 def check_validation_arguments(estimator, X_val, y_val, sample_weight_val):
@@ -85,6 +86,9 @@ class ValidationSet:
 
     def __init__(self, sequences, y, sample_weight, source):
         self.sequences = sequences
+        if isinstance(y, StepTargets):
+            # Scored step by step, as the per-step model's outputs come.
+            y, sample_weight = y.flat(sequences.lengths, sample_weight)
         self.y = y
         self.sample_weight = sample_weight
         self._source = source

@@ -43,6 +43,9 @@ class _Workspace:
             for index, chunk_size in enumerate(chunk_sizes)
         ]
         self.last_hidden = np.empty((n_rows, network.input_widths[-1]), dtype=dtype)
+        # A per-step head's input of the last forward pass, one row per real
+        # step (made by each pass: its size varies with the batch's lengths).
+        self.step_head_input = None
         self.n_rows, self.n_timesteps = n_rows, n_timesteps
         self.nbytes = self.last_hidden.nbytes
         if self._inputs is not None:
@@ -105,6 +108,7 @@ class _Workspace:
         caller's array, read in place)."""
         self._unpacked = []
         self.layer_inputs = [None] * len(self.layer_inputs)
+        self.step_head_input = None
 
     def layer_buffers(self, index, n_rows, n_slots):
         key = (index, n_rows, n_slots)
@@ -163,7 +167,9 @@ def _layer_buffers(network, index, n_rows, n_slots, dtype, training, chunk_size)
     flat = {}
     if index > 0 and training:
         flat["masked_input"] = Buffer.allocate(size, n_in, dtype)
-    if below_top and network.bidirectional:
+    if (below_top or network.per_step) and network.bidirectional:
+        # Both directions side by side: what the layer above, or a head that
+        # reads every step, reads.
         flat["output"] = Buffer.allocate(size, width_out, dtype)
     if training and below_top:
         flat["d_output"] = Buffer.allocate(size, width_out, dtype)
@@ -213,10 +219,11 @@ def _training_buffers(network, index, n_rows, size, dtype, dhidden, chunk_size):
 def _inference_buffers(network, index, n_rows, size, dtype):
     """One direction's inference buffers: the cell's buffers with the
     slots of INFERENCE_SLOTS, and the hidden states of every step, of which
-    the last layer keeps only two alternating slots (its final states are
-    all the head reads)."""
+    the last layer keeps only two alternating slots when its final states
+    are all the head reads (a network whose head reads every step keeps
+    them all)."""
     hidden = network.hidden_layer_sizes[index]
-    last = index == len(network.hidden_layer_sizes) - 1
+    last = index == len(network.hidden_layer_sizes) - 1 and not network.per_step
     state = {
         name: Buffer.allocate(
             n_rows * slots,

@@ -1,0 +1,153 @@
+"""Targets with one value per time step (``return_sequences=True``).
+
+The user's ``y`` holds one target per step of each sequence: an array
+``(n_samples, n_timesteps[, n_outputs])`` whose time axis is that of ``X``
+(values past a ragged sequence's length are ignored), or a list of
+per-sequence arrays ``(length_i[, n_outputs])``. Inside skseq the real
+steps are handled in one order, sequence by sequence and oldest step first,
+either flat (one row per real step: validation, losses, scores) or padded
+to the (n_samples, n_timesteps, ...) layout of ``Sequences.data``
+(:class:`StepTargets`, which training indexes by sample).
+"""
+
+import numpy as np
+
+
+def step_mask(lengths, n_timesteps):
+    """(n_samples, n_timesteps) booleans: True at each sequence's real steps."""
+    return np.arange(n_timesteps) < np.asarray(lengths)[:, None]
+
+
+def flatten_steps(y, sequences, *, multi_output, name="y"):
+    """The real steps' targets of ``y``, one row per step: (n_steps,), or
+    (n_steps, n_outputs) when ``y`` has an output axis (``multi_output``
+    estimators only). Raises ValueError for any other form or a length that
+    does not match the sequence's."""
+    lengths = sequences.lengths
+    n_samples, n_timesteps = len(sequences), sequences.data.shape[1]
+    forms = (
+        "(n_samples, n_timesteps) or (n_samples, n_timesteps, n_outputs)"
+        if multi_output
+        else "(n_samples, n_timesteps)"
+    )
+    expected = (
+        f"return_sequences=True needs one target per time step: {name} of shape "
+        f"{forms}, or a list of one array per sequence for ragged X"
+    )
+    if isinstance(y, list | tuple) or (
+        isinstance(y, np.ndarray) and y.dtype == object and y.ndim == 1
+    ):
+        return _flatten_items(y, lengths, multi_output, expected, name)
+    y = np.asarray(y)
+    max_ndim = 3 if multi_output else 2
+    if not 2 <= y.ndim <= max_ndim:
+        raise ValueError(f"{expected}; got {name} of shape {y.shape}.")
+    if y.shape[:2] != (n_samples, n_timesteps):
+        raise ValueError(
+            f"{expected}: {name}'s first two axes must be (n_samples, n_timesteps) "
+            f"= ({n_samples}, {n_timesteps}) as in X; got {name} of shape {y.shape}."
+        )
+    return y[step_mask(lengths, n_timesteps)]
+
+
+def _flatten_items(items, lengths, multi_output, expected, name):
+    if len(items) != len(lengths):
+        raise ValueError(
+            f"X and {name} have inconsistent numbers of samples: {len(lengths)} "
+            f"and {len(items)}."
+        )
+    arrays = []
+    for index, (item, length) in enumerate(zip(items, lengths, strict=True)):
+        array = np.asarray(item)
+        if not 1 <= array.ndim <= (2 if multi_output else 1):
+            raise ValueError(f"{expected}; got {name}[{index}] of shape {array.shape}.")
+        if array.shape[0] != length:
+            raise ValueError(
+                f"{name}[{index}] has {array.shape[0]} steps, but sequence {index} "
+                f"of X has {length}: return_sequences=True needs one target per "
+                "time step."
+            )
+        if arrays and array.shape[1:] != arrays[0].shape[1:]:
+            raise ValueError(
+                f"Every item of {name} must have the same shape past its time "
+                f"axis: {name}[0] has {arrays[0].shape}, {name}[{index}] has "
+                f"{array.shape}."
+            )
+        arrays.append(array)
+    return np.concatenate(arrays)
+
+
+def per_step_weights(sample_weight, lengths):
+    """Each sequence's weight at each of its real steps (None: unweighted)."""
+    if sample_weight is None:
+        return None
+    return np.repeat(sample_weight, lengths)
+
+
+def unflatten_steps(flat, lengths, n_timesteps, ragged):
+    """Per-step rows back in the user's layout: an (n_samples, n_timesteps,
+    ...) array for sequences of one length, a list of one array per sequence
+    for ragged ones."""
+    if not ragged:
+        return flat.reshape(len(lengths), n_timesteps, *flat.shape[1:])
+    return np.split(flat, np.cumsum(lengths)[:-1])
+
+
+class StepTargets:
+    """Encoded per-step targets padded to the layout of the sequences:
+    ``values`` (n_samples, n_timesteps, n_outputs), zero past each length,
+    and optional per-step ``weights`` (n_samples, n_timesteps) (class
+    weights). Indexed by sample as a 2-D target array is."""
+
+    __slots__ = ("values", "weights")
+
+    def __init__(self, values, weights=None):
+        self.values = values
+        self.weights = weights
+
+    @classmethod
+    def from_flat(cls, flat, lengths, n_timesteps, weights=None):
+        """Pad the rows of ``flat`` (n_steps, n_outputs) and ``weights``
+        (n_steps,) into the per-sample layout."""
+        mask = step_mask(lengths, n_timesteps)
+        values = np.zeros((len(lengths), n_timesteps, flat.shape[1]), flat.dtype)
+        values[mask] = flat
+        padded_weights = None
+        if weights is not None:
+            padded_weights = np.zeros((len(lengths), n_timesteps), flat.dtype)
+            padded_weights[mask] = weights
+        return cls(values, padded_weights)
+
+    def __len__(self):
+        return self.values.shape[0]
+
+    @property
+    def n_outputs(self):
+        return self.values.shape[2]
+
+    def __getitem__(self, index):
+        """One sample's padded targets (an integer index), or the targets of
+        the samples ``index`` selects."""
+        if np.ndim(index) == 0 and not isinstance(index, slice):
+            return self.values[index]
+        weights = None if self.weights is None else self.weights[index]
+        return StepTargets(self.values[index], weights)
+
+    def at(self, samples, times, sample_weight):
+        """Targets and weights (None: unweighted) of the steps ``times`` of
+        the samples ``samples`` (arrays of equal length), each step weighted
+        by its sample's ``sample_weight`` and its own class weight."""
+        weights = None if sample_weight is None else sample_weight[samples]
+        if self.weights is not None:
+            step = self.weights[samples, times]
+            weights = step if weights is None else weights * step
+        return self.values[samples, times], weights
+
+    def flat(self, lengths, sample_weight):
+        """Targets and weights of every real step, one row per step."""
+        mask = step_mask(lengths, self.values.shape[1])
+        weights = per_step_weights(sample_weight, lengths)
+        if self.weights is not None:
+            step = self.weights[mask]
+            weights = step if weights is None else weights * step
+        return self.values[mask], weights
