@@ -150,8 +150,9 @@ SHARED_PARAMETERS = """
     return_sequences : bool, default=False
         Predict at every time step instead of once per sequence: the head
         reads the top layer at each step, ``y`` has one target per step
-        (``(n_samples, n_timesteps)``, ``(n_samples, n_timesteps, n_outputs)``
-        for a regressor, or a list of per-sequence arrays for ragged ``X``),
+        (``(n_samples, n_timesteps)``, or ``(n_samples, n_timesteps,
+        n_outputs)`` for several outputs or labels per step, or a list of
+        per-sequence arrays for ragged ``X``),
         and :meth:`predict` returns the same layout. The loss and
         :meth:`score` average over all real steps (padding never counts);
         ``sample_weight`` weights whole sequences (``class_weight``, each

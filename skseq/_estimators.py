@@ -260,8 +260,9 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
     ``classes``. A cell's classifier adds its cell (``_cell``) and its
     weights property."""
 
-    # With return_sequences, one label per step (no multilabel steps).
-    _per_step_outputs = False
+    # With return_sequences, a step's target is a label or (multilabel) an
+    # indicator row.
+    _per_step_outputs = True
 
     _parameter_constraints: dict = {
         **BaseRecurrent._parameter_constraints,
@@ -414,7 +415,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         from sklearn.metrics import accuracy_score
 
         proba, sequences = self._predict_steps(X)
-        y_true = flatten_steps(y, sequences, multi_output=False)
+        y_true = flatten_steps(y, sequences, multi_output=True)
         weights = per_step_weights(sample_weight, sequences.lengths)
         y_pred = self._label_binarizer.inverse_transform(proba)
         return float(accuracy_score(y_true, y_pred, sample_weight=weights))
@@ -422,11 +423,6 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
     def _validate_targets(self, y, n_samples, incremental, first_call, classes):
         check_targets_given(self, y)
         multilabel = type_of_target(y) == "multilabel-indicator"
-        if multilabel and self.return_sequences:
-            raise ValueError(
-                "return_sequences=True takes one class label per time step; "
-                "multilabel targets are not supported per step."
-            )
         if multilabel:
             y = check_array(y, ensure_2d=True, dtype=None, input_name="y")
         else:
