@@ -7,10 +7,14 @@ A fitted estimator becomes one ONNX graph:
       -> one recurrent node per layer (ONNX's LSTM, GRU or RNN operator),
          the layers between them flattened from (T, directions, N, H) to
          (T, N, 2H)
-      -> the last layer's final hidden state Y_h, (N, directions * H)
+      -> the last layer's final hidden state Y_h, (N, directions * H), or
+         with ``return_sequences=True`` its states at every step Y,
+         (N, T, directions * H)
       -> head: MatMul + Add, then the output activation
       -> regressor: variable (N, n_outputs); classifier: label (N,) and
-         probabilities (N, n_classes), in the input's float type
+         probabilities (N, n_classes), in the input's float type; per step,
+         (N, T, n_outputs), (N, T) and (N, T, n_classes), where the steps
+         past a sequence's length hold values that mean nothing
 
 ONNX Runtime runs its LSTM and RNN operators in float32 only (GRU also in
 float64; every cell is exported alike), and only in the time-major layout
@@ -159,6 +163,11 @@ def _is_multilabel(model):
     return not model._is_classifier_single_output()
 
 
+def _per_step(model):
+    """Whether the model predicts at every step (``return_sequences``)."""
+    return model._network.per_step
+
+
 def _check_inputs(operator):
     """Raise a clear error for graph inputs the converter cannot take."""
     model = operator.raw_operator
@@ -242,26 +251,31 @@ def _calculate_output_shapes(operator):
         # sample it was converted with fixes only the number of features.
         # (A new type: the one given in initial_types is the caller's.)
         x.type = type(x.type)([x.type.shape[0], None, x.type.shape[2]])
-    n_rows = x.type.shape[0]
+    # Per step, every output has a time axis after the rows.
+    rows = [x.type.shape[0], None] if _per_step(model) else [x.type.shape[0]]
     float_type = type(x.type)
     if isinstance(model, RegressorMixin):
-        operator.outputs[0].type = float_type([n_rows, model.n_outputs_])
+        operator.outputs[0].type = float_type([*rows, model.n_outputs_])
         return
     n_classes = len(model.classes_)
     label, probabilities = operator.outputs[:2]
+    what = None
     if _is_multilabel(model):
-        options = operator.scope_inst.get_options(model, dict(zipmap=True))
-        if options["zipmap"] is not False:
-            raise RuntimeError(
-                f"A multilabel {type(model).__name__} predicts an indicator matrix, "
-                "which ZipMap cannot label: convert with options={'zipmap': False}."
-            )
-        label.type = Int64TensorType([n_rows, n_classes])
+        what = "an indicator matrix"
+        label.type = Int64TensorType([*rows, n_classes])
     elif _label_classes(model, operator.scope_inst).dtype.kind == "U":
-        label.type = StringTensorType([n_rows])
+        label.type = StringTensorType(rows)
     else:
-        label.type = Int64TensorType([n_rows])
-    probabilities.type = float_type([n_rows, n_classes])
+        label.type = Int64TensorType(rows)
+    if _per_step(model):
+        what = "a label at every step"
+    options = operator.scope_inst.get_options(model, dict(zipmap=True))
+    if what is not None and options["zipmap"] is not False:
+        raise RuntimeError(
+            f"This {type(model).__name__} predicts {what}, which ZipMap cannot "
+            "label: convert with options={'zipmap': False}."
+        )
+    probabilities.type = float_type([*rows, n_classes])
 
 
 # --------------------------------------------------------------- converter
@@ -305,8 +319,9 @@ class _Graph:
 
 def _recurrent_layers(graph, model, x, lengths):
     """The recurrent nodes over time-major float32 ``x`` (T, N, F); returns
-    the final hidden state of the last layer, (N, directions * H), forward
-    direction first."""
+    the final hidden state of the last layer, (N, directions * H), or for a
+    per-step model its states at every step, (N, T, directions * H),
+    forward direction first."""
     layers = _cell_layers(model)
     for index, (op_type, weights, attributes) in enumerate(layers):
         names = [
@@ -328,9 +343,14 @@ def _recurrent_layers(graph, model, x, lengths):
                 "Reshape",
                 [by_step, graph.constant("shape", [0, 0, -1], TensorProto.INT64)],
             )
-    by_row = graph.node("Transpose", [final], perm=[1, 0, 2])
+    if _per_step(model):
+        by_row = graph.node("Transpose", [sequence], perm=[2, 0, 1, 3])
+        shape = [0, 0, -1]
+    else:
+        by_row = graph.node("Transpose", [final], perm=[1, 0, 2])
+        shape = [0, -1]
     return graph.node(
-        "Reshape", [by_row, graph.constant("shape", [0, -1], TensorProto.INT64)]
+        "Reshape", [by_row, graph.constant("shape", shape, TensorProto.INT64)]
     )
 
 
@@ -383,8 +403,10 @@ def _convert(scope, operator, container):
     label, probabilities = operator.outputs[:2]
     raw = graph.node("Add", [projected, intercept])
     proba_out = target(probabilities)
+    # The class axis: after the rows, and per step after the time steps.
+    axis = 2 if _per_step(model) else 1
     if model.out_activation_ == "softmax":
-        proba = graph.node("Softmax", [raw], proba_out, axis=1)
+        proba = graph.node("Softmax", [raw], proba_out, axis=axis)
     elif _is_multilabel(model):
         proba = graph.node("Sigmoid", [raw], proba_out)
         cast_back(proba, probabilities)
@@ -395,12 +417,12 @@ def _convert(scope, operator, container):
         # One logistic output: the probability of classes_[1].
         positive = graph.node("Sigmoid", [raw])
         negative = graph.node("Sub", [graph.constant("one", 1.0), positive])
-        proba = graph.node("Concat", [negative, positive], proba_out, axis=1)
+        proba = graph.node("Concat", [negative, positive], proba_out, axis=axis)
     cast_back(proba, probabilities)
     # The first of equal probabilities wins, as in NumPy's argmax; for one
     # logistic output that is classes_[1] only where its probability is above
     # 1/2, as in the estimator.
-    index = graph.node("ArgMax", [proba], axis=1, keepdims=0)
+    index = graph.node("ArgMax", [proba], axis=axis, keepdims=0)
     classes = _label_classes(model, scope)
     onnx_type = TensorProto.STRING if classes.dtype.kind == "U" else TensorProto.INT64
     graph.node(

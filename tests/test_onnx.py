@@ -411,3 +411,52 @@ def test_pad_sequences():
         pad_sequences([np.ones((2, 3)), np.ones((2, 2))])
     with pytest.raises(ValueError, match="at least one time step"):
         pad_sequences([np.ones((0, 3))])
+
+
+def test_per_step_regressor_gives_every_step(cell):
+    """return_sequences=True: the graph's output has a time axis, (N, T,
+    n_outputs), and matches predict at every real step, for a stacked
+    bidirectional model on padded ragged sequences as on equal lengths."""
+    regressor = CELLS[cell][0]
+    sequences = _ragged()
+    targets = [np.cumsum(x, axis=0)[:, :2] for x in sequences]
+    model = _fit(
+        regressor(
+            hidden_layer_sizes=(5, 4), bidirectional=True, return_sequences=True,
+            max_iter=3, random_state=0,
+        ),
+        sequences,
+        targets,
+    )  # fmt: skip
+    padded, lengths = pad_sequences(sequences)
+    onx = skl2onnx.to_onnx(model, initial_types=_ragged_types(3))
+    (output,) = _run(onx, X=padded, lengths=lengths)
+    assert output.shape == (len(sequences), padded.shape[1], 2)
+    for row, expected in zip(output, model.predict(sequences), strict=True):
+        np.testing.assert_allclose(
+            row[: len(expected)], expected, rtol=0, atol=FLOAT32_TOLERANCE
+        )
+    X = padded[lengths == lengths.max()]
+    (output,) = _run(skl2onnx.to_onnx(model, X[:1]), X=X)
+    np.testing.assert_allclose(output, model.predict(X), rtol=0, atol=FLOAT32_TOLERANCE)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_per_step_classifier_labels_every_step(cell, n_classes):
+    classifier = CELLS[cell][1]
+    X, _ = _data()
+    labels = np.digitize(np.cumsum(X[..., 0], axis=1), [0.0, 1.0][: n_classes - 1])
+    model = _fit(
+        classifier(hidden_layer_sizes=5, return_sequences=True, max_iter=5,
+                   random_state=0),
+        X, labels,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="zipmap"):
+        skl2onnx.to_onnx(model, X[:1])
+    onx = skl2onnx.to_onnx(model, X[:1], options={"zipmap": False})
+    label, proba = _run(onx, X=X)
+    assert label.shape == X.shape[:2] and proba.shape == (*X.shape[:2], n_classes)
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(
+        proba, model.predict_proba(X), rtol=0, atol=FLOAT32_TOLERANCE
+    )
