@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+import threadpoolctl
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -21,9 +22,11 @@ from sklearn.model_selection import GridSearchCV
 from skseq import LSTMClassifier, LSTMRegressor, _dispatch
 from skseq._gru import GRUClassifier, GRURegressor
 from skseq._inference import fill_inputs
-from skseq._network import RecurrentNetwork, StepIndex
+from skseq._network import RecurrentNetwork, StepIndex, threads_for
 from skseq._rnn import RNNClassifier, RNNRegressor
+from skseq._threads import effective_n_threads
 from skseq._validation import Sequences
+from skseq.datasets import make_embedded_reber_next_symbols
 
 from ._gru_reference import gru_sequence
 from ._reference import ACTIVATIONS, _forward_sequence
@@ -424,3 +427,41 @@ def test_float32_per_step_model_agrees_with_float64():
     assert single.predict(X.astype(np.float32)).dtype == np.float32
     # Five epochs of Adam carry float32 rounding into the weights.
     assert_allclose(single.predict(X.astype(np.float32)), double.predict(X), atol=2e-4)
+
+
+def test_next_symbol_embedded_reber_is_learned():
+    """The 1997 paper's Exp. 1 in its own per-step form: at every step the
+    set of possible next symbols (an indicator row). The step after the
+    inner string's end needs the symbol read at the start. Solved on five
+    of five random states in measurements; the test runs one."""
+    X, Y = make_embedded_reber_next_symbols(500, random_state=0)
+    X_test, Y_test = make_embedded_reber_next_symbols(500, random_state=1)
+    model = _fit(
+        LSTMClassifier(hidden_layer_sizes=(16,), return_sequences=True,
+                       batch_size=32, random_state=0),
+        X, Y,
+    )  # fmt: skip
+    predicted = model.predict(X_test)
+    assert all(np.array_equal(p, y) for p, y in zip(predicted, Y_test, strict=True))
+
+
+@pytest.mark.parametrize("cls", [GRURegressor, LSTMClassifier])
+def test_per_step_fit_does_not_depend_on_the_thread_count(cls):
+    rng = np.random.RandomState(15)
+    X = [rng.normal(size=(n, 1)) for n in rng.randint(20, 31, 64)]
+    y = [np.cumsum(x[:, 0]) for x in X]
+    if cls is LSTMClassifier:
+        y = [(t > 0).astype(int) for t in y]
+    # Batches of 64 sequences of up to 30 steps and 48 units are split over
+    # two threads when two are allowed.
+    assert threads_for(64, 31, 1, 48, max_threads=2, n_gates=3) == 2
+    params = dict(hidden_layer_sizes=(48,), return_sequences=True, max_iter=2,
+                  batch_size=64, random_state=0)  # fmt: skip
+    unlimited = _fit(cls(**params), X, y)
+    with threadpoolctl.threadpool_limits(1):
+        assert effective_n_threads() == 1
+        limited = _fit(cls(**params), X, y)
+        limited_prediction = limited.predict(X)
+    assert_array_equal(limited.weights_, unlimited.weights_)
+    for a, b in zip(limited_prediction, unlimited.predict(X), strict=True):
+        assert_array_equal(a, b)
