@@ -359,28 +359,36 @@ class RecurrentNetwork:
                     unit, unit_input, lengths, state, self._activation_code,
                     chunk_size, threads, zero_slot,
                 )  # fmt: skip
-            states = buffers["directions"]
             if index < n_layers - 1:
                 layer_input = self._layer_output(buffers, lengths, hidden)
                 zero_slot = True  # the layers above read hidden states
+        head_input = self._head_input(
+            workspace, buffers, lengths, hidden, n_rows, masks, steps
+        )
+        raw = np.empty((len(head_input), head_coef.shape[1]), dtype=head_coef.dtype)
+        _numerics.dense_forward(head_input, head_coef, head_intercept, raw)
+        return raw
+
+    def _head_input(self, workspace, buffers, lengths, hidden, n_rows, masks, steps):
+        """What the head reads of the top layer's pass (``buffers``): each
+        sequence's last state, (B, directions * H), or the output at every
+        real step, one row per step of ``steps``; dropout applied, and kept
+        in the workspace for the backward pass."""
         if self.per_step:
-            # The top layer's output at every real step, one row per step.
             top = self._layer_output(buffers, lengths, hidden)
             head_input = workspace.step_head_input = top[steps.rows, steps.slots]
             if masks is not None:
                 head_input *= masks[-1][steps.rows]
-        else:
-            head_input = workspace.last_hidden[:n_rows]
-            for direction, state in enumerate(states):
-                # Two alternating slots (inference): step L sits in slot L % 2.
-                _layout.gather_last(
-                    state["hidden"], lengths, head_input, direction * hidden
-                )
-            if masks is not None:
-                head_input *= masks[-1]
-        raw = np.empty((len(head_input), head_coef.shape[1]), dtype=head_coef.dtype)
-        _numerics.dense_forward(head_input, head_coef, head_intercept, raw)
-        return raw
+            return head_input
+        head_input = workspace.last_hidden[:n_rows]
+        for direction, state in enumerate(buffers["directions"]):
+            # Two alternating slots (inference): step L sits in slot L % 2.
+            _layout.gather_last(
+                state["hidden"], lengths, head_input, direction * hidden
+            )
+        if masks is not None:
+            head_input *= masks[-1]
+        return head_input
 
     def _layer_output(self, buffers, lengths, hidden):
         """What the layer above reads of a layer's last pass: its hidden
