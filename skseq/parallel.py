@@ -77,7 +77,9 @@ def predict_blocks(estimator, X, method="predict"):
     -------
     y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
         The lazy result, chunked along the samples like ``X``; call
-        ``.compute()`` for a NumPy array.
+        ``.compute()`` for a NumPy array. A model fitted with
+        ``return_sequences=True`` gives its per-step layout, (n_samples,
+        n_timesteps) or (n_samples, n_timesteps, n_outputs).
 
     Raises
     ------
@@ -111,26 +113,23 @@ def predict_blocks(estimator, X, method="predict"):
     X = _check_dask_array(X, "X", (2, 3))
     probe = np.zeros((1, *X.shape[1:]), dtype=X.dtype)
     sample = np.asarray(_apply(probe, estimator, method))
-    if sample.ndim not in (1, 2):
+    if sample.ndim not in (1, 2, 3):
         raise ValueError(
-            f"{method} returned an array with ndim={sample.ndim}; only 1-D and "
-            f"2-D outputs are supported."
+            f"{method} returned an array with ndim={sample.ndim}; only 1-D to "
+            f"3-D outputs are supported."
         )
     meta = np.empty((0,) * sample.ndim, dtype=sample.dtype)
-    if sample.ndim == 1:
-        # (n, T[, F]) -> (n,): every axis but the samples goes.
-        drop_axis = list(range(1, X.ndim))
-        chunks = (X.chunks[0],)
-    else:
-        # (n, T[, F]) -> (n, k): axis 1 (one block) becomes the outputs.
-        drop_axis = list(range(2, X.ndim))
-        chunks = (X.chunks[0], (sample.shape[1],))
+    # (n, T[, F]) -> (n,), (n, k), or per step (n, T) and (n, T, k): the axes
+    # of X past the samples are one block each, and as many of them as the
+    # output has become its axes, the rest are dropped (or added).
+    kept = min(X.ndim, sample.ndim)
     return X.map_blocks(
         _apply,
         estimator,
         method,
-        drop_axis=drop_axis,
-        chunks=chunks,
+        drop_axis=list(range(kept, X.ndim)),
+        new_axis=list(range(kept, sample.ndim)),
+        chunks=(X.chunks[0], *((size,) for size in sample.shape[1:])),
         dtype=sample.dtype,
         meta=meta,
     )
@@ -169,7 +168,9 @@ def predict_ragged(estimator, sequences, method="predict", *, npartitions=None):
     -------
     y : dask.bag.Bag
         One item per sequence, in order: a scalar (a value or a label) or a
-        1-D array (the outputs or class probabilities of that sequence).
+        1-D array (the outputs or class probabilities of that sequence); for a
+        model fitted with ``return_sequences=True``, the array of that
+        sequence's steps.
         ``np.asarray(y.compute())`` is what ``method`` returns for the whole
         list.
 
@@ -227,7 +228,9 @@ def partial_fit_blocks(
         first). Each block is one call to ``partial_fit``.
     y : dask.array.Array or array-like of shape (n_samples,) or \
 (n_samples, n_outputs)
-        Targets, split like ``X`` along the samples (rechunked if needed).
+        Targets, split like ``X`` along the samples (rechunked if needed); for
+        ``return_sequences=True``, (n_samples, n_timesteps) or (n_samples,
+        n_timesteps, n_outputs).
     classes : array-like, default=None
         All the classes, for a classifier's first call to ``partial_fit``;
         passed to every call (as scikit-learn allows). Leave None for
@@ -262,7 +265,7 @@ default=None
         raise TypeError(f"{type(estimator).__name__} has no partial_fit method.")
     _check_n_epochs(n_epochs)
     X = _check_dask_array(X, "X", (2, 3))
-    y = _split_like(X, y, "y", (1, 2))
+    y = _split_like(X, y, "y", (1, 2, 3))
     sample_weight = _split_like(X, sample_weight, "sample_weight", (1,))
     kwargs = {} if classes is None else {"classes": classes}
     for _ in range(n_epochs):
@@ -297,7 +300,8 @@ def _split_like(X, values, name, allowed_ndim):
     if not isinstance(values, da.Array):
         values = da.from_array(np.asarray(values), chunks=-1)
     if values.ndim not in allowed_ndim:
-        raise ValueError(f"{name} must be 1-D or 2-D, got ndim={values.ndim}.")
+        expected = " or ".join(f"{n}-D" for n in allowed_ndim)
+        raise ValueError(f"{name} must be {expected}, got ndim={values.ndim}.")
     if values.shape[0] != X.shape[0]:
         raise ValueError(
             f"{name} has {values.shape[0]} rows but X has {X.shape[0]} samples."

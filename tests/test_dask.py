@@ -184,3 +184,35 @@ def test_partial_fit_blocks_equals_partial_fit_on_each_block(client, classifier)
             assert np.array_equal(a[name], b[name])
     assert np.array_equal(streamed.head_coef_, by_hand.head_coef_)
     assert streamed.loss_curve_ == by_hand.loss_curve_
+
+
+@pytest.mark.parametrize(
+    "ndim, method", [(3, "predict"), (3, "predict_proba"), (2, "predict_proba")]
+)
+def test_per_step_models_keep_their_layout_on_workers(client, ndim, method):
+    """return_sequences=True: predictions with a time axis, (n, T) or (n, T,
+    k), from 3-D and from univariate 2-D X; partial_fit_blocks takes the
+    per-step targets."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 6, 2))[..., : 2 if ndim == 3 else 1]
+    if ndim == 2:
+        X = X[..., 0]
+    steps = np.cumsum(X if ndim == 2 else X[..., 0], axis=1)
+    labels = np.digitize(steps, [-1.0, 1.0])
+    model = LSTMClassifier((4,), return_sequences=True, max_iter=3, random_state=0)
+    model.fit(X, labels)
+    X_dask = da.from_array(X, chunks=(20,) + X.shape[1:])
+    result = predict_blocks(model, X_dask, method=method)
+    expected = getattr(model, method)(X)
+    assert result.shape == expected.shape
+    assert np.array_equal(client.compute(result).result(), expected)
+
+    streamed = partial_fit_blocks(
+        LSTMClassifier((4,), return_sequences=True, random_state=0), X_dask, labels,
+        classes=[0, 1, 2],
+    )  # fmt: skip
+    by_hand = LSTMClassifier((4,), return_sequences=True, random_state=0)
+    for start in range(0, 60, 20):
+        by_hand.partial_fit(X[start : start + 20], labels[start : start + 20],
+                            classes=[0, 1, 2])  # fmt: skip
+    assert np.array_equal(streamed.weights_, by_hand.weights_)
