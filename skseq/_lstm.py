@@ -86,6 +86,15 @@ class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
     (3,)
     >>> bool(np.abs(model.predict(X) - y).max() < 0.2)   # close to every target
     True
+
+    With ``return_sequences=True`` the model predicts at every time step, here
+    the running sum of each sequence:
+
+    >>> y_steps = np.cumsum(X[:, :, 0], axis=1)
+    >>> per_step = LSTMRegressor(return_sequences=True, max_iter=5,
+    ...                          random_state=0).fit(X, y_steps)
+    >>> per_step.predict(X).shape
+    (3, 3)
     """
     )
 
