@@ -176,8 +176,24 @@ class InferenceEngine:
         n_threads = effective_n_threads()
         workspace = self._take_workspace(block, n_steps)
         raw = np.zeros((n_samples, n_steps, network.n_outputs), dtype=weights.dtype)
+        # As in forward: sequences of one length in a C-contiguous array are
+        # read in place by a one-direction network; their steps are then all
+        # real, in row order.
+        in_place = (
+            not sequences.ragged
+            and not network.bidirectional
+            and sequences.data.flags.c_contiguous
+        )
         with _blas_limit():
             for batch in batches(n_samples, block):
+                if in_place:
+                    lengths = sequences.lengths[batch]
+                    raw[batch] = network.forward(
+                        weights, sequences.data[batch], lengths, workspace,
+                        n_threads, zero_slot=False, unpacked=self.unpacked,
+                        steps=StepIndex(lengths),
+                    ).reshape(len(lengths), n_steps, -1)  # fmt: skip
+                    continue
                 batch_idx = np.arange(batch.start, batch.stop)
                 inputs, lengths, batch_idx = fill_inputs(
                     workspace, sequences, batch_idx
