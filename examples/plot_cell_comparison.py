@@ -37,12 +37,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMRegressor
+from skseq import LSTMRegressor, RNNRegressor
 
-# The GRU and simple RNN estimators are not exported from skseq yet (see the
-# changelog); until they are, they live in these modules.
+# The GRU estimators are not exported from skseq yet (see the changelog);
+# until they are, they live in this module.
 from skseq._gru import GRURegressor
-from skseq._rnn import RNNRegressor
 from skseq.datasets import make_adding_problem
 
 lags = [10, 25, 50, 100, 200]

@@ -117,7 +117,7 @@ class RNNRegressor(_RNNCell, BaseRecurrentRegressor):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq._rnn import RNNRegressor
+    >>> from skseq import RNNRegressor
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 6, 1))
     >>> y = X[:, -3:, 0].sum(axis=1)   # depends on the last steps
@@ -158,7 +158,7 @@ class RNNClassifier(_RNNCell, BaseRecurrentClassifier):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq._rnn import RNNClassifier
+    >>> from skseq import RNNClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 6, 1))
     >>> y = (X[:, -3:, 0].sum(axis=1) > 0).astype(int)   # the last steps

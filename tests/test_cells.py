@@ -9,12 +9,11 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMClassifier, LSTMRegressor
+from skseq import LSTMClassifier, LSTMRegressor, RNNClassifier, RNNRegressor
 from skseq._cells import CELLS
 from skseq._estimators import BaseRecurrentClassifier, BaseRecurrentRegressor
 from skseq._gru import GRUClassifier, GRURegressor
 from skseq._network import RecurrentNetwork
-from skseq._rnn import RNNClassifier, RNNRegressor
 
 ESTIMATORS = {
     "lstm": (LSTMRegressor, LSTMClassifier),

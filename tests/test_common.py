@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skseq import LSTMClassifier, LSTMRegressor
+from skseq import LSTMClassifier, LSTMRegressor, RNNClassifier, RNNRegressor
 from skseq.utils import all_estimators
 
 CONFIGURATIONS = {
@@ -62,6 +62,8 @@ def test_all_estimators_finds_the_public_estimators():
     assert dict(all_estimators()) == {
         "LSTMClassifier": LSTMClassifier,
         "LSTMRegressor": LSTMRegressor,
+        "RNNClassifier": RNNClassifier,
+        "RNNRegressor": RNNRegressor,
     }
 
 

@@ -11,10 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skseq import LSTMClassifier, LSTMRegressor
+from skseq import LSTMClassifier, LSTMRegressor, RNNClassifier, RNNRegressor
 from skseq._gru import GRUClassifier, GRURegressor
-from skseq._rnn import RNNClassifier, RNNRegressor
 from skseq.onnx import pad_sequences
+from skseq.utils import all_estimators
 
 # CI installs these through the test extra; the guard is for environments
 # without it.
@@ -131,6 +131,16 @@ def test_register_without_skl2onnx_says_what_to_install(tmp_path):
     )
     assert result.returncode != 0
     assert "pip install skseq[onnx]" in result.stderr
+
+
+def test_every_public_estimator_has_a_registered_converter():
+    """What skseq exports is what these tests convert, and register() gives
+    skl2onnx a converter for each of them."""
+    public = {cls for _, cls in all_estimators()}
+    tested = {cls for cells in CELLS.values() for cls in cells[:2]}
+    assert public <= tested
+    registered = set(skl2onnx.supported_converters())
+    assert {"Skseq" + cls.__name__ for cls in public} <= registered
 
 
 def test_regressor_matches_predict_for_any_number_of_steps(cell):

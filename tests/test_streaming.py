@@ -17,9 +17,15 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from skseq import LSTMClassifier, LSTMRegressor, _dispatch, _lstm_layer
+from skseq import (
+    LSTMClassifier,
+    LSTMRegressor,
+    RNNClassifier,
+    RNNRegressor,
+    _dispatch,
+    _lstm_layer,
+)
 from skseq._gru import GRUClassifier, GRURegressor
-from skseq._rnn import RNNClassifier, RNNRegressor
 
 REGRESSORS = [LSTMRegressor, GRURegressor, RNNRegressor]
 CLASSIFIERS = [LSTMClassifier, GRUClassifier, RNNClassifier]
