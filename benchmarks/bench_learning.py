@@ -38,6 +38,8 @@ also runs on an older checkout (given the dataset loaders it needs).
 """
 
 import argparse
+import ast
+import functools
 import json
 import platform
 import time
@@ -220,6 +222,20 @@ def run(task, seeds, max_iter=None):
     }
 
 
+def _set_parameters(params):
+    """Make the runners build every estimator with ``params`` (strings, read
+    as Python literals where they are one) instead of those defaults."""
+    global LSTMClassifier, LSTMRegressor
+    values = {}
+    for name, text in params.items():
+        try:
+            values[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[name] = text
+    LSTMClassifier = functools.partial(LSTMClassifier, **values)
+    LSTMRegressor = functools.partial(LSTMRegressor, **values)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True)
@@ -229,7 +245,16 @@ def main():
     parser.add_argument(
         "--max-iter", type=int, default=None, help="override every task's epochs"
     )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="for ablations: set these parameters of every estimator, e.g. "
+        "forget_bias=1.0 (recorded under 'defaults')",
+    )
     args = parser.parse_args()
+    _set_parameters(dict(item.split("=", 1) for item in args.set))
     defaults = LSTMRegressor().get_params()
     result = {
         "label": args.label,
