@@ -51,7 +51,8 @@ SHARED_PARAMETERS = """
 
     tol : float, default=1e-4
         Minimum improvement of the training loss (or of the validation score
-        with ``early_stopping``) that counts as progress.
+        with ``early_stopping``) that counts as progress, measured from the
+        last epoch that made progress (see ``n_iter_no_change``).
 
     verbose : bool, default=False
         Print, for every epoch, ``Epoch k/max_iter``, the loss, the
@@ -73,14 +74,14 @@ SHARED_PARAMETERS = """
     early_stopping : bool, default=False
         Score a validation set after every epoch, stop when the score has not
         improved by ``tol`` for ``n_iter_no_change`` epochs (of at least ten
-        optimizer steps each), and restore the weights and optimizer state
-        of the best epoch. The validation set is ``fit``'s ``X_val`` and
-        ``y_val`` when given; otherwise ``validation_fraction`` of the
-        training data is held out: the last samples with ``shuffle=False``,
-        otherwise samples chosen by content, per class for a classifier, so
-        duplicates stay on one side. Data too few to hold out two distinct
-        samples train without early stopping, with a warning.
-        ``partial_fit`` ignores it.
+        optimizer steps, see ``n_iter_no_change``), and restore the weights
+        and optimizer state of the best epoch. The validation set is
+        ``fit``'s ``X_val`` and ``y_val`` when given; otherwise
+        ``validation_fraction`` of the training data is held out: the last
+        samples with ``shuffle=False``, otherwise samples chosen by content,
+        per class for a classifier, so duplicates stay on one side. Data too
+        few to hold out two distinct samples train without early stopping,
+        with a warning. ``partial_fit`` ignores it.
 
     scoring : str, callable, "loss" or None, default="loss"
         Early-stopping score on the validation set, higher is better: "loss"
@@ -104,13 +105,19 @@ SHARED_PARAMETERS = """
         Adam's numerical-stability constant.
 
     n_iter_no_change : int or np.inf, default=10
-        Epochs without progress by ``tol`` before stopping; ``np.inf``
-        switches the stall rule off. Progress is counted from the last epoch
-        that made progress, so a loss that falls by less than ``tol`` per
-        epoch but by ``tol`` over a few still counts. A fit that stops on a
-        stall of the training loss keeps the weights (and optimizer state)
-        of its lowest-loss epoch, as early stopping keeps the best
-        validation epoch; ``loss_`` stays the last epoch's loss.
+        Epochs without progress by ``tol`` before stopping, in epochs of at
+        least ten optimizer steps; ``np.inf`` switches the stall rule off.
+        When an epoch is ``s < 10`` batches, the fit stops after
+        ``n_iter_no_change * ceil(10 / s)`` epochs without progress: 100 by
+        default on a training set of one batch (up to 200 samples with
+        ``batch_size="auto"``). The optimizer needs steps, not passes over
+        the data, to leave a plateau or to make net progress through a loss
+        that oscillates from step to step. Progress is counted from the last
+        epoch that made progress, so a loss that falls by less than ``tol``
+        per epoch but by ``tol`` over a few still counts. A fit that stops on
+        a stall of the training loss keeps the weights (and optimizer state)
+        of its lowest-loss epoch, as early stopping keeps the best validation
+        epoch; ``loss_`` stays the last epoch's loss.
 
     max_grad_norm : float or None, default=1.0
         Clip the gradient of every step to this global L2 norm (the norm over

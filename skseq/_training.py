@@ -26,8 +26,8 @@ from ._threads import effective_n_threads
 from ._validation_set import ValidationSet, resolve_scoring, time_order_split
 from ._warnings import warn_once
 
-# With early stopping, the patience of n_iter_no_change epochs counts epochs
-# of at least this many optimizer steps (see EpochLoop._patience).
+# The stall rule's patience of n_iter_no_change epochs counts epochs of at
+# least this many optimizer steps (see EpochLoop._patience).
 MIN_STEPS_PER_STALL_EPOCH = 10
 
 # Early stopping needs at least this many distinct samples held out: a score
@@ -137,7 +137,7 @@ class EpochLoop:
             # loss: what the run comes back to when it ends (early stopping)
             # or diverges. A partial_fit call runs one epoch and keeps none.
             best=None if incremental else _Snapshot(),
-            patience=self._patience(n_samples, batch_size, validation is not None),
+            patience=self._patience(n_samples, batch_size),
         )
         sample_idx = np.arange(n_samples)
         # As MLP: n_iter_ counts the epochs of this call; t_ and loss_curve_
@@ -211,19 +211,23 @@ class EpochLoop:
             *part(val_idx), source=(X, y_given, val_idx)
         )
 
-    def _patience(self, n_samples, batch_size, early_stopping):
-        """Epochs without improvement that end a run.
+    def _patience(self, n_samples, batch_size):
+        """Epochs without progress that end a run: ``n_iter_no_change``
+        epochs of at least MIN_STEPS_PER_STALL_EPOCH optimizer steps each.
 
-        With early stopping, the patience of n_iter_no_change epochs counts
-        epochs of at least MIN_STEPS_PER_STALL_EPOCH optimizer steps: on small
-        data an epoch is one or two steps, too few for the validation score
-        to leave the plateau at the start of recurrent learning.
+        The stall rule judges the optimizer's progress, and the optimizer
+        progresses by steps, not by passes over the data. On a training set of
+        a few batches an epoch is one or two steps: n_iter_no_change of them
+        are too few for a recurrent network to leave a plateau (at the start
+        of learning, or between two things learnt), and for a loss that
+        oscillates from step to step to make net progress. So an epoch of
+        ``s`` steps counts as ``1 / ceil(MIN_STEPS_PER_STALL_EPOCH / s)`` of
+        one: the patience is then at least ``n_iter_no_change *
+        MIN_STEPS_PER_STALL_EPOCH`` steps, with or without early stopping,
+        and stays n_iter_no_change epochs on data of ten batches or more.
         """
-        patience = self.n_iter_no_change
-        if early_stopping:
-            steps_per_epoch = -(-n_samples // batch_size)
-            patience *= -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
-        return patience
+        steps_per_epoch = -(-n_samples // batch_size)
+        return self.n_iter_no_change * -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
 
     def _run_epoch(self, run, train, sample_idx, batch_size):
         """One pass over the batches; returns the mean training loss."""

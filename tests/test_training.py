@@ -82,9 +82,10 @@ def validation_splits(monkeypatch):
 
 
 def _patience(model, n_train):
-    """The stall rule's patience in epochs with early stopping: epochs of at
+    """The stall rule's patience in epochs: n_iter_no_change epochs of at
     least ten optimizer steps."""
-    steps_per_epoch = -(-n_train // model.batch_size)
+    batch_size = min(200, n_train) if model.batch_size == "auto" else model.batch_size
+    steps_per_epoch = -(-n_train // batch_size)
     return model.n_iter_no_change * -(-10 // steps_per_epoch)
 
 
@@ -272,23 +273,39 @@ def test_training_loss_stall_stops_before_max_iter():
     assert model.n_iter_ < model.max_iter
     assert len(model.loss_curve_) == model.n_iter_
     assert model.n_iter_ == _stopping_epoch(
-        model.loss_curve_, model.tol, model.n_iter_no_change, higher_is_better=False
+        model.loss_curve_, model.tol, _patience(model, 40), higher_is_better=False
     )
     assert model.best_loss_ == min(model.loss_curve_)
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("n_iter_no_change", [1, 3])
-def test_huge_tol_stops_after_n_iter_no_change_plus_two_epochs(n_iter_no_change):
-    # The first epoch always improves on +inf; every later one stalls.
+@pytest.mark.parametrize(
+    "batch_size, epochs_per_count",
+    # 40 samples: epochs of 10 steps or more count as one epoch each; an
+    # epoch of s < 10 steps counts as 1 / ceil(10 / s) of one.
+    [(1, 1), (4, 1), (10, 3), (20, 5), (30, 5), (40, 10), ("auto", 10)],
+)
+def test_patience_counts_epochs_of_ten_optimizer_steps(
+    early_stopping, n_iter_no_change, batch_size, epochs_per_count
+):
+    """A stall of n_iter_no_change epochs ends a fit of ten batches per
+    epoch; a fit of one batch per epoch runs on for ten times as many."""
+    # tol=1e6: the first epoch always improves on +inf; every later one
+    # stalls, so the fit stops at its patience + 2 epochs.
     X, y = _regression_data()
     model = LSTMRegressor(
-        **TINY, tol=1e6, n_iter_no_change=n_iter_no_change, max_iter=50,
-        random_state=0,
+        **TINY, tol=1e6, n_iter_no_change=n_iter_no_change, batch_size=batch_size,
+        early_stopping=early_stopping, max_iter=50, random_state=0,
     )  # fmt: skip
+    # With early stopping, a validation set of its own keeps all 40 samples
+    # for training.
+    validation = dict(X_val=X[:10], y_val=y[:10]) if early_stopping else {}
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model.fit(X, y)
-    assert model.n_iter_ == n_iter_no_change + 2
+        model.fit(X, y, **validation)
+    assert model.n_iter_ == n_iter_no_change * epochs_per_count + 2
+    assert model.n_iter_ == _patience(model, 40) + 2
 
 
 def test_tol_zero_runs_max_iter_and_warns():
@@ -347,7 +364,8 @@ def test_invscaling_learning_rate_carries_over_warm_start():
 
 def test_adaptive_learning_rate_divides_by_five_instead_of_stopping():
     X, y = _regression_data()
-    stall = dict(SGD, tol=1e6, n_iter_no_change=1)
+    # Ten batches per epoch: the patience is n_iter_no_change epochs.
+    stall = dict(SGD, tol=1e6, n_iter_no_change=1, batch_size=4)
     # With a constant rate the stall stops the fit at epoch n_iter_no_change + 2.
     constant = LSTMRegressor(**stall, learning_rate="constant", max_iter=200)
     constant.fit(X, y)
@@ -866,9 +884,10 @@ def test_a_finite_divergence_restores_the_best_epoch_and_warns(dtype):
     comes back to its best epoch with a ConvergenceWarning."""
     X, y = _regression_data(n=40)
     X = X.astype(dtype)
+    # One step per epoch: n_iter_no_change=1 is a patience of ten epochs.
     params = dict(
         **TINY, solver="sgd", learning_rate_init=10.0, max_grad_norm=None,
-        random_state=0,
+        n_iter_no_change=1, random_state=0,
     )  # fmt: skip
     model = LSTMRegressor(**params)
     with pytest.warns(ConvergenceWarning, match="training loss diverged") as record:
