@@ -16,10 +16,15 @@ Two parts:
   the exported graph, over held-out sequences, and whether the labels are
   identical.
 * **Latency.** One LSTM layer in the "small" and "mid" configurations of
-  bench_lstm.py, float32, three inputs: one sequence of T steps, one step (a
-  sequence of a single time step: skseq has no streaming ``predict_step``
-  yet, so this is the cost of a one-step call, not of carrying a state), and
-  a batch of 64 sequences. The two libraries alternate in blocks of calls
+  bench_lstm.py, float32, three inputs to ``predict``: one sequence of T
+  steps, one step (a sequence of a single time step, no state carried), and
+  a batch of 64 sequences. Then streaming: ``predict_step`` of one step for
+  one stream and for 64 streams, each carrying its state, against ONNX
+  Runtime on the same step twice: the exported graph on a length-1 sequence
+  (it has no ``initial_h``/``initial_c`` inputs, so it carries no state:
+  every call starts from zeros), and that graph with the LSTM node's initial
+  states and final states made graph inputs and outputs (``_stateful``), the
+  state fed back after each call. The libraries alternate in blocks of calls
   (see ``_time_alternating``), on all usable cores and again on one thread
   (threadpoolctl for skseq, ``intra_op_num_threads=1`` for a second ONNX
   Runtime session); figures are medians of single calls. Each cell also
@@ -42,6 +47,7 @@ import numpy as np
 CONFIGS = {"small": (50, 8, 32), "mid": (100, 32, 128)}
 BATCH = 64
 CASES = ("step", "one", "batch")  # (1, 1, D), (1, T, D), (BATCH, T, D)
+STREAMS = (1, BATCH)  # predict_step: one step for this many streams
 BLOCK_SECONDS = 0.25  # the libraries alternate in blocks of calls this long,
 SETTLE_SECONDS = 0.05  # with a pause this long before each block
 
@@ -269,6 +275,75 @@ def _time_alternating(calls, seconds, min_calls):
     return times
 
 
+def _stateful(onx):
+    """A copy of the exported one-layer LSTM graph that carries a state: the
+    LSTM node's ``initial_h`` and ``initial_c`` become graph inputs of those
+    names, its final ``Y_h`` and ``Y_c`` graph outputs (after the prediction),
+    each (1, batch, H)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.ModelProto()
+    model.CopyFrom(onx)
+    graph = model.graph
+    (node,) = [n for n in graph.node if n.op_type == "LSTM"]
+    hidden = next(a.i for a in node.attribute if a.name == "hidden_size")
+    inputs = list(node.input) + [""] * (5 - len(node.input))
+    del node.input[:]
+    node.input.extend(inputs[:5] + ["initial_h", "initial_c"])
+    outputs = list(node.output) + [""] * (3 - len(node.output))
+    outputs[1] = outputs[1] or "final_h"
+    outputs[2] = "final_c"
+    del node.output[:]
+    node.output.extend(outputs)
+    for name in ("initial_h", "initial_c"):
+        graph.input.append(
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, None, hidden])
+        )
+    for name in outputs[1:]:
+        graph.output.append(
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, None, hidden])
+        )
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _stream_calls(model, session, stateful, X_t):
+    """The three timed calls of one streamed step for ``len(X_t)`` streams:
+    skseq's ``predict_step`` carrying its state, ONNX Runtime on a length-1
+    sequence (no state), and the stateful graph with its state fed back."""
+    n, H = len(X_t), model.hidden_layer_sizes[0]
+    carried = {"skseq": model.initial_state(n)}
+    zeros = np.zeros((1, n, H), np.float32)
+    carried["ort"] = {"initial_h": zeros, "initial_c": zeros.copy()}
+    X_seq = X_t[:, None, :]
+
+    def skseq_step():
+        carried["skseq"] = model.predict_step(X_t, carried["skseq"])[1]
+
+    def ort_step():
+        session.run(None, {"X": X_seq})
+
+    def ort_stateful_step():
+        _, h, c = stateful.run(None, {"X": X_seq, **carried["ort"]})
+        carried["ort"] = {"initial_h": h, "initial_c": c}
+
+    return [skseq_step, ort_step, ort_stateful_step]
+
+
+def _check_streaming(model, stateful, X_t):
+    """Three streamed steps of both libraries give the same outputs (1e-4)."""
+    n, H = len(X_t), model.hidden_layer_sizes[0]
+    state = model.initial_state(n)
+    h = c = np.zeros((1, n, H), np.float32)
+    for _ in range(3):
+        ours, state = model.predict_step(X_t, state)
+        theirs, h, c = stateful.run(
+            None, {"X": X_t[:, None, :], "initial_h": h, "initial_c": c}
+        )
+        assert np.abs(theirs[:, 0] - ours).max() < 1e-4, n
+
+
 def latency(quick, configs):
     import onnxruntime as ort
     from skl2onnx import to_onnx
@@ -288,15 +363,19 @@ def latency(quick, configs):
             X_fit,
             X_fit[:, -1, 0],
         )
-        onx = to_onnx(model, X_fit[:1]).SerializeToString()
-        sessions = {}
+        exported = to_onnx(model, X_fit[:1])
+        graphs = {"plain": exported.SerializeToString(), "state": _stateful(exported)}
+        sessions, stateful = {}, {}
         for threads in ("all", 1):
             options = ort.SessionOptions()
             if threads == 1:
                 options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
-            sessions[threads] = ort.InferenceSession(
-                onx, options, providers=["CPUExecutionProvider"]
+            sessions[threads], stateful[threads] = (
+                ort.InferenceSession(
+                    graphs[kind], options, providers=["CPUExecutionProvider"]
+                )
+                for kind in ("plain", "state")
             )
         inputs = {
             "step": rng.normal(size=(1, 1, D)).astype(np.float32),
@@ -351,7 +430,58 @@ def latency(quick, configs):
                     f"{len(ort_times)}, other load {other:.0%})",
                     flush=True,
                 )
+        for n_streams in STREAMS:
+            X_t = rng.normal(size=(n_streams, D)).astype(np.float32)
+            for threads in ("all", 1):
+                _check_streaming(model, stateful[threads], X_t)
+                pair = (sessions[threads], stateful[threads])
+                row = _time_streaming(model, pair, X_t, threads, seconds, min_calls)
+                rows.append({"config": config, "T": T, "D": D, "H": H, **row})
+                _print_streaming(rows[-1])
     return rows
+
+
+def _time_streaming(model, sessions, X_t, threads, seconds, min_calls):
+    """One row of the streaming table: medians of the three calls of
+    ``_stream_calls`` alternating; ``sessions`` the plain and the stateful
+    ONNX Runtime sessions."""
+    from threadpoolctl import threadpool_limits
+
+    limit = threadpool_limits(limits=1) if threads == 1 else None
+    try:
+        load = OtherLoad()
+        times = _time_alternating(
+            _stream_calls(model, *sessions, X_t), seconds, min_calls
+        )
+        other = load.share()
+    finally:
+        if limit is not None:
+            limit.unregister()
+    skseq_ms, ort_ms, ort_state_ms = (statistics.median(t) * 1e3 for t in times)
+    return {
+        "case": f"predict_step x{len(X_t)}",
+        "shape": list(X_t.shape),
+        "threads": threads,
+        "skseq_ms": skseq_ms,
+        "onnxruntime_ms": ort_ms,
+        "ratio": skseq_ms / ort_ms,
+        "onnxruntime_stateful_ms": ort_state_ms,
+        "ratio_stateful": skseq_ms / ort_state_ms,
+        "skseq_calls": len(times[0]),
+        "onnxruntime_calls": len(times[1]),
+        "other_load": other,
+    }
+
+
+def _print_streaming(row):
+    print(
+        f"{row['config']:6s} {row['case']:17s} threads={row['threads']!s:3s} "
+        f"skseq {row['skseq_ms']:8.4f} ms  onnxruntime 1 step, no state "
+        f"{row['onnxruntime_ms']:8.4f} ms (ratio {row['ratio']:5.2f}), with state "
+        f"{row['onnxruntime_stateful_ms']:8.4f} ms (ratio "
+        f"{row['ratio_stateful']:5.2f})  (other load {row['other_load']:.0%})",
+        flush=True,
+    )
 
 
 def main(argv=None):

@@ -103,16 +103,19 @@ cdef void _forward_chunk(
     cdef Py_ssize_t ld = n_hidden_slots * H
     cdef Py_ssize_t last_step
     cdef floating *h_now
+    cdef bint paired = packed != NULL and packed_kernel != NULL
 
     inputs += start * n_input_slots * n_in
     lengths += start
     hidden += start * n_hidden_slots * H
     last_step = lengths[0]
 
-    # Input projection, into the hidden slots. Training (a slot per step): of
-    # every slot of the chunk at once when no sequence ends early, otherwise
-    # of each sequence's own steps only. Inference (two slots): step by step.
-    if all_steps:
+    # Input projection, into the hidden slots. With the packed products, step
+    # by step, in one pass with the recurrent product. Otherwise, training (a
+    # slot per step): of every slot of the chunk at once when no sequence ends
+    # early, else of each sequence's own steps only; inference (two slots):
+    # step by step.
+    if all_steps and not paired:
         if lengths[m - 1] == T1 - 1:
             _product(hidden, H, inputs, n_in, kernel, packed_kernel, m * T1, n_in, H,
                      False)
@@ -129,7 +132,7 @@ cdef void _forward_chunk(
             n_active -= 1
         slot = t if all_steps else t & 1
         prev_slot = t - 1 if all_steps else 1 - slot
-        if not all_steps and packed != NULL and packed_kernel != NULL:
+        if paired:
             # Both products in one pass, rounded as the two below.
             _pair_product(hidden + slot * H, ld, inputs + (t - shift) * n_in,
                           n_input_slots * n_in, packed_kernel, n_in,
