@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from ._finite_differences import finite_difference
 from ._reference import (
     loss,
     loss_and_grad,
@@ -37,7 +38,6 @@ from ._reference import (
 
 ACTIVATION_CODES = {"tanh": 0, "relu": 1}
 PARAMETER_NAMES = ("kernel", "recurrent_kernel", "bias")
-FD_STEP = 1e-6
 N_SAMPLES, N_TIMESTEPS, N_IN = 7, 5, 3
 # Hidden sizes of the layers of a stack; different sizes catch mixed-up shapes.
 STACK_SIZES = {1: (4,), 2: (4, 3)}
@@ -77,25 +77,6 @@ def report(label, errors):
     text = ", ".join(f"{name} {err:.1e}" for name, err in errors.items())
     print(f"\n[{label}] {text}")
     return max(errors.values())
-
-
-def finite_difference(f, array, step=FD_STEP):
-    """Central differences of the scalar ``f()`` with respect to ``array``.
-
-    ``array`` is perturbed in place, one entry at a time, and restored.
-    """
-    grad = np.zeros(array.shape)
-    flat = array.reshape(-1)
-    assert np.shares_memory(flat, array)
-    for index in range(flat.size):
-        saved = flat[index]
-        flat[index] = saved + step
-        up = f()
-        flat[index] = saved - step
-        down = f()
-        flat[index] = saved
-        grad.flat[index] = (up - down) / (2 * step)
-    return grad
 
 
 # --------------------------------------------------------------------------

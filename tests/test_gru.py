@@ -19,10 +19,10 @@ from skseq import LSTMRegressor, _gru_layer, _lstm_layer
 from skseq._gru import GRUClassifier, GRURegressor
 from skseq._network import RecurrentNetwork
 
+from ._finite_differences import finite_difference
 from ._gru_reference import gru_layer
 
 ACTIVATION_CODES = {"tanh": 0, "relu": 1}
-FD_STEP = 1e-6
 # Lengths non-increasing in every chunk of 2 rows, some sequences short.
 LENGTHS = np.array([6, 6, 5, 2, 4, 1, 3], dtype=np.intp)
 # The network's chunks are 16 rows: a batch of one chunk, non-increasing.
@@ -33,21 +33,6 @@ N_IN, HIDDEN = 3, 4
 def relative_error(a, b):
     scale = max(np.abs(a).max(), np.abs(b).max())
     return np.abs(a - b).max() / scale if scale > 0 else 0.0
-
-
-def finite_difference(f, array, step=FD_STEP):
-    """Central differences of the scalar f() in every entry of ``array``
-    (changed in place and restored)."""
-    grad = np.zeros(array.shape)
-    for index in np.ndindex(array.shape):
-        old = array[index]
-        array[index] = old + step
-        up = f()
-        array[index] = old - step
-        down = f()
-        array[index] = old
-        grad[index] = (up - down) / (2 * step)
-    return grad
 
 
 def _layer_problem(seed=0, dtype=np.float64, n_rows=7, lengths=LENGTHS):

@@ -28,6 +28,7 @@ from skseq._threads import effective_n_threads
 from skseq._validation import Sequences
 from skseq.datasets import make_embedded_reber_next_symbols
 
+from ._finite_differences import finite_difference
 from ._gru_reference import gru_sequence
 from ._reference import ACTIVATIONS, _forward_sequence
 
@@ -156,13 +157,7 @@ def test_per_step_loss_gradients_match_finite_differences(cell, bidirectional):
         weights, inputs, batch_lengths, step_weights * (raw - targets), workspace,
         grad, 1, steps=steps,
     )  # fmt: skip
-    numeric = np.empty_like(weights)
-    eps = 1e-6
-    for k in range(weights.size):
-        up, down = weights.copy(), weights.copy()
-        up[k] += eps
-        down[k] -= eps
-        numeric[k] = (loss(up)[0] - loss(down)[0]) / (2 * eps)
+    numeric = finite_difference(lambda: loss(weights)[0], weights)
     assert np.max(np.abs(grad - numeric)) <= 1e-6 * max(1.0, np.abs(numeric).max())
     # The top layer's dL/dh buffer is left all zeros for the next batch.
     top = workspace.layer_buffers(1, 5, 6)

@@ -17,9 +17,10 @@ from numpy.testing import assert_array_equal
 
 from skseq import _lstm_layer
 
+from ._finite_differences import finite_difference
+
 ACTIVATION_CODES = {"tanh": 0, "relu": 1}
 GRADIENT_NAMES = ("kernel", "recurrent_kernel", "bias", "inputs")
-FD_STEP = 1e-6
 # relu pre-activations stay this far from the kink on every real step, so that
 # no finite-difference step crosses it.
 RELU_MARGIN = 1e-3
@@ -295,22 +296,6 @@ def stack_loss_and_grads(
         if reverse:
             dhidden = flip(dhidden)
     return loss, grads, dhidden[:, 1:], inputs[:, 1:]
-
-
-def finite_difference(f, array):
-    """Central differences of the scalar f() with respect to ``array``,
-    perturbed in place one entry at a time and restored."""
-    grad = np.zeros(array.shape)
-    flat = array.reshape(-1)
-    for index in range(flat.size):
-        saved = flat[index]
-        flat[index] = saved + FD_STEP
-        up = f()
-        flat[index] = saved - FD_STEP
-        down = f()
-        flat[index] = saved
-        grad.flat[index] = (up - down) / (2 * FD_STEP)
-    return grad
 
 
 # --------------------------------------------------------------------------
