@@ -17,11 +17,12 @@ every sequence holds the zero initial state), the same chunks of rows with
 non-increasing lengths, the same entry points (:func:`gru_forward`,
 :func:`gru_backward`, :func:`gru_predict`, :func:`backward_workspace_size`)
 with arguments of the same form, and the same discipline: the input
-projection of all steps hoisted out of the time loop (training), one
-recurrent product per step through the helpers of ``_kernels.pxd``, the
-elementwise work in one vectorised pass per row (``src/gru_rows.inc``,
-through the shared kernel table), and per-chunk weight-gradient partials
-summed in chunk order, so that results never depend on the thread count.
+projection step by step with the packed kernels (with BLAS, in training, of
+all steps at once), one recurrent product per step through the helpers of
+``_kernels.pxd``, the elementwise work in one vectorised pass per row
+(``src/gru_rows.inc``, through the shared kernel table), and per-chunk
+weight-gradient partials summed in chunk order, so that results never depend
+on the thread count.
 
 The recurrent product of a step cannot be added into the gate rows as the
 LSTM's is, since the candidate multiplies its recurrent part by r: each chunk
@@ -109,6 +110,8 @@ cdef int _forward_chunk(
     cdef Py_ssize_t shift = T1 - n_input_slots
     cdef Py_ssize_t last_step
     cdef bint all_steps = n_gate_slots == T1
+    # Whether the input product runs step by step in the time loop.
+    cdef bint stepwise = not all_steps or packed_kernel != NULL
     # The recurrent products of one step, h_{t-1} U, for the running rows.
     cdef floating *rec = <floating *> malloc(m * G * sizeof(floating))
     if rec == NULL:
@@ -121,9 +124,12 @@ cdef int _forward_chunk(
     hidden += start * n_hidden_slots * H
     last_step = lengths[0]
 
-    # Input projection: of every step at once with a gate slot per step
-    # (training), otherwise step by step in the time loop.
-    if all_steps:
+    # Input projection: step by step in the time loop, so that the row kernel
+    # reads each step's gates while they are still in the cache. With BLAS
+    # (no packed kernel) and a gate slot per step (training), of every step at
+    # once: a BLAS call per step costs more, and its sums may be rounded
+    # differently with the number of rows.
+    if not stepwise:
         if lengths[m - 1] == T1 - 1:
             _product(gates, G, inputs, n_in, kernel, packed_kernel, m * T1, n_in, G, False)
         else:
@@ -143,10 +149,10 @@ cdef int _forward_chunk(
         h_slot = t if n_hidden_slots == T1 else t & 1
         h_prev_slot = t - 1 if n_hidden_slots == T1 else 1 - h_slot
         slot = t if n_cell_slots == T1 else t & 1
-        if not all_steps:
-            _product(gates, n_gate_slots * G, inputs + (t - shift) * n_in,
-                     n_input_slots * n_in, kernel, packed_kernel, n_active, n_in,
-                     G, False)
+        if stepwise:
+            _product(gates + gate_slot * G, n_gate_slots * G,
+                     inputs + (t - shift) * n_in, n_input_slots * n_in, kernel,
+                     packed_kernel, n_active, n_in, G, False)
         memset(rec, 0, n_active * G * sizeof(floating))
         _recurrent_product(rec, G, hidden + h_prev_slot * H, n_hidden_slots * H,
                            recurrent_kernel, packed, n_active, H, G)
