@@ -32,6 +32,12 @@ def client(tmp_path_factory):
     # installed package; the first test checks which skseq they import.
     workdir = tmp_path_factory.mktemp("dask-workers")
     here = os.getcwd()
+    # The nannies set OMP_NUM_THREADS, MKL_NUM_THREADS, ... to 1 in this
+    # process's environment for the workers they spawn, and leave them set.
+    # Later tests must see the environment they started with: a library
+    # imported later (PyTorch, through skops) would otherwise set the OpenMP
+    # budget of the whole test process to one thread.
+    environment = dict(os.environ)
     os.chdir(workdir)
     try:
         cluster = distributed.LocalCluster(
@@ -43,8 +49,12 @@ def client(tmp_path_factory):
         )
     finally:
         os.chdir(here)
-    with cluster, distributed.Client(cluster) as client:
-        yield client
+    try:
+        with cluster, distributed.Client(cluster) as client:
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def test_workers_import_the_tested_skseq_with_one_thread_each(client):
