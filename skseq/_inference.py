@@ -125,15 +125,9 @@ class InferenceEngine:
             return self._forward_per_step(sequences, n_samples, n_steps)
         block = self.block_rows(n_samples, n_steps)
         n_threads = effective_n_threads()
-        # Sequences of one length in a C-contiguous array are read where they
-        # are, without a padded copy (a one-direction network reads each step
-        # once, in order); a one-layer network's pass and head are then one
-        # compiled call with buffers of its own.
-        in_place = (
-            not sequences.ragged
-            and not network.bidirectional
-            and sequences.data.flags.c_contiguous
-        )
+        # A one-layer network's in-place pass and head are one compiled call
+        # with buffers of its own.
+        in_place = self._reads_in_place(sequences)
         workspace = None
         if not (in_place and network.one_layer_one_way):
             workspace = self._take_workspace(block, n_steps)
@@ -169,6 +163,16 @@ class InferenceEngine:
             self._give_back(workspace)
         return raw
 
+    def _reads_in_place(self, sequences):
+        """Whether a pass reads ``sequences`` where they are, without a padded
+        copy: sequences of one length in a C-contiguous array, read by a
+        one-direction network (which reads each step once, in order)."""
+        return (
+            not sequences.ragged
+            and not self.network.bidirectional
+            and sequences.data.flags.c_contiguous
+        )
+
     def _forward_per_step(self, sequences, n_samples, n_steps):
         """:meth:`forward` of a network whose head reads every step."""
         network, weights = self.network, self.weights
@@ -176,14 +180,8 @@ class InferenceEngine:
         n_threads = effective_n_threads()
         workspace = self._take_workspace(block, n_steps)
         raw = np.zeros((n_samples, n_steps, network.n_outputs), dtype=weights.dtype)
-        # As in forward: sequences of one length in a C-contiguous array are
-        # read in place by a one-direction network; their steps are then all
-        # real, in row order.
-        in_place = (
-            not sequences.ragged
-            and not network.bidirectional
-            and sequences.data.flags.c_contiguous
-        )
+        # Read in place, every step is real, in row order.
+        in_place = self._reads_in_place(sequences)
         with _blas_limit():
             for batch in batches(n_samples, block):
                 if in_place:

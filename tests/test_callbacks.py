@@ -293,7 +293,7 @@ def test_max_iter_warning_follows_an_always_filter():
 def test_grid_search_shows_the_max_iter_warning_once():
     """12 fits of a grid search in a fresh process under Python's default
     filters: one warning (two stderr lines: the message and its source
-    line), where each fit used to show its own."""
+    line), not one per fit."""
     code = textwrap.dedent(
         """
         import numpy as np
