@@ -104,8 +104,7 @@ def _fit(model, X, y):
 
 
 def _estimators(cell):
-    from skseq import LSTMClassifier, LSTMRegressor
-    from skseq._gru import GRUClassifier, GRURegressor
+    from skseq import GRUClassifier, GRURegressor, LSTMClassifier, LSTMRegressor
     from skseq._rnn import RNNClassifier, RNNRegressor
 
     return {

@@ -25,8 +25,7 @@ import warnings
 
 import numpy as np
 
-from skseq import LSTMRegressor
-from skseq._gru import GRURegressor
+from skseq import GRURegressor, LSTMRegressor
 from skseq._rnn import RNNRegressor
 
 D, H, T_FIT = 8, 32, 20

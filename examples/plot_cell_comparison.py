@@ -37,11 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMRegressor, RNNRegressor
-
-# The GRU estimators are not exported from skseq yet (see the changelog);
-# until they are, they live in this module.
-from skseq._gru import GRURegressor
+from skseq import GRURegressor, LSTMRegressor, RNNRegressor
 from skseq.datasets import make_adding_problem
 
 lags = [10, 25, 50, 100, 200]
@@ -170,17 +166,19 @@ for cell in cells:
 # "comparable" undersells it, and the table's "moderate" memory does not
 # show.
 #
-# Both gated cells owe part of this to how their gates start. By default the
-# LSTM's forget gates (``forget_bias="auto"``) and the GRU's update gates
-# start from the chrono initialisation of Tallec & Ollivier (2018): each unit
-# begins by keeping its state for a span drawn between one step and the
-# length of the training sequences. With a fixed forget-gate bias of 1, the
-# usual choice elsewhere, every unit starts by keeping about 73 % of its
-# state per step, 0.73 to the power 100 is about 1e-14, and the LSTM of this
-# example no longer learns ``T = 100`` within the budget. Hochreiter &
-# Schmidhuber's original LSTM had no forget gate, which amounts to one held
-# fully open, and it solved their version of the task at ``T = 100`` after
-# about 74,000 training sequences, close to the 80,000 used here.
+# Both gated cells owe part of this to how their gates start. By default, on
+# sequences of more than 32 steps, the LSTM's forget gates
+# (``forget_bias="auto"``) and the GRU's update gates start from the chrono
+# initialisation of Tallec & Ollivier (2018): each unit begins by keeping its
+# state for a span drawn between one step and the length of the training
+# sequences (on shorter sequences they start at 1). With a fixed forget-gate
+# bias of 1, the usual choice elsewhere, every unit starts by keeping about
+# 73 % of its state per step, 0.73 to the power 100 is about 1e-14, and the
+# LSTM of this example no longer learns ``T = 100`` within the budget.
+# Hochreiter & Schmidhuber's original LSTM had no forget gate, which amounts
+# to one held fully open, and it solved their version of the task at
+# ``T = 100`` after about 74,000 training sequences, close to the 80,000 used
+# here.
 #
 # **Cost.** Per step, the RNN computes one product with its input and one
 # with its state, the GRU three of each and the LSTM four, so by arithmetic

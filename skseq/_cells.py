@@ -16,13 +16,16 @@ its pre-activations in training. Weights are in the
 Keras layout: kernel (n_in, G), recurrent kernel (H, G) and a bias of
 :meth:`Cell.bias_shape`.
 
-Initial biases: the gates that keep the state start length-aware, from the
-chrono initialisation of Tallec & Ollivier (ICLR 2018,
+Initial biases: the gates that keep the state start length-aware. On
+training sequences of more than :data:`FIXED_BIAS_MAX_LENGTH` steps they start
+from the chrono initialisation of Tallec & Ollivier (ICLR 2018,
 :func:`chrono_gate_biases`) for the longest training sequence: the LSTM's
 forget gates (their negatives on the input gates) with ``forget_bias="auto"``
 (a number sets the forget gates to it instead), the GRU's update gates (input
-row, z block: z = 1 keeps h) always, its reset gates at 0. The simple RNN has
-no gate; its biases start at 0.
+row, z block: z = 1 keeps h). On shorter sequences they start at the fixed
+value 1.0.
+Every other gate bias starts at 0. The simple RNN has no gate; its biases
+start at 0.
 """
 
 import numpy as np
@@ -190,6 +193,21 @@ class SimpleCell(Cell):
         )  # fmt: skip
 
 
+#: The longest training sequence, in steps, on which the length-aware gate
+#: biases stay fixed (1.0 on the LSTM's forget gates and on the GRU's update
+#: gates); chrono draws start above it. A fixed forget bias of 1.0 keeps
+#: about 0.73 of a cell's content per step, and bridges lags of a few tens of
+#: steps: measured, a 16-unit LSTM solves the adding problem up to 50 steps
+#: with it and fails from 75 on (test MSE 0.05-0.18), where chrono solves it.
+#: On short sequences the spread of long spans brings nothing and costs
+#: accuracy: on scikit-learn's noisy 10-step regression check with early
+#: stopping (random states 0-19, float32 and float64), chrono failed 4 of 40
+#: fits for the LSTM, the fixed biases none; for the GRU, a fixed update-gate
+#: bias of 1.0 failed 1 of 40 where 0 (z = 0.5) failed 2. 32 keeps a margin
+#: below the 50 steps.
+FIXED_BIAS_MAX_LENGTH = 32
+
+
 def chrono_gate_biases(rng, n_units, max_length):
     """Chrono initialisation (Tallec & Ollivier, ICLR 2018): ``n_units`` gate
     biases ``log(u)``, ``u`` uniform in ``[1, max(max_length - 1, 2)]``.
@@ -215,12 +233,18 @@ def _lstm_bias(bias, hidden, forget_bias):
 
 
 def _lstm_drawn_bias(bias, hidden, rng, max_length, forget_bias):
-    """With ``forget_bias="auto"``, chrono biases on the forget gates and
-    their negatives on the input gates: keep long, write little."""
-    if isinstance(forget_bias, str):
+    """With ``forget_bias="auto"``: on sequences longer than
+    :data:`FIXED_BIAS_MAX_LENGTH`, chrono biases on the forget gates and their
+    negatives on the input gates (keep long, write little); on shorter ones,
+    1.0 on the forget gates."""
+    if not isinstance(forget_bias, str):
+        return
+    if max_length > FIXED_BIAS_MAX_LENGTH:
         keep = chrono_gate_biases(rng, hidden, max_length)
         bias[hidden : 2 * hidden] = keep
         bias[:hidden] = -keep
+    else:
+        bias[hidden : 2 * hidden] = 1.0
 
 
 def _zero_bias(bias, hidden, *args, **params):
@@ -228,13 +252,20 @@ def _zero_bias(bias, hidden, *args, **params):
 
 
 def _gru_drawn_bias(bias, hidden, rng, max_length):
-    """The update gate's input bias b_xz from chrono draws, the others zero.
+    """The update gate's input bias b_xz: chrono draws on sequences longer
+    than :data:`FIXED_BIAS_MAX_LENGTH`, 1.0 on shorter ones; every other
+    bias zero.
 
     z = 1 keeps the state (h' = z h + (1 - z) n), so the update gate keeps
     it when open, as the LSTM's forget gate does: it takes the draws as they
     are, and the units' memory spans spread up to the longest training
-    sequence. The reset gate's bias stays 0 (r = 0.5 at first)."""
-    bias[0, :hidden] = chrono_gate_biases(rng, hidden, max_length)
+    sequence; on short sequences it takes the LSTM's fixed forget bias, 1.0
+    (z = 0.73 keeps 73 % of the state per step, where z = 0.5 would halve
+    it). The reset gate's bias stays 0 (r = 0.5 at first)."""
+    if max_length > FIXED_BIAS_MAX_LENGTH:
+        bias[0, :hidden] = chrono_gate_biases(rng, hidden, max_length)
+    else:
+        bias[0, :hidden] = 1.0
 
 
 LSTM = Cell(

@@ -126,18 +126,18 @@ SHARED_PARAMETERS = """
         turns it off.
 
     forget_bias : "auto" or float, default="auto"
-        Initial bias of the forget gates. ``"auto"`` scales it to the longest
-        training sequence, ``T_max``, by chrono initialisation (Tallec &
-        Ollivier, "Can recurrent neural networks warp time?", ICLR 2018):
-        each unit's forget-gate bias is ``log(u)``, ``u`` uniform in
-        ``[1, T_max - 1]`` (``[1, 2]`` below three steps), and its input-gate
-        bias the negative, so the units start with memory spans spread from
-        one step to the whole sequence. ``T_max`` is taken on the first
-        ``fit`` or ``partial_fit`` call; later ``partial_fit`` calls and
-        ``warm_start`` fits keep the weights. A number sets every forget-gate
-        bias to it and the input-gate biases to 0 (1.0 is the usual fixed
-        choice, as in Keras and the MLP literature; 3 to 5 help when the
-        information lies hundreds of steps back).
+        Initial bias of the forget gates. ``"auto"`` follows the longest
+        training sequence, ``T_max``. Up to 32 steps it is 1.0, the usual
+        fixed choice (as in Keras), which carries information over such
+        lengths. Beyond, it is the chrono initialisation (Tallec & Ollivier,
+        "Can recurrent neural networks warp time?", ICLR 2018): each unit's
+        forget-gate bias is ``log(u)``, ``u`` uniform in ``[1, T_max - 1]``,
+        and its input-gate bias the negative, so the units start with memory
+        spans spread from one step to the whole sequence. ``T_max`` is taken
+        on the first ``fit`` or ``partial_fit`` call; later ``partial_fit``
+        calls and ``warm_start`` fits keep the weights. A number sets every
+        forget-gate bias to it and the input-gate biases to 0 (3 to 5 help
+        when the information lies hundreds of steps back).
 
     bidirectional : bool, default=False
         Run every layer a second time over each sequence reversed (within its

@@ -61,13 +61,15 @@ _NOTES = for_cell(
         n = act(x W_h + b_xh + r * (h U_h + b_hh))
         h' = z * h + (1 - z) * n
 
-    The update gate's input biases b_xz start from the chrono
-    initialisation of Tallec & Ollivier (2018), as the LSTM's forget gates
-    do with ``forget_bias="auto"``: ``log(u)`` with ``u`` drawn uniformly
-    in ``[1, T - 1]``, T the longest training sequence. z = 1 keeps the
-    state, so each unit starts out keeping what early steps wrote for about
-    ``u`` steps, spans spread up to T (with z = 0.5 it would halve at every
-    step). All other biases start at zero (r = 0.5).
+    On training sequences of more than 32 steps, the update gate's input
+    biases b_xz start from the chrono initialisation of Tallec & Ollivier
+    (2018), as the LSTM's forget gates do with ``forget_bias="auto"``:
+    ``log(u)`` with ``u`` drawn uniformly in ``[1, T - 1]``, T the longest
+    training sequence. z = 1 keeps the state, so each unit starts out
+    keeping what early steps wrote for about ``u`` steps, spans spread up to
+    T (with z = 0.5 it would halve at every step). On shorter sequences they
+    start at 1.0 (z = 0.73), as the LSTM's forget gates do. All other biases
+    start at zero (r = 0.5).
 
 """,
         )
@@ -131,7 +133,7 @@ class GRURegressor(_GRUCell, BaseRecurrentRegressor):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq._gru import GRURegressor
+    >>> from skseq import GRURegressor
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 10, 1))
     >>> y = X[:, :3, 0].sum(axis=1)   # depends on the early steps
@@ -171,7 +173,7 @@ class GRUClassifier(_GRUCell, BaseRecurrentClassifier):
     Examples
     --------
     >>> import numpy as np
-    >>> from skseq._gru import GRUClassifier
+    >>> from skseq import GRUClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 12, 1))
     >>> y = (X[:, :3, 0].sum(axis=1) > 0).astype(int)   # depends on early steps

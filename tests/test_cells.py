@@ -9,10 +9,16 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMClassifier, LSTMRegressor, RNNClassifier, RNNRegressor
-from skseq._cells import CELLS
+from skseq import (
+    GRUClassifier,
+    GRURegressor,
+    LSTMClassifier,
+    LSTMRegressor,
+    RNNClassifier,
+    RNNRegressor,
+)
+from skseq._cells import CELLS, FIXED_BIAS_MAX_LENGTH
 from skseq._estimators import BaseRecurrentClassifier, BaseRecurrentRegressor
-from skseq._gru import GRUClassifier, GRURegressor
 from skseq._network import RecurrentNetwork
 
 ESTIMATORS = {
@@ -73,6 +79,15 @@ def test_initial_biases_are_the_cells_own():
     rnn = RecurrentNetwork(3, (5,), 1, "tanh", cell="rnn")
     ((unit,),), _, _ = rnn.unpack(rnn.initialize(rng, np.float64, max_length=50))
     assert np.all(unit.bias == 0)
+    # Up to FIXED_BIAS_MAX_LENGTH steps the gates keep their fixed biases.
+    short = lstm.initialize(rng, np.float64, "auto", max_length=FIXED_BIAS_MAX_LENGTH)
+    ((unit,),), _, _ = lstm.unpack(short)
+    assert np.all(unit.bias[5:10] == 1.0)
+    assert np.all(np.delete(unit.bias, np.s_[5:10]) == 0)
+    short = gru.initialize(rng, np.float64, max_length=FIXED_BIAS_MAX_LENGTH)
+    ((unit,),), _, _ = gru.unpack(short)
+    assert np.all(unit.bias[0, :5] == 1.0)
+    assert np.all(unit.bias[0, 5:] == 0) and np.all(unit.bias[1] == 0)
 
 
 def test_every_cell_has_a_regressor_and_a_classifier():

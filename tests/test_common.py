@@ -15,7 +15,14 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skseq import LSTMClassifier, LSTMRegressor, RNNClassifier, RNNRegressor
+from skseq import (
+    GRUClassifier,
+    GRURegressor,
+    LSTMClassifier,
+    LSTMRegressor,
+    RNNClassifier,
+    RNNRegressor,
+)
 from skseq.utils import all_estimators
 
 CONFIGURATIONS = {
@@ -60,6 +67,8 @@ def _instances():
 
 def test_all_estimators_finds_the_public_estimators():
     assert dict(all_estimators()) == {
+        "GRUClassifier": GRUClassifier,
+        "GRURegressor": GRURegressor,
         "LSTMClassifier": LSTMClassifier,
         "LSTMRegressor": LSTMRegressor,
         "RNNClassifier": RNNClassifier,

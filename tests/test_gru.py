@@ -15,8 +15,8 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import LSTMRegressor, _gru_layer, _lstm_layer
-from skseq._gru import GRUClassifier, GRURegressor
+from skseq import GRUClassifier, GRURegressor, LSTMRegressor, _gru_layer, _lstm_layer
+from skseq._cells import FIXED_BIAS_MAX_LENGTH
 from skseq._network import RecurrentNetwork
 
 from ._finite_differences import finite_difference
@@ -257,7 +257,8 @@ def test_same_random_state_same_model():
 
 
 def test_gru_weights_are_keras_layout_views_with_documented_init():
-    X, y = _data()
+    # Sequences longer than FIXED_BIAS_MAX_LENGTH: length-aware z biases.
+    X, y = _data(T=FIXED_BIAS_MAX_LENGTH + 8)
     model = GRURegressor(hidden_layer_sizes=(5, 4), max_iter=1, random_state=0)
     model.set_params(learning_rate_init=1e-12)  # the weights barely move
     _fit(model, X, y)
@@ -276,13 +277,32 @@ def test_gru_weights_are_keras_layout_views_with_documented_init():
         z_bias = layer["bias"][0, :hidden]
         longest = max(len(sequence) for sequence in X)
         assert np.all(z_bias > -1e-6)
-        assert np.all(z_bias < np.log(max(longest - 1, 2)) + 1e-6)
+        assert np.all(z_bias < np.log(longest - 1) + 1e-6)
         assert np.ptp(z_bias) > 0.01
         np.testing.assert_allclose(layer["bias"][0, hidden:], 0, atol=1e-6)
         np.testing.assert_allclose(layer["bias"][1], 0, atol=1e-6)
         limit = np.sqrt(6 / sum(layer["kernel"].shape))
         assert np.abs(layer["kernel"]).max() <= limit + 1e-6
         assert np.shares_memory(layer["kernel"], model.weights_)
+
+
+@pytest.mark.parametrize("length", [1, 6, FIXED_BIAS_MAX_LENGTH])
+def test_gru_update_gate_biases_are_fixed_on_short_sequences(length):
+    """Up to FIXED_BIAS_MAX_LENGTH steps the update gates' input biases start
+    at 1.0 and every other bias at 0, and the kernels are those of a fit on
+    longer sequences (biases are drawn last)."""
+    X, y = _data(T=length)
+    params = dict(hidden_layer_sizes=(5, 4), max_iter=1, random_state=0)
+    short = _fit(GRURegressor(**params, learning_rate_init=1e-12), X, y)
+    X_long, y_long = _data(T=FIXED_BIAS_MAX_LENGTH + 1)
+    long = _fit(GRURegressor(**params, learning_rate_init=1e-12), X_long, y_long)
+    for layer, other in zip(short.gru_weights_, long.gru_weights_, strict=True):
+        hidden = len(layer["recurrent_kernel"])
+        np.testing.assert_allclose(layer["bias"][0, :hidden], 1.0, atol=1e-9)
+        np.testing.assert_allclose(layer["bias"][0, hidden:], 0, atol=1e-9)
+        np.testing.assert_allclose(layer["bias"][1], 0, atol=1e-9)
+        assert np.ptp(other["bias"][0, :4]) > 0.01
+        np.testing.assert_allclose(layer["kernel"], other["kernel"], atol=1e-9)
 
 
 def test_no_lstm_only_parameter():

@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from skseq import LSTMClassifier, LSTMRegressor
-from skseq._cells import chrono_gate_biases
+from skseq._cells import FIXED_BIAS_MAX_LENGTH, chrono_gate_biases
 
 # Training that leaves the initial weights as they are, up to rounding.
 FROZEN = dict(max_iter=1, learning_rate_init=1e-12, random_state=0)
@@ -71,7 +71,7 @@ def test_auto_gate_biases_are_chrono_for_the_longest_sequence(bidirectional):
 
 def test_auto_gate_biases_grow_with_the_sequence_length():
     largest = []
-    for length in (5, 50, 500):
+    for length in (FIXED_BIAS_MAX_LENGTH + 1, 100, 1000):
         X, y = _sequences([length] * 8, seed=1)
         model = _fit_frozen(LSTMRegressor(hidden_layer_sizes=(200,), **FROZEN), X, y)
         _, f, _, _ = _gate_biases(model.lstm_weights_[0])
@@ -88,16 +88,30 @@ def test_auto_gate_biases_grow_with_the_sequence_length():
     )
 
 
-@pytest.mark.parametrize("length", [1, 2, 3])
-def test_auto_gate_biases_on_very_short_sequences(length):
-    """Below three steps the interval [1, T - 1] would be empty or a point:
-    it stays [1, 2], finite biases in [0, log 2]."""
-    X, y = _sequences([length] * 10)
-    model = _fit_frozen(LSTMRegressor(hidden_layer_sizes=(32,), **FROZEN), X, y)
+@pytest.mark.parametrize("length", [1, 2, 10, FIXED_BIAS_MAX_LENGTH])
+def test_auto_is_a_forget_bias_of_one_on_short_sequences(length):
+    """Up to FIXED_BIAS_MAX_LENGTH steps, "auto" starts as forget_bias=1.0:
+    the same weights, bit for bit, for every layer and direction."""
+    X, y = _sequences([length] * 10 + [max(length - 1, 1)] * 3)
+    params = dict(hidden_layer_sizes=(8, 4), bidirectional=True, **FROZEN)
+    auto = _fit_frozen(LSTMRegressor(**params), X, y)
+    fixed = _fit_frozen(LSTMRegressor(forget_bias=1.0, **params), X, y)
+    assert_array_equal(auto.weights_, fixed.weights_)
+    for layer in auto.lstm_weights_:
+        for suffix in ("", "_reverse"):
+            i, f, g, o = _gate_biases(layer, suffix)
+            assert_allclose(f, 1.0, atol=1e-9)
+            assert_allclose(np.concatenate([i, g, o]), 0, atol=1e-9)
+
+
+def test_auto_switches_to_chrono_above_the_fixed_bias_length():
+    """One step more than FIXED_BIAS_MAX_LENGTH in any training sequence
+    (ragged data: the longest counts) and the forget-gate biases spread."""
+    X, y = _sequences([5] * 10 + [FIXED_BIAS_MAX_LENGTH + 1])
+    model = _fit_frozen(LSTMRegressor(hidden_layer_sizes=(64,), **FROZEN), X, y)
     i, f, _, _ = _gate_biases(model.lstm_weights_[0])
-    assert np.all(np.isfinite(f))
-    assert f.min() >= -1e-9 and f.max() <= np.log(2) + 1e-9
-    assert f.std() > 0.05
+    assert f.std() > 0.3
+    assert f.max() <= np.log(FIXED_BIAS_MAX_LENGTH) + 1e-9
     assert_allclose(i, -f, atol=1e-9)
 
 

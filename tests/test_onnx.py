@@ -11,8 +11,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skseq import LSTMClassifier, LSTMRegressor, RNNClassifier, RNNRegressor
-from skseq._gru import GRUClassifier, GRURegressor
+from skseq import (
+    GRUClassifier,
+    GRURegressor,
+    LSTMClassifier,
+    LSTMRegressor,
+    RNNClassifier,
+    RNNRegressor,
+)
 from skseq.onnx import pad_sequences
 from skseq.utils import all_estimators
 

@@ -19,8 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import GridSearchCV
 
-from skseq import LSTMClassifier, LSTMRegressor, _dispatch
-from skseq._gru import GRUClassifier, GRURegressor
+from skseq import GRUClassifier, GRURegressor, LSTMClassifier, LSTMRegressor, _dispatch
 from skseq._inference import fill_inputs
 from skseq._network import RecurrentNetwork, StepIndex, threads_for
 from skseq._rnn import RNNClassifier, RNNRegressor

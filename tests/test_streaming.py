@@ -18,6 +18,8 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skseq import (
+    GRUClassifier,
+    GRURegressor,
     LSTMClassifier,
     LSTMRegressor,
     RNNClassifier,
@@ -25,7 +27,6 @@ from skseq import (
     _dispatch,
     _lstm_layer,
 )
-from skseq._gru import GRUClassifier, GRURegressor
 
 REGRESSORS = [LSTMRegressor, GRURegressor, RNNRegressor]
 CLASSIFIERS = [LSTMClassifier, GRUClassifier, RNNClassifier]

@@ -31,7 +31,11 @@ def _fit(model, *args, **kwargs):
 
 
 def _best_epoch(model):
-    return int(np.argmax(model.validation_scores_))
+    """The epoch early stopping keeps: the best validation score, and among
+    epochs that tie on it, the lowest training loss."""
+    scores = np.asarray(model.validation_scores_)
+    tied = np.flatnonzero(scores == scores.max())
+    return int(tied[np.argmin(np.asarray(model.loss_curve_)[tied])])
 
 
 # ------------------------------------------------------------ given X_val
