@@ -48,6 +48,7 @@ from ._kernels cimport (
     _product,
     _recurrent_gradient,
     _recurrent_product,
+    _row_in_place,
     _tn_work,
     skseq_gemm_init,
     skseq_gemm_level,
@@ -310,13 +311,22 @@ def gru_step(
         if gates != NULL:
             rec = gates + B * G
             q = rec + B * G
-            packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
-            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
-            _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel, B, n_in,
-                     G, False)
             memset(rec, 0, B * G * sizeof(floating))
-            _recurrent_product(rec, G, &h_prev[0, 0], H, &recurrent_kernel[0, 0],
-                               packed, B, H, G)
+            # One stream: both products read the weights in place (the bits
+            # of the packed products, without packing) where the shapes allow.
+            if not (
+                B == 1
+                and _row_in_place(gates, &x[0, 0], &kernel[0, 0], n_in, G, False)
+                and _row_in_place(rec, &h_prev[0, 0], &recurrent_kernel[0, 0], H, G,
+                                  True)
+            ):
+                packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+                packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+                _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel, B,
+                         n_in, G, False)
+                memset(rec, 0, B * G * sizeof(floating))
+                _recurrent_product(rec, G, &h_prev[0, 0], H, &recurrent_kernel[0, 0],
+                                   packed, B, H, G)
             for j in range(B):
                 if floating is float:
                     skseq_gru_forward_row_f(gates + j * G, rec + j * G, &bias[0, 0],

@@ -123,6 +123,10 @@ cdef extern from "src/kernels.h" nogil:
                           Py_ssize_t ldc1, double *C2, Py_ssize_t ldc2, int accumulate,
                           double *work, double *colsum)
 
+    int skseq_row_in_place_f(Py_ssize_t N, Py_ssize_t K, const float *a,
+                             const float *B, float *c, int accumulate)
+    int skseq_row_in_place_d(Py_ssize_t N, Py_ssize_t K, const double *a,
+                             const double *B, double *c, int accumulate)
     int skseq_sequence_applies_f(Py_ssize_t n_in, Py_ssize_t H)
     int skseq_sequence_applies_d(Py_ssize_t n_in, Py_ssize_t H)
     int skseq_forward_sequence_f(Py_ssize_t length, const float *x, Py_ssize_t ldx,
@@ -218,6 +222,20 @@ cdef inline void _pair_product(
         skseq_gemm_pair_f(M, N, K1, A1, lda1, packed1, K2, A2, lda2, packed2, C, ldc)
     else:
         skseq_gemm_pair_d(M, N, K1, A1, lda1, packed1, K2, A2, lda2, packed2, C, ldc)
+
+
+cdef inline bint _row_in_place(
+    floating *c, const floating *a, const floating *B, Py_ssize_t K, Py_ssize_t N,
+    bint accumulate,
+) noexcept nogil:
+    """c (1 x N) (+)= a (1 x K) @ B with B (K x N, C-contiguous) read in place:
+    the bits of the packed product of one row, without packing B (a streamed
+    step of one sequence). False, nothing done, where the kernel level or the
+    shapes do not allow it (then pack B and use _product)."""
+    if floating is float:
+        return skseq_row_in_place_f(N, K, a, B, c, accumulate) != 0
+    else:
+        return skseq_row_in_place_d(N, K, a, B, c, accumulate) != 0
 
 
 cdef inline void _product(

@@ -71,6 +71,7 @@ from ._kernels cimport (
     _product,
     _recurrent_gradient,
     _recurrent_product,
+    _row_in_place,
     skseq_backward_row_d,
     skseq_backward_row_f,
     skseq_forward_row_d,
@@ -387,16 +388,26 @@ def lstm_step(
     with nogil:
         gates = <floating *> _aligned(B * G * sizeof(floating), &gate_block)
         if gates != NULL:
-            packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
-            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
-            if packed != NULL and packed_kernel != NULL:
-                _pair_product(gates, G, &x[0, 0], n_in, packed_kernel, n_in,
-                              &h_prev[0, 0], H, packed, H, B, G)
-            else:
-                _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel, B,
-                         n_in, G, False)
-                _recurrent_product(gates, G, &h_prev[0, 0], H, &recurrent_kernel[0, 0],
-                                   packed, B, H, G)
+            # One stream: both products read the weights in place (the bits
+            # of the packed products, without packing) where the shapes allow.
+            if not (
+                B == 1
+                and _row_in_place(gates, &x[0, 0], &kernel[0, 0], n_in, G, False)
+                and _row_in_place(gates, &h_prev[0, 0], &recurrent_kernel[0, 0], H,
+                                  G, True)
+            ):
+                packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+                packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+                if packed != NULL and packed_kernel != NULL:
+                    _pair_product(gates, G, &x[0, 0], n_in, packed_kernel, n_in,
+                                  &h_prev[0, 0], H, packed, H, B, G)
+                else:
+                    _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel,
+                             B, n_in, G, False)
+                    _recurrent_product(gates, G, &h_prev[0, 0], H,
+                                       &recurrent_kernel[0, 0], packed, B, H, G)
+                free(block)
+                free(kernel_block)
             for j in range(B):
                 if floating is float:
                     skseq_forward_row_f(gates + j * G, &bias[0], &c_prev[j, 0],
@@ -404,8 +415,6 @@ def lstm_step(
                 else:
                     skseq_forward_row_d(gates + j * G, &bias[0], &c_prev[j, 0],
                                         &c_out[j, 0], &h_out[j, 0], H, activation)
-            free(block)
-            free(kernel_block)
             free(gate_block)
     if gates == NULL:
         raise MemoryError()

@@ -44,6 +44,7 @@ from ._kernels cimport (
     _product,
     _recurrent_gradient,
     _recurrent_product,
+    _row_in_place,
     skseq_gemm_init,
     skseq_gemm_level,
     skseq_rnn_backward_row_d,
@@ -203,16 +204,26 @@ def rnn_step(
     if B == 0 or H == 0:
         return
     with nogil:
-        packed = _packed(&recurrent_kernel[0, 0], H, H, False, &block)
-        packed_kernel = _packed(&kernel[0, 0], n_in, H, False, &kernel_block)
-        if packed != NULL and packed_kernel != NULL:
-            _pair_product(&h_out[0, 0], H, &x[0, 0], n_in, packed_kernel, n_in,
-                          &h_prev[0, 0], H, packed, H, B, H)
-        else:
-            _product(&h_out[0, 0], H, &x[0, 0], n_in, &kernel[0, 0], packed_kernel,
-                     B, n_in, H, False)
-            _recurrent_product(&h_out[0, 0], H, &h_prev[0, 0], H,
-                               &recurrent_kernel[0, 0], packed, B, H, H)
+        # One stream: both products read the weights in place (the bits of the
+        # packed products, without packing) where the shapes allow; h_out is
+        # written before h_prev is read, so only when they do not overlap.
+        if not (
+            B == 1
+            and &h_out[0, 0] != &h_prev[0, 0]
+            and _row_in_place(&h_out[0, 0], &x[0, 0], &kernel[0, 0], n_in, H, False)
+            and _row_in_place(&h_out[0, 0], &h_prev[0, 0], &recurrent_kernel[0, 0],
+                              H, H, True)
+        ):
+            packed = _packed(&recurrent_kernel[0, 0], H, H, False, &block)
+            packed_kernel = _packed(&kernel[0, 0], n_in, H, False, &kernel_block)
+            if packed != NULL and packed_kernel != NULL:
+                _pair_product(&h_out[0, 0], H, &x[0, 0], n_in, packed_kernel, n_in,
+                              &h_prev[0, 0], H, packed, H, B, H)
+            else:
+                _product(&h_out[0, 0], H, &x[0, 0], n_in, &kernel[0, 0],
+                         packed_kernel, B, n_in, H, False)
+                _recurrent_product(&h_out[0, 0], H, &h_prev[0, 0], H,
+                                   &recurrent_kernel[0, 0], packed, B, H, H)
         for j in range(B):
             if floating is float:
                 skseq_rnn_forward_row_f(&h_out[j, 0], &bias[0], H, activation)

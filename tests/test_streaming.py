@@ -25,7 +25,9 @@ from skseq import (
     RNNClassifier,
     RNNRegressor,
     _dispatch,
+    _gru_layer,
     _lstm_layer,
+    _rnn_layer,
 )
 
 REGRESSORS = [LSTMRegressor, GRURegressor, RNNRegressor]
@@ -93,6 +95,68 @@ def test_step_by_step_gives_predict_of_every_prefix(
     # One stream alone: predict takes its one-sequence path.
     outputs, _ = _stream(model, streams[2:3])
     _assert_same(outputs[-1], model.predict(streams[2:3]))
+
+
+# Widths at which one stream's step reads the weights in place (gate width a
+# whole number of four-panel groups at every level and precision).
+IN_PLACE_SIZES = {LSTMRegressor: (32, 32), GRURegressor: (128,), RNNRegressor: (128,)}
+
+
+@pytest.mark.parametrize("Regressor", REGRESSORS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_stream_reading_weights_in_place_has_the_bits_of_many(
+    Regressor, dtype, products
+):
+    """A single stream's step skips packing the weights where the shapes
+    allow; it gives the bits of the same stream among others (packed
+    products) and of predict."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(20, 6, 3)).astype(dtype)
+    y = X[:, :, 0].sum(axis=1)
+    model = _fit(
+        Regressor(hidden_layer_sizes=IN_PLACE_SIZES[Regressor], max_iter=2,
+                  random_state=0),
+        X, y,
+    )  # fmt: skip
+    alone, _ = _stream(model, X[3:4])
+    among, _ = _stream(model, X[:5])
+    _assert_same(alone[:, 0], among[:, 3])
+    for t in range(X.shape[1]):
+        _assert_same(alone[t], model.predict(X[3:4, : t + 1]))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_step_reads_unaligned_weights_in_place_correctly(cell):
+    """The in-place products take weights wherever they start in memory."""
+    module = {"lstm": _lstm_layer, "gru": _gru_layer, "rnn": _rnn_layer}[cell]
+    H, n_in = {"lstm": 32, "gru": 128, "rnn": 128}[cell], 5
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell] * H
+    rng = np.random.default_rng(0)
+
+    def unaligned(*shape):
+        # A C-contiguous view one value past a fresh array's start.
+        return rng.normal(size=np.prod(shape) + 1)[1:].reshape(shape)
+
+    x, kernel, recurrent = unaligned(1, n_in), unaligned(n_in, G), unaligned(H, G)
+    bias = unaligned(2, G) if cell == "gru" else unaligned(G)
+    states = [unaligned(1, H) for _ in range(2 if cell == "lstm" else 1)]
+    results = []
+    for copy in (False, True):
+        args = [np.array(a) if copy else a for a in (x, kernel, recurrent, bias)]
+        args += [np.array(s) if copy else s for s in states]
+        outs = [np.zeros((1, H)) for _ in states]
+        getattr(module, f"{cell}_step")(*args, *outs, 0)
+        results.append(outs)
+    for unaligned_out, copied_out in zip(*results, strict=True):
+        assert_array_equal(unaligned_out, copied_out)
+    # And what a batch of the same row twice gives (packed products).
+    args = [x.repeat(2, axis=0), kernel, recurrent, bias]
+    args += [s.repeat(2, axis=0) for s in states]
+    outs = [np.zeros((2, H)) for _ in states]
+    getattr(module, f"{cell}_step")(*args, *outs, 0)
+    for one, two in zip(results[0], outs, strict=True):
+        _assert_same(one[0], two[0])
+        _assert_same(one[0], two[1])
 
 
 @pytest.mark.parametrize("Classifier", CLASSIFIERS)
