@@ -37,7 +37,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from ._blas cimport gemm
 from ._checks cimport _check_lengths, _check_shape, _check_slots
@@ -51,8 +51,8 @@ from ._kernels cimport (
     _tn_work,
     skseq_gemm_init,
     skseq_gemm_level,
-    skseq_gemm_tn_d,
-    skseq_gemm_tn_f,
+    skseq_gemm_tn2_d,
+    skseq_gemm_tn2_f,
     skseq_gru_backward_row_d,
     skseq_gru_backward_row_f,
     skseq_gru_forward_row_d,
@@ -484,18 +484,12 @@ cdef int _predict_rows(
 cdef inline void _tn_product(
     floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
     const floating *B, Py_ssize_t ldb, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N,
-    bint accumulate, floating *work,
+    bint accumulate,
 ) noexcept nogil:
     """C (M x N, row stride ldc) (+)= A.T @ B, A (K x M) and B (K x N) with
-    row strides lda and ldb; the packed kernels when ``work`` is given."""
-    if work != NULL:
-        if floating is float:
-            skseq_gemm_tn_f(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work)
-        else:
-            skseq_gemm_tn_d(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work)
-    else:
-        gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0, A, <int> lda,
-             B, <int> ldb, <floating> (1.0 if accumulate else 0.0), C, <int> ldc)
+    row strides lda and ldb, by BLAS."""
+    gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0, A, <int> lda,
+         B, <int> ldb, <floating> (1.0 if accumulate else 0.0), C, <int> ldc)
 
 
 cdef void _weight_gradients(
@@ -506,21 +500,42 @@ cdef void _weight_gradients(
     """partial's kernel block (+)= x.T @ [dg_z, dg_r, dn], its recurrent block
     (+)= h.T @ dg and (always +=) its bias rows the column sums of
     [dg_z, dg_r, dn] and of dg, over K rows of x (K x n_in), h (K x H),
-    dg (K x 3H) and dn (K x H), in row order."""
+    dg (K x 3H) and dn (K x H), in row order. The two bias rows hold the same
+    first 2H values on entry (both get the same sums of dg_z and dg_r)."""
     cdef Py_ssize_t G = 3 * H
+    cdef floating *recurrent_block = partial + n_in * G
     cdef floating *grad_bias_x = partial + (n_in + H) * G
     cdef floating *grad_bias_h = grad_bias_x + G
     cdef Py_ssize_t r, k
-    _tn_product(partial, G, x, n_in, dg, G, n_in, K, 2 * H, accumulate, work)
-    _tn_product(partial + 2 * H, G, x, n_in, dn, H, n_in, K, H, accumulate, work)
-    _tn_product(partial + n_in * G, G, h, H, dg, G, H, K, G, accumulate, work)
-    for r in range(K):
-        for k in range(2 * H):
-            grad_bias_x[k] += dg[r * G + k]
-        for k in range(H):
-            grad_bias_x[2 * H + k] += dn[r * H + k]
-        for k in range(G):
-            grad_bias_h[k] += dg[r * G + k]
+    if work != NULL:
+        # dg_z and dg_r are packed once for both products and summed on the
+        # way; dn and dg_n on their own.
+        if floating is float:
+            skseq_gemm_tn2_f(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
+                             recurrent_block, G, accumulate, work, grad_bias_h)
+            skseq_gemm_tn2_f(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H,
+                             G, NULL, 0, accumulate, work, grad_bias_x + 2 * H)
+            skseq_gemm_tn2_f(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G,
+                             recurrent_block + 2 * H, G, NULL, 0, accumulate, work,
+                             grad_bias_h + 2 * H)
+        else:
+            skseq_gemm_tn2_d(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
+                             recurrent_block, G, accumulate, work, grad_bias_h)
+            skseq_gemm_tn2_d(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H,
+                             G, NULL, 0, accumulate, work, grad_bias_x + 2 * H)
+            skseq_gemm_tn2_d(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G,
+                             recurrent_block + 2 * H, G, NULL, 0, accumulate, work,
+                             grad_bias_h + 2 * H)
+    else:
+        _tn_product(partial, G, x, n_in, dg, G, n_in, K, 2 * H, accumulate)
+        _tn_product(partial + 2 * H, G, x, n_in, dn, H, n_in, K, H, accumulate)
+        _tn_product(recurrent_block, G, h, H, dg, G, H, K, G, accumulate)
+        for r in range(K):
+            for k in range(H):
+                grad_bias_x[2 * H + k] += dn[r * H + k]
+            for k in range(G):
+                grad_bias_h[k] += dg[r * G + k]
+    memcpy(grad_bias_x, grad_bias_h, 2 * H * sizeof(floating))
 
 
 cdef inline void _input_gradient(
