@@ -572,6 +572,8 @@ cdef void _backward_chunk(
                                        #     next step's product, and directly
     Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
     int activation,
+    bint last_steps_only,              # dhidden is zero but at each
+                                       #     sequence's last step
 ) noexcept nogil:
     cdef Py_ssize_t G = 3 * H
     cdef Py_ssize_t start = chunk * chunk_size
@@ -579,6 +581,7 @@ cdef void _backward_chunk(
     cdef floating *partial = partials + chunk * (n_in + H + 2) * G
     cdef floating *dh_rec = carries + start * H
     cdef floating *dh_direct = carries + (B + start) * H
+    cdef const floating *dh_in
     cdef Py_ssize_t j, t, n_active, length, first, row
     cdef Py_ssize_t last_step
 
@@ -613,15 +616,20 @@ cdef void _backward_chunk(
             n_active += 1
         for j in range(n_active):
             row = j * T1 + t
+            # Where dhidden is known to be zero, the zeros of slot 0 are read
+            # instead: the same values, without streaming the whole array.
+            dh_in = dhidden + row * H
+            if last_steps_only and t != lengths[j]:
+                dh_in = dgates
             if floating is float:
                 skseq_gru_backward_row_f(
                     gates + row * G, cells + row * H, hidden + (row - 1) * H,
-                    dhidden + row * H, dh_rec + j * H, dh_direct + j * H,
+                    dh_in, dh_rec + j * H, dh_direct + j * H,
                     dgates + row * G, cells + row * H, H, activation)
             else:
                 skseq_gru_backward_row_d(
                     gates + row * G, cells + row * H, hidden + (row - 1) * H,
-                    dhidden + row * H, dh_rec + j * H, dh_direct + j * H,
+                    dh_in, dh_rec + j * H, dh_direct + j * H,
                     dgates + row * G, cells + row * H, H, activation)
         # dL/dh_{t-1} through the recurrent product, for the rows still running.
         _recurrent_gradient(dh_rec, dgates + t * G, T1 * G, recurrent_kernel,
@@ -698,6 +706,7 @@ def gru_backward(
     int activation,
     Py_ssize_t chunk_size,
     int n_threads,
+    bint last_steps_only=False,
 ):
     """Back-propagate through time for one GRU layer over a batch.
 
@@ -715,6 +724,10 @@ def gru_backward(
         (2, 3H). OUT, overwritten with the gradients summed over the batch.
     work : 1-D array of ``backward_workspace_size(...)`` elements. WORK
     activation, chunk_size, n_threads : as for the forward.
+    last_steps_only : bool
+        Whether ``dhidden`` is zero but at each sequence's last step (slot
+        ``lengths[j]``), the head's gradient on the top layer: then only
+        those slots are read.
     """
     cdef Py_ssize_t B = inputs.shape[0]
     cdef Py_ssize_t T1 = inputs.shape[1]
@@ -762,7 +775,7 @@ def gru_backward(
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
                     &cells[0, 0, 0], &hidden[0, 0, 0], &dhidden[0, 0, 0],
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
-                    activation,
+                    activation, last_steps_only,
                 )
             for e in range(partial_size):
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,
@@ -777,7 +790,7 @@ def gru_backward(
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
                     &cells[0, 0, 0], &hidden[0, 0, 0], &dhidden[0, 0, 0],
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
-                    activation,
+                    activation, last_steps_only,
                 )
             for e in prange(partial_size, schedule="static"):
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,
