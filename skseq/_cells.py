@@ -70,6 +70,10 @@ class Cell:
         What a layer carries from one step to the next, in the order of the
         step function's states: the hidden state "h", and the LSTM's cell
         state "c".
+    reads_last_steps_only : bool
+        Whether the module's backward takes ``last_steps_only`` (dL/dh from
+        outside is zero but at each sequence's last step, and is read only
+        there).
     """
 
     # The buffers (besides ``hidden``) the layer keeps per direction.
@@ -79,7 +83,7 @@ class Cell:
     def __init__(
         self, name, n_gates, gate_names, bias_rows, layer, entry_points,
         initial_bias, drawn_bias, small_batch_predictor=None, step=None,
-        state_names=("h",),
+        state_names=("h",), reads_last_steps_only=False,
     ):  # fmt: skip
         self.name = name
         self.n_gates = n_gates
@@ -99,6 +103,7 @@ class Cell:
                 np.dtype(np.float64): step["double"],
             }
         self.state_names = state_names
+        self.reads_last_steps_only = reads_last_steps_only
         self.activations = {
             "tanh": layer.ACTIVATION_TANH,
             "relu": layer.ACTIVATION_RELU,
@@ -134,16 +139,19 @@ class Cell:
         )  # fmt: skip
 
     def backward(self, unit, grads, inputs, d_inputs, lengths, state, activation,
-                 chunk_size, threads):  # fmt: skip
+                 chunk_size, threads, last_steps_only=False):  # fmt: skip
         """The layer's backward pass of one direction, after its forward pass
         into ``state``: the weight gradients into ``grads``, dL/d(inputs)
         into ``d_inputs`` (None: not wanted). The gate gradients overwrite
-        the gates."""
+        the gates. ``last_steps_only``: the state's dL/dh from outside is
+        zero but at each sequence's last step (the layer may then skip the
+        rest)."""
         self._backward(
             inputs, unit.kernel, unit.recurrent_kernel, lengths, state["gates"],
             state["cells"], state["hidden"], state["dhidden"], state["gates"],
             d_inputs, grads.kernel, grads.recurrent_kernel, grads.bias,
             state["work"], activation, chunk_size, threads,
+            *((last_steps_only,) if self.reads_last_steps_only else ()),
         )  # fmt: skip
 
     def step(self, unit, x, states, activation):
@@ -184,12 +192,12 @@ class SimpleCell(Cell):
         )  # fmt: skip
 
     def backward(self, unit, grads, inputs, d_inputs, lengths, state, activation,
-                 chunk_size, threads):  # fmt: skip
+                 chunk_size, threads, last_steps_only=False):  # fmt: skip
         self._backward(
             inputs, unit.kernel, unit.recurrent_kernel, lengths, state["hidden"],
             state["dhidden"], state["gates"], d_inputs, grads.kernel,
             grads.recurrent_kernel, grads.bias, state["work"], activation,
-            chunk_size, threads,
+            chunk_size, threads, last_steps_only,
         )  # fmt: skip
 
 
@@ -280,6 +288,7 @@ GRU = Cell(
     "gru", 3, "z, r, h", 2, _gru_layer,
     (_gru_layer.gru_forward, _gru_layer.gru_backward, _gru_layer.gru_predict),
     _zero_bias, _gru_drawn_bias, None, _gru_layer.gru_step,
+    reads_last_steps_only=True,
 )  # fmt: skip
 
 RNN = SimpleCell(

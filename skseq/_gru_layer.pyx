@@ -37,7 +37,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from ._blas cimport gemm
 from ._checks cimport _check_lengths, _check_shape, _check_slots
@@ -52,8 +52,8 @@ from ._kernels cimport (
     _tn_work,
     skseq_gemm_init,
     skseq_gemm_level,
-    skseq_gemm_tn_d,
-    skseq_gemm_tn_f,
+    skseq_gemm_tn2_d,
+    skseq_gemm_tn2_f,
     skseq_gru_backward_row_d,
     skseq_gru_backward_row_f,
     skseq_gru_forward_row_d,
@@ -494,18 +494,12 @@ cdef int _predict_rows(
 cdef inline void _tn_product(
     floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,
     const floating *B, Py_ssize_t ldb, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N,
-    bint accumulate, floating *work,
+    bint accumulate,
 ) noexcept nogil:
     """C (M x N, row stride ldc) (+)= A.T @ B, A (K x M) and B (K x N) with
-    row strides lda and ldb; the packed kernels when ``work`` is given."""
-    if work != NULL:
-        if floating is float:
-            skseq_gemm_tn_f(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work)
-        else:
-            skseq_gemm_tn_d(M, N, K, A, lda, B, ldb, C, ldc, accumulate, work)
-    else:
-        gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0, A, <int> lda,
-             B, <int> ldb, <floating> (1.0 if accumulate else 0.0), C, <int> ldc)
+    row strides lda and ldb, by BLAS."""
+    gemm(True, False, <int> M, <int> N, <int> K, <floating> 1.0, A, <int> lda,
+         B, <int> ldb, <floating> (1.0 if accumulate else 0.0), C, <int> ldc)
 
 
 cdef void _weight_gradients(
@@ -516,21 +510,42 @@ cdef void _weight_gradients(
     """partial's kernel block (+)= x.T @ [dg_z, dg_r, dn], its recurrent block
     (+)= h.T @ dg and (always +=) its bias rows the column sums of
     [dg_z, dg_r, dn] and of dg, over K rows of x (K x n_in), h (K x H),
-    dg (K x 3H) and dn (K x H), in row order."""
+    dg (K x 3H) and dn (K x H), in row order. The two bias rows hold the same
+    first 2H values on entry (both get the same sums of dg_z and dg_r)."""
     cdef Py_ssize_t G = 3 * H
+    cdef floating *recurrent_block = partial + n_in * G
     cdef floating *grad_bias_x = partial + (n_in + H) * G
     cdef floating *grad_bias_h = grad_bias_x + G
     cdef Py_ssize_t r, k
-    _tn_product(partial, G, x, n_in, dg, G, n_in, K, 2 * H, accumulate, work)
-    _tn_product(partial + 2 * H, G, x, n_in, dn, H, n_in, K, H, accumulate, work)
-    _tn_product(partial + n_in * G, G, h, H, dg, G, H, K, G, accumulate, work)
-    for r in range(K):
-        for k in range(2 * H):
-            grad_bias_x[k] += dg[r * G + k]
-        for k in range(H):
-            grad_bias_x[2 * H + k] += dn[r * H + k]
-        for k in range(G):
-            grad_bias_h[k] += dg[r * G + k]
+    if work != NULL:
+        # dg_z and dg_r are packed once for both products and summed on the
+        # way; dn and dg_n on their own.
+        if floating is float:
+            skseq_gemm_tn2_f(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
+                             recurrent_block, G, accumulate, work, grad_bias_h)
+            skseq_gemm_tn2_f(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H,
+                             G, NULL, 0, accumulate, work, grad_bias_x + 2 * H)
+            skseq_gemm_tn2_f(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G,
+                             recurrent_block + 2 * H, G, NULL, 0, accumulate, work,
+                             grad_bias_h + 2 * H)
+        else:
+            skseq_gemm_tn2_d(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
+                             recurrent_block, G, accumulate, work, grad_bias_h)
+            skseq_gemm_tn2_d(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H,
+                             G, NULL, 0, accumulate, work, grad_bias_x + 2 * H)
+            skseq_gemm_tn2_d(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G,
+                             recurrent_block + 2 * H, G, NULL, 0, accumulate, work,
+                             grad_bias_h + 2 * H)
+    else:
+        _tn_product(partial, G, x, n_in, dg, G, n_in, K, 2 * H, accumulate)
+        _tn_product(partial + 2 * H, G, x, n_in, dn, H, n_in, K, H, accumulate)
+        _tn_product(recurrent_block, G, h, H, dg, G, H, K, G, accumulate)
+        for r in range(K):
+            for k in range(H):
+                grad_bias_x[2 * H + k] += dn[r * H + k]
+            for k in range(G):
+                grad_bias_h[k] += dg[r * G + k]
+    memcpy(grad_bias_x, grad_bias_h, 2 * H * sizeof(floating))
 
 
 cdef inline void _input_gradient(
@@ -567,6 +582,8 @@ cdef void _backward_chunk(
                                        #     next step's product, and directly
     Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
     int activation,
+    bint last_steps_only,              # dhidden is zero but at each
+                                       #     sequence's last step
 ) noexcept nogil:
     cdef Py_ssize_t G = 3 * H
     cdef Py_ssize_t start = chunk * chunk_size
@@ -574,6 +591,7 @@ cdef void _backward_chunk(
     cdef floating *partial = partials + chunk * (n_in + H + 2) * G
     cdef floating *dh_rec = carries + start * H
     cdef floating *dh_direct = carries + (B + start) * H
+    cdef const floating *dh_in
     cdef Py_ssize_t j, t, n_active, length, first, row
     cdef Py_ssize_t last_step
 
@@ -608,15 +626,20 @@ cdef void _backward_chunk(
             n_active += 1
         for j in range(n_active):
             row = j * T1 + t
+            # Where dhidden is known to be zero, the zeros of slot 0 are read
+            # instead: the same values, without streaming the whole array.
+            dh_in = dhidden + row * H
+            if last_steps_only and t != lengths[j]:
+                dh_in = dgates
             if floating is float:
                 skseq_gru_backward_row_f(
                     gates + row * G, cells + row * H, hidden + (row - 1) * H,
-                    dhidden + row * H, dh_rec + j * H, dh_direct + j * H,
+                    dh_in, dh_rec + j * H, dh_direct + j * H,
                     dgates + row * G, cells + row * H, H, activation)
             else:
                 skseq_gru_backward_row_d(
                     gates + row * G, cells + row * H, hidden + (row - 1) * H,
-                    dhidden + row * H, dh_rec + j * H, dh_direct + j * H,
+                    dh_in, dh_rec + j * H, dh_direct + j * H,
                     dgates + row * G, cells + row * H, H, activation)
         # dL/dh_{t-1} through the recurrent product, for the rows still running.
         _recurrent_gradient(dh_rec, dgates + t * G, T1 * G, recurrent_kernel,
@@ -693,6 +716,7 @@ def gru_backward(
     int activation,
     Py_ssize_t chunk_size,
     int n_threads,
+    bint last_steps_only=False,
 ):
     """Back-propagate through time for one GRU layer over a batch.
 
@@ -710,6 +734,10 @@ def gru_backward(
         (2, 3H). OUT, overwritten with the gradients summed over the batch.
     work : 1-D array of ``backward_workspace_size(...)`` elements. WORK
     activation, chunk_size, n_threads : as for the forward.
+    last_steps_only : bool
+        Whether ``dhidden`` is zero but at each sequence's last step (slot
+        ``lengths[j]``), the head's gradient on the top layer: then only
+        those slots are read.
     """
     cdef Py_ssize_t B = inputs.shape[0]
     cdef Py_ssize_t T1 = inputs.shape[1]
@@ -757,7 +785,7 @@ def gru_backward(
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
                     &cells[0, 0, 0], &hidden[0, 0, 0], &dhidden[0, 0, 0],
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
-                    activation,
+                    activation, last_steps_only,
                 )
             for e in range(partial_size):
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,
@@ -772,7 +800,7 @@ def gru_backward(
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
                     &cells[0, 0, 0], &hidden[0, 0, 0], &dhidden[0, 0, 0],
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
-                    activation,
+                    activation, last_steps_only,
                 )
             for e in prange(partial_size, schedule="static"):
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,

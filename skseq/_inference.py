@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 
+from . import _layout
 from ._network import StepIndex
 from ._threads import _blas_limit, effective_n_threads
 
@@ -56,10 +57,18 @@ def fill_inputs(workspace, sequences, batch_idx):
     else:
         n_steps = sequences.data.shape[1]
     inputs = workspace.inputs(len(batch_idx), n_steps + 1)
-    inputs[:, 0] = 0
-    np.take(
-        sequences.data[:, :n_steps], batch_idx, axis=0, out=inputs[:, 1:], mode="clip"
-    )
+    if sequences.data.dtype == inputs.dtype:
+        # One copy per row, where np.take into the strided view of slots 1..
+        # goes through a buffer.
+        _layout.gather_rows(
+            sequences.data, np.ascontiguousarray(batch_idx, dtype=np.intp), inputs
+        )
+    else:
+        inputs[:, 0] = 0
+        np.take(
+            sequences.data[:, :n_steps], batch_idx, axis=0, out=inputs[:, 1:],
+            mode="clip",
+        )  # fmt: skip
     return inputs, np.ascontiguousarray(lengths, dtype=np.intp), batch_idx
 
 

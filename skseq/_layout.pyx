@@ -7,10 +7,12 @@ slot 0 the initial state, as in the recurrent layers (``_lstm_layer``);
 ``lengths[j]`` is sequence j's number of steps. A bidirectional layer runs its
 backward direction on the time-reversed sequences (``reverse_time``); a
 network reads each sequence's last state for its head (``gather_last``) and
-hands the head's gradient back to that slot (``scatter_last``).
+hands the head's gradient back to that slot (``scatter_last``); a batch is
+copied into the layout by ``gather_rows``.
 """
 
 from cython cimport floating
+from libc.string cimport memcpy, memset
 
 from ._checks cimport _check_shape
 
@@ -55,6 +57,48 @@ def reverse_time(
                 for t in range(length + 1, T1):
                     for k in range(width):
                         target[j, t, k] = 0
+
+
+def gather_rows(
+    const floating[:, :, :] source,
+    const Py_ssize_t[::1] rows,
+    floating[:, :, ::1] target,
+):
+    """A batch into the slot layout: target[i, 0] = 0 and target[i, t + 1] =
+    source[rows[i], t] for t < S - 1, every row i of target (B, S, W).
+    ``source`` (N, >= S - 1, W) may be strided; each row is one copy when its
+    first S - 1 steps are contiguous."""
+    cdef Py_ssize_t B = target.shape[0]
+    cdef Py_ssize_t S = target.shape[1]
+    cdef Py_ssize_t W = target.shape[2]
+    cdef Py_ssize_t i, t, k, r
+    cdef bint contiguous = (
+        source.strides[2] == <Py_ssize_t> sizeof(floating)
+        and source.strides[1] == W * <Py_ssize_t> sizeof(floating)
+    )
+    if S < 1 or source.shape[1] < S - 1 or source.shape[2] != W:
+        raise ValueError(
+            f"source of shape ({source.shape[0]}, {source.shape[1]}, "
+            f"{source.shape[2]}) cannot fill target of shape ({B}, {S}, {W})."
+        )
+    if rows.shape[0] != B:
+        raise ValueError(f"rows has {rows.shape[0]} entries for {B} rows.")
+    for i in range(B):
+        if rows[i] < 0 or rows[i] >= source.shape[0]:
+            raise ValueError(f"rows[{i}] = {rows[i]} is outside the source's rows.")
+    if B == 0 or W == 0:
+        return
+    with nogil:
+        for i in range(B):
+            r = rows[i]
+            memset(&target[i, 0, 0], 0, W * sizeof(floating))
+            if contiguous and S > 1:
+                memcpy(&target[i, 1, 0], &source[r, 0, 0],
+                       (S - 1) * W * sizeof(floating))
+                continue
+            for t in range(S - 1):
+                for k in range(W):
+                    target[i, t + 1, k] = source[r, t, k]
 
 
 def gather_last(const floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,

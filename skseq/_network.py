@@ -535,6 +535,9 @@ class RecurrentNetwork:
             else:
                 d_input = None
             layer_input = workspace.layer_inputs[index]
+            # The top layer's dL/dh comes from the head alone: without
+            # per-step outputs, only at each sequence's last step.
+            head_only = index == len(layers) - 1 and not self.per_step
             chunk_size = chunk_rows(hidden)
             threads = threads_for(
                 n_rows, n_slots, layer_input.shape[2], hidden, n_threads,
@@ -553,7 +556,7 @@ class RecurrentNetwork:
                     )
                 self.cell.backward(
                     unit, grads, unit_input, unit_d_input, lengths, state,
-                    self._activation_code, chunk_size, threads,
+                    self._activation_code, chunk_size, threads, head_only,
                 )  # fmt: skip
                 if direction == 1 and d_input is not None:
                     _layout.reverse_time(

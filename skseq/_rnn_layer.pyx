@@ -556,10 +556,13 @@ cdef void _backward_chunk(
     floating *carries,                 # WORK (B, H): dL/dh_t through h_{t+1}
     Py_ssize_t T1, Py_ssize_t n_in, Py_ssize_t H,
     int activation,
+    bint last_steps_only,              # dhidden is zero but at each
+                                       #     sequence's last step
 ) noexcept nogil:
     cdef Py_ssize_t start = chunk * chunk_size
     cdef Py_ssize_t m = min(chunk_size, B - start)
     cdef floating *dh_carry = carries + start * H
+    cdef const floating *dh_in
     cdef Py_ssize_t j, t, n_active, row
     cdef Py_ssize_t last_step
 
@@ -587,11 +590,16 @@ cdef void _backward_chunk(
             n_active += 1
         for j in range(n_active):
             row = (j * T1 + t) * H
+            # Where dhidden is known to be zero, the zeros of slot 0 are read
+            # instead: the same values, without streaming the whole array.
+            dh_in = dhidden + row
+            if last_steps_only and t != lengths[j]:
+                dh_in = dgates
             if floating is float:
-                skseq_rnn_backward_row_f(hidden + row, dhidden + row, dh_carry + j * H,
+                skseq_rnn_backward_row_f(hidden + row, dh_in, dh_carry + j * H,
                                          dgates + row, H, activation)
             else:
-                skseq_rnn_backward_row_d(hidden + row, dhidden + row, dh_carry + j * H,
+                skseq_rnn_backward_row_d(hidden + row, dh_in, dh_carry + j * H,
                                          dgates + row, H, activation)
         # dL/dh_{t-1} through the recurrence, for the rows still running.
         _recurrent_gradient(dh_carry, dgates + t * H, T1 * H, recurrent_kernel,
@@ -617,6 +625,7 @@ def rnn_backward(
     int activation,
     Py_ssize_t chunk_size,
     int n_threads,
+    bint last_steps_only=False,
 ):
     """Back-propagate through time for one simple RNN layer over a batch.
 
@@ -632,6 +641,10 @@ def rnn_backward(
         gradients summed over the batch.
     work : 1-D array of ``backward_workspace_size(...)`` elements. WORK
     activation, chunk_size, n_threads : as for the forward.
+    last_steps_only : bool
+        Whether ``dhidden`` is zero but at each sequence's last step (slot
+        ``lengths[j]``), the head's gradient on the top layer: then only
+        those slots are read.
     """
     cdef Py_ssize_t B = inputs.shape[0]
     cdef Py_ssize_t T1 = inputs.shape[1]
@@ -676,7 +689,7 @@ def rnn_backward(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &hidden[0, 0, 0],
                     &dhidden[0, 0, 0], &dgates[0, 0, 0], dinputs_ptr, partials,
-                    carries, T1, n_in, H, activation,
+                    carries, T1, n_in, H, activation, last_steps_only,
                 )
             for e in range(partial_size):
                 _sum_partials(e, partials, chunks, n_in, H, H, &grad_kernel[0, 0],
@@ -691,7 +704,7 @@ def rnn_backward(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &hidden[0, 0, 0],
                     &dhidden[0, 0, 0], &dgates[0, 0, 0], dinputs_ptr, partials,
-                    carries, T1, n_in, H, activation,
+                    carries, T1, n_in, H, activation, last_steps_only,
                 )
             for e in prange(partial_size, schedule="static"):
                 _sum_partials(e, partials, chunks, n_in, H, H, &grad_kernel[0, 0],

@@ -1414,6 +1414,28 @@ def test_gather_and_scatter_of_last_states(layout, dtype):
         layout.gather_last(states, lengths[:4].copy(), out, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gather_rows_fills_the_slot_layout(layout, dtype):
+    """Chosen rows of a batch, contiguous or strided, land in slots 1.. of
+    the layout (as many steps as it has slots) with slot 0 zeroed; rows
+    outside the source and shapes that do not fit are refused."""
+    rng = np.random.default_rng(35)
+    source = rng.standard_normal((6, 5, 3)).astype(dtype)
+    rows = np.array([4, 0, 4, 2], dtype=np.intp)
+    for data in (source, np.asfortranarray(source), source[:, ::-1]):
+        for n_slots in (6, 3):
+            target = np.full((4, n_slots, 3), np.nan, dtype)
+            layout.gather_rows(data, rows, target)
+            assert_array_equal(target[:, 0], 0)
+            assert_array_equal(target[:, 1:], data[rows, : n_slots - 1])
+    with pytest.raises(ValueError, match="outside the source"):
+        layout.gather_rows(source, np.array([0, 1, 6, 2], np.intp), target)
+    with pytest.raises(ValueError, match="cannot fill"):
+        layout.gather_rows(source, rows, np.zeros((4, 7, 3), dtype))
+    with pytest.raises(ValueError, match="rows has"):
+        layout.gather_rows(source, rows[:3].copy(), target)
+
+
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inference_reads_inputs_without_the_zero_slot(

@@ -67,12 +67,22 @@ def _forward(X, W, U, b, lengths, activation, chunk_size=2, n_threads=1):
     return gates, cells, hidden
 
 
-def _backward(X, W, U, b, R, lengths, activation, chunk_size=2, n_threads=1):
-    """(dL/dW, dL/dU, dL/db, dL/dX) of sum(h * R) through the core."""
+def _backward(
+    X, W, U, b, R, lengths, activation, chunk_size=2, n_threads=1,
+    last_steps_only=False,
+):  # fmt: skip
+    """(dL/dW, dL/dU, dL/db, dL/dX) of sum(h * R) through the core. With
+    ``last_steps_only`` the core is told so and gets dL/dh NaN but at each
+    sequence's last step."""
     gates, cells, hidden = _forward(X, W, U, b, lengths, activation, chunk_size)
     B, T, n_in = X.shape
     dhidden = np.zeros_like(hidden)
     dhidden[:, 1:] = R
+    if last_steps_only:
+        rows = np.arange(B)
+        last = dhidden[rows, lengths]
+        dhidden[:] = np.nan
+        dhidden[rows, lengths] = last
     dinputs = np.full((B, T + 1, n_in), np.nan, dtype=X.dtype)
     grads = [np.full_like(a, np.nan) for a in (W, U, b)]
     work = np.empty(
@@ -82,6 +92,7 @@ def _backward(X, W, U, b, R, lengths, activation, chunk_size=2, n_threads=1):
     _gru_layer.gru_backward(
         _padded(X), W, U, lengths, gates, cells, hidden, dhidden, gates, dinputs,
         *grads, work, ACTIVATION_CODES[activation], chunk_size, n_threads,
+        last_steps_only,
     )  # fmt: skip
     return (*grads, dinputs[:, 1:])
 
@@ -165,6 +176,25 @@ def test_results_do_not_depend_on_the_thread_count(products):
     forward_one = _forward(X, W, U, b, lengths, "tanh", 4, 1)
     forward_two = _forward(X, W, U, b, lengths, "tanh", 4, 2)
     for a, c in zip(forward_one, forward_two, strict=True):
+        assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_last_steps_only_reads_dhidden_at_the_last_steps_alone(products, n_threads):
+    """Told that dL/dh is zero but at each sequence's last step (the head's
+    gradient), the layer reads it there alone: NaN elsewhere gives the bits
+    that zeros elsewhere give without the flag."""
+    lengths = np.array([6, 5, 5, 2, 4, 3, 1], dtype=np.intp)
+    X, W, U, b, R = _layer_problem(lengths=lengths)
+    rows = np.arange(len(lengths))
+    R_last = np.zeros_like(R)
+    R_last[rows, lengths - 1] = R[rows, lengths - 1]
+    plain = _backward(X, W, U, b, R_last, lengths, "tanh", n_threads=n_threads)
+    told = _backward(
+        X, W, U, b, R_last, lengths, "tanh", n_threads=n_threads,
+        last_steps_only=True,
+    )  # fmt: skip
+    for a, c in zip(plain, told, strict=True):
         assert_array_equal(a, c)
 
 

@@ -209,6 +209,7 @@ def layer_backward(
     chunk_size=3,
     n_threads=1,
     with_dinputs=True,
+    last_steps_only=False,
 ):
     """The gradients (padded layout for inputs and dgates), in a dict."""
     kernel, recurrent_kernel, _ = layer
@@ -239,6 +240,7 @@ def layer_backward(
         ACTIVATION_CODES[activation],
         chunk_size,
         n_threads,
+        last_steps_only,
     )
     return grads
 
@@ -446,6 +448,31 @@ def test_steps_past_lengths_are_ignored(rnn):
         assert_array_equal(grads[name], clean[name])
     for j, n in enumerate(lengths):
         assert_array_equal(grads["inputs"][j, : n + 1], clean["inputs"][j, : n + 1])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_last_steps_only_reads_dhidden_at_the_last_steps_alone(rnn, n_threads):
+    """Told that dL/dh is zero but at each sequence's last step (the head's
+    gradient), the layer reads it there alone: NaN elsewhere gives the bits
+    that zeros elsewhere give without the flag."""
+    X, lengths, (layer,), R = make_problem(8, "tanh", "ragged")
+    inputs = pad(X)
+    hidden = layer_forward(rnn, inputs, layer, lengths, "tanh")
+    rows = np.arange(len(lengths))
+    zeros_elsewhere = np.zeros_like(pad(R))
+    zeros_elsewhere[rows, lengths] = pad(R)[rows, lengths]
+    nan_elsewhere = np.full_like(zeros_elsewhere, np.nan)
+    nan_elsewhere[rows, lengths] = zeros_elsewhere[rows, lengths]
+    plain = layer_backward(
+        rnn, inputs, layer, lengths, hidden, zeros_elsewhere, "tanh",
+        n_threads=n_threads,
+    )  # fmt: skip
+    told = layer_backward(
+        rnn, inputs, layer, lengths, hidden, nan_elsewhere, "tanh",
+        n_threads=n_threads, last_steps_only=True,
+    )  # fmt: skip
+    for name in ("kernel", "recurrent_kernel", "bias", "inputs", "dgates"):
+        assert_array_equal(told[name], plain[name])
 
 
 # --------------------------------------------------------------------------
