@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _numerics, _streaming
+from . import _doc_links, _numerics, _streaming
 from ._callbacks import CallbackSupportMixin
 from ._inference import InferenceEngine
 from ._losses import OUTPUT_ACTIVATIONS
@@ -85,6 +85,18 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
     """
 
     _cell = None
+
+    # The notebook representation's links to the API pages (see _doc_links).
+    _doc_link_module = "skseq"
+
+    @property
+    def _doc_link_template(self):
+        url = _doc_links.documentation_url()
+        return getattr(self, "__doc_link_template", _doc_links.doc_link_template(url))
+
+    @_doc_link_template.setter
+    def _doc_link_template(self, value):
+        setattr(self, "__doc_link_template", value)
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [

@@ -98,8 +98,12 @@ SHARED_PARAMETERS = """
         Share of the training data held out for early stopping when ``fit``
         is not given ``X_val``.
 
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of Adam's first and second moment estimates, in [0, 1).
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first moment (mean) estimates, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second moment (uncentred variance) estimates,
+        in [0, 1).
 
     epsilon : float, default=1e-8
         Adam's numerical-stability constant.
