@@ -44,6 +44,7 @@ from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
     _aligned,
     _dense,
+    _gemm_tn2,
     _packed,
     _product,
     _recurrent_gradient,
@@ -52,8 +53,6 @@ from ._kernels cimport (
     _tn_work,
     skseq_gemm_init,
     skseq_gemm_level,
-    skseq_gemm_tn2_d,
-    skseq_gemm_tn2_f,
     skseq_gru_backward_row_d,
     skseq_gru_backward_row_f,
     skseq_gru_forward_row_d,
@@ -520,22 +519,12 @@ cdef void _weight_gradients(
     if work != NULL:
         # dg_z and dg_r are packed once for both products and summed on the
         # way; dn and dg_n on their own.
-        if floating is float:
-            skseq_gemm_tn2_f(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
-                             recurrent_block, G, accumulate, work, grad_bias_h)
-            skseq_gemm_tn2_f(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H,
-                             G, NULL, 0, accumulate, work, grad_bias_x + 2 * H)
-            skseq_gemm_tn2_f(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G,
-                             recurrent_block + 2 * H, G, NULL, 0, accumulate, work,
-                             grad_bias_h + 2 * H)
-        else:
-            skseq_gemm_tn2_d(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
-                             recurrent_block, G, accumulate, work, grad_bias_h)
-            skseq_gemm_tn2_d(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H,
-                             G, NULL, 0, accumulate, work, grad_bias_x + 2 * H)
-            skseq_gemm_tn2_d(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G,
-                             recurrent_block + 2 * H, G, NULL, 0, accumulate, work,
-                             grad_bias_h + 2 * H)
+        _gemm_tn2(n_in, H, 2 * H, K, x, n_in, h, H, dg, G, partial, G,
+                  recurrent_block, G, accumulate, work, grad_bias_h)
+        _gemm_tn2(n_in, 0, H, K, x, n_in, NULL, 0, dn, H, partial + 2 * H, G, NULL, 0,
+                  accumulate, work, grad_bias_x + 2 * H)
+        _gemm_tn2(H, 0, H, K, h, H, NULL, 0, dg + 2 * H, G, recurrent_block + 2 * H,
+                  G, NULL, 0, accumulate, work, grad_bias_h + 2 * H)
     else:
         _tn_product(partial, G, x, n_in, dg, G, n_in, K, 2 * H, accumulate)
         _tn_product(partial + 2 * H, G, x, n_in, dn, H, n_in, K, H, accumulate)

@@ -302,6 +302,24 @@ cdef inline void _transposed_product(
              C, <int> N)
 
 
+cdef inline void _gemm_tn2(
+    Py_ssize_t M1, Py_ssize_t M2, Py_ssize_t N, Py_ssize_t K,
+    const floating *A1, Py_ssize_t lda1, const floating *A2, Py_ssize_t lda2,
+    const floating *B, Py_ssize_t ldb, floating *C1, Py_ssize_t ldc1,
+    floating *C2, Py_ssize_t ldc2, bint accumulate, floating *work,
+    floating *colsum,
+) noexcept nogil:
+    """C1 (M1 x N) (+)= A1.T @ B and C2 (M2 x N, none for M2 = 0) (+)= A2.T @ B
+    with the packed kernels, B (K x N) packed once into ``work`` for both and
+    its column sums added into ``colsum`` (or NULL) on the way."""
+    if floating is float:
+        skseq_gemm_tn2_f(M1, M2, N, K, A1, lda1, A2, lda2, B, ldb, C1, ldc1, C2,
+                         ldc2, accumulate, work, colsum)
+    else:
+        skseq_gemm_tn2_d(M1, M2, N, K, A1, lda1, A2, lda2, B, ldb, C1, ldc1, C2,
+                         ldc2, accumulate, work, colsum)
+
+
 cdef inline void _weight_gradients(
     floating *partial, const floating *x, const floating *h, const floating *dz,
     Py_ssize_t K, Py_ssize_t n_in, Py_ssize_t H, Py_ssize_t G, bint accumulate,
@@ -315,12 +333,8 @@ cdef inline void _weight_gradients(
     cdef floating *grad_bias = partial + (n_in + H) * G
     cdef Py_ssize_t r, k
     if work != NULL:
-        if floating is float:
-            skseq_gemm_tn2_f(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
-                             partial + n_in * G, G, accumulate, work, grad_bias)
-        else:
-            skseq_gemm_tn2_d(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
-                             partial + n_in * G, G, accumulate, work, grad_bias)
+        _gemm_tn2(n_in, H, G, K, x, n_in, h, H, dz, G, partial, G,
+                  partial + n_in * G, G, accumulate, work, grad_bias)
         return
     _transposed_product(partial, x, n_in, dz, n_in, K, G, accumulate, NULL)
     _transposed_product(partial + n_in * G, h, H, dz, H, K, G, accumulate, NULL)
