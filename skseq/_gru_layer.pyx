@@ -630,9 +630,11 @@ cdef void _backward_chunk(
                     gates + row * G, cells + row * H, hidden + (row - 1) * H,
                     dh_in, dh_rec + j * H, dh_direct + j * H,
                     dgates + row * G, cells + row * H, H, activation)
-        # dL/dh_{t-1} through the recurrent product, for the rows still running.
-        _recurrent_gradient(dh_rec, dgates + t * G, T1 * G, recurrent_kernel,
-                            packed_t, n_active, H, G)
+        # dL/dh_{t-1} through the recurrent product, for the rows still
+        # running; none at t = 1, where h_0 is the zero initial state.
+        if t > 1:
+            _recurrent_gradient(dh_rec, dgates + t * G, T1 * G, recurrent_kernel,
+                                packed_t, n_active, H, G)
 
     cdef void *block = NULL
     cdef floating *work = _tn_work(dgates, G, &block)

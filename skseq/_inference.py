@@ -43,8 +43,14 @@ def batches(n_samples, batch_size):
         yield slice(start, min(start + batch_size, n_samples))
 
 
-def fill_inputs(workspace, sequences, batch_idx):
-    """Copy a batch into the workspace's padded input buffer.
+# A batch's copy into the input buffer is shared between threads from this many
+# bytes on; below, waking a thread costs more than it saves.
+PARALLEL_COPY_BYTES = 1 << 20
+
+
+def fill_inputs(workspace, sequences, batch_idx, n_threads=1):
+    """Copy a batch into the workspace's padded input buffer (on ``n_threads``
+    threads).
 
     Ragged batches are reordered by decreasing length, as the core requires;
     the returned ``batch_idx`` is in the order of the rows.
@@ -61,7 +67,10 @@ def fill_inputs(workspace, sequences, batch_idx):
         # One copy per row, where np.take into the strided view of slots 1..
         # goes through a buffer.
         _layout.gather_rows(
-            sequences.data, np.ascontiguousarray(batch_idx, dtype=np.intp), inputs
+            sequences.data,
+            np.ascontiguousarray(batch_idx, dtype=np.intp),
+            inputs,
+            n_threads if inputs.nbytes >= PARALLEL_COPY_BYTES else 1,
         )
     else:
         inputs[:, 0] = 0

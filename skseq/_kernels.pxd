@@ -25,6 +25,8 @@ from ._blas cimport gemm
 from ._dispatch cimport set_level, shared_table, skseq_kernel_table
 
 cdef extern from "src/kernels.h" nogil:
+    void skseq_prefetch_rows(const void *first, Py_ssize_t stride, Py_ssize_t rows,
+                             Py_ssize_t row_bytes, int write)
     void skseq_forward_row_d(double *z, const double *bias, const double *c_prev,
                              double *c_now, double *h_now, Py_ssize_t H, int relu)
     void skseq_forward_row_f(float *z, const float *bias, const float *c_prev,

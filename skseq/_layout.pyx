@@ -12,6 +12,7 @@ copied into the layout by ``gather_rows``.
 """
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
 from ._checks cimport _check_shape
@@ -63,11 +64,13 @@ def gather_rows(
     const floating[:, :, :] source,
     const Py_ssize_t[::1] rows,
     floating[:, :, ::1] target,
+    int n_threads=1,
 ):
     """A batch into the slot layout: target[i, 0] = 0 and target[i, t + 1] =
     source[rows[i], t] for t < S - 1, every row i of target (B, S, W).
     ``source`` (N, >= S - 1, W) may be strided; each row is one copy when its
-    first S - 1 steps are contiguous."""
+    first S - 1 steps are contiguous. The rows are shared by ``n_threads``
+    threads (a copy: the result does not depend on them)."""
     cdef Py_ssize_t B = target.shape[0]
     cdef Py_ssize_t S = target.shape[1]
     cdef Py_ssize_t W = target.shape[2]
@@ -86,7 +89,15 @@ def gather_rows(
     for i in range(B):
         if rows[i] < 0 or rows[i] >= source.shape[0]:
             raise ValueError(f"rows[{i}] = {rows[i]} is outside the source's rows.")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be at least 1, got {n_threads}.")
     if B == 0 or W == 0:
+        return
+    if contiguous and S > 1 and n_threads > 1:
+        for i in prange(B, nogil=True, schedule="static", num_threads=n_threads):
+            memset(&target[i, 0, 0], 0, W * sizeof(floating))
+            memcpy(&target[i, 1, 0], &source[rows[i], 0, 0],
+                   (S - 1) * W * sizeof(floating))
         return
     with nogil:
         for i in range(B):

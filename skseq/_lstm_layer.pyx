@@ -776,9 +776,11 @@ cdef void _backward_chunk(
             else:
                 skseq_backward_row_d(a, c_now, c_prev, dh_in, dh_carry + j * H,
                                      dc_carry + j * H, dz, H, activation)
-        # dL/dh_{t-1} through the recurrence, for the rows still running.
-        _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
-                            packed_t, n_active, H, G)
+        # dL/dh_{t-1} through the recurrence, for the rows still running; none
+        # at t = 1, where h_0 is the zero initial state, not a parameter.
+        if t > 1:
+            _recurrent_gradient(dh_carry, dgates + t * G, T1 * G, recurrent_kernel,
+                                packed_t, n_active, H, G)
 
     _backward_products(partial, dinputs, inputs, kernel, hidden, dgates, lengths, m,
                        T1, n_in, H, G)

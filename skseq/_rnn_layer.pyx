@@ -47,6 +47,7 @@ from ._kernels cimport (
     _row_in_place,
     skseq_gemm_init,
     skseq_gemm_level,
+    skseq_prefetch_rows,
     skseq_rnn_backward_row_d,
     skseq_rnn_backward_row_f,
     skseq_rnn_forward_row_d,
@@ -133,18 +134,20 @@ cdef void _forward_chunk(
             n_active -= 1
         slot = t if all_steps else t & 1
         prev_slot = t - 1 if all_steps else 1 - slot
-        if paired:
+        # At t = 1 the recurrent product is of h_0, zeros: left out.
+        if paired and t > 1:
             # Both products in one pass, rounded as the two below.
             _pair_product(hidden + slot * H, ld, inputs + (t - shift) * n_in,
                           n_input_slots * n_in, packed_kernel, n_in,
                           hidden + prev_slot * H, ld, packed, H, n_active, H)
         else:
-            if not all_steps:
+            if paired or not all_steps:
                 _product(hidden + slot * H, ld, inputs + (t - shift) * n_in,
                          n_input_slots * n_in, kernel, packed_kernel, n_active, n_in,
                          H, False)
-            _recurrent_product(hidden + slot * H, ld, hidden + prev_slot * H, ld,
-                               recurrent_kernel, packed, n_active, H, H)
+            if t > 1:
+                _recurrent_product(hidden + slot * H, ld, hidden + prev_slot * H, ld,
+                                   recurrent_kernel, packed, n_active, H, H)
         for j in range(n_active):
             h_now = hidden + j * ld + slot * H
             if floating is float:
@@ -601,9 +604,18 @@ cdef void _backward_chunk(
             else:
                 skseq_rnn_backward_row_d(hidden + row, dh_in, dh_carry + j * H,
                                          dgates + row, H, activation)
-        # dL/dh_{t-1} through the recurrence, for the rows still running.
-        _recurrent_gradient(dh_carry, dgates + t * H, T1 * H, recurrent_kernel,
-                            packed_t, n_active, H, H)
+        # The rows the next step reads and writes, fetched while this step's
+        # product runs (from the last-level cache, where they wait otherwise).
+        if t > 1:
+            skseq_prefetch_rows(hidden + (t - 1) * H, T1 * H * sizeof(floating),
+                                n_active, H * sizeof(floating), 0)
+            skseq_prefetch_rows(dgates + (t - 1) * H, T1 * H * sizeof(floating),
+                                n_active, H * sizeof(floating), 1)
+        # dL/dh_{t-1} through the recurrence, for the rows still running; none
+        # at t = 1, where h_0 is the zero initial state, not a parameter.
+        if t > 1:
+            _recurrent_gradient(dh_carry, dgates + t * H, T1 * H, recurrent_kernel,
+                                packed_t, n_active, H, H)
 
     _backward_products(partials + chunk * (n_in + H + 1) * H, dinputs, inputs, kernel,
                        hidden, dgates, lengths, m, T1, n_in, H, H)

@@ -504,7 +504,9 @@ class EpochLoop:
         Returns ``(loss, total_weight)``; ``total_weight`` is 0 for a batch
         whose sample weights are all zero (then ``grad`` is not written).
         """
-        inputs, lengths, batch_idx = fill_inputs(workspace, sequences, batch_idx)
+        inputs, lengths, batch_idx = fill_inputs(
+            workspace, sequences, batch_idx, n_threads
+        )
         steps = None
         if network.per_step:
             # One loss term per real step, each step weighted by its sequence.

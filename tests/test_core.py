@@ -1424,10 +1424,13 @@ def test_gather_rows_fills_the_slot_layout(layout, dtype):
     rows = np.array([4, 0, 4, 2], dtype=np.intp)
     for data in (source, np.asfortranarray(source), source[:, ::-1]):
         for n_slots in (6, 3):
-            target = np.full((4, n_slots, 3), np.nan, dtype)
-            layout.gather_rows(data, rows, target)
-            assert_array_equal(target[:, 0], 0)
-            assert_array_equal(target[:, 1:], data[rows, : n_slots - 1])
+            for n_threads in (1, 2, 3):
+                target = np.full((4, n_slots, 3), np.nan, dtype)
+                layout.gather_rows(data, rows, target, n_threads)
+                assert_array_equal(target[:, 0], 0)
+                assert_array_equal(target[:, 1:], data[rows, : n_slots - 1])
+    with pytest.raises(ValueError, match="n_threads must be at least 1"):
+        layout.gather_rows(source, rows, target, 0)
     with pytest.raises(ValueError, match="outside the source"):
         layout.gather_rows(source, np.array([0, 1, 6, 2], np.intp), target)
     with pytest.raises(ValueError, match="cannot fill"):
