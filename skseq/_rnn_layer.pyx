@@ -604,16 +604,16 @@ cdef void _backward_chunk(
             else:
                 skseq_rnn_backward_row_d(hidden + row, dh_in, dh_carry + j * H,
                                          dgates + row, H, activation)
-        # The rows the next step reads and writes, fetched while this step's
-        # product runs (from the last-level cache, where they wait otherwise).
+        # dL/dh_{t-1} through the recurrence, for the rows still running; none
+        # at t = 1, where h_0 is the zero initial state, not a parameter. The
+        # rows the next step reads and writes are fetched first, to arrive
+        # while the product runs (from the last-level cache, where the
+        # elementwise pass would otherwise wait on each).
         if t > 1:
             skseq_prefetch_rows(hidden + (t - 1) * H, T1 * H * sizeof(floating),
                                 n_active, H * sizeof(floating), 0)
             skseq_prefetch_rows(dgates + (t - 1) * H, T1 * H * sizeof(floating),
                                 n_active, H * sizeof(floating), 1)
-        # dL/dh_{t-1} through the recurrence, for the rows still running; none
-        # at t = 1, where h_0 is the zero initial state, not a parameter.
-        if t > 1:
             _recurrent_gradient(dh_carry, dgates + t * H, T1 * H, recurrent_kernel,
                                 packed_t, n_active, H, H)
 
