@@ -93,23 +93,30 @@ def gather_rows(
         raise ValueError(f"n_threads must be at least 1, got {n_threads}.")
     if B == 0 or W == 0:
         return
-    if contiguous and S > 1 and n_threads > 1:
-        for i in prange(B, nogil=True, schedule="static", num_threads=n_threads):
-            memset(&target[i, 0, 0], 0, W * sizeof(floating))
-            memcpy(&target[i, 1, 0], &source[rows[i], 0, 0],
-                   (S - 1) * W * sizeof(floating))
+    if contiguous and S > 1:
+        if n_threads > 1:
+            for i in prange(B, nogil=True, schedule="static", num_threads=n_threads):
+                _slot_row(&target[i, 0, 0], &source[rows[i], 0, 0], S, W)
+        else:
+            with nogil:
+                for i in range(B):
+                    _slot_row(&target[i, 0, 0], &source[rows[i], 0, 0], S, W)
         return
     with nogil:
         for i in range(B):
             r = rows[i]
             memset(&target[i, 0, 0], 0, W * sizeof(floating))
-            if contiguous and S > 1:
-                memcpy(&target[i, 1, 0], &source[r, 0, 0],
-                       (S - 1) * W * sizeof(floating))
-                continue
             for t in range(S - 1):
                 for k in range(W):
                     target[i, t + 1, k] = source[r, t, k]
+
+
+cdef inline void _slot_row(floating *target, const floating *source, Py_ssize_t S,
+                           Py_ssize_t W) noexcept nogil:
+    """One row of gather_rows from a contiguous source row: slot 0 zeros,
+    then its first S - 1 steps."""
+    memset(target, 0, W * sizeof(floating))
+    memcpy(target + W, source, (S - 1) * W * sizeof(floating))
 
 
 def gather_last(const floating[:, :, ::1] states, const Py_ssize_t[::1] lengths,

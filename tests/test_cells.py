@@ -9,23 +9,12 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from skseq import (
-    GRUClassifier,
-    GRURegressor,
-    LSTMClassifier,
-    LSTMRegressor,
-    RNNClassifier,
-    RNNRegressor,
-)
+from skseq import RNNClassifier, RNNRegressor
 from skseq._cells import CELLS, FIXED_BIAS_MAX_LENGTH
 from skseq._estimators import BaseRecurrentClassifier, BaseRecurrentRegressor
 from skseq._network import RecurrentNetwork
 
-ESTIMATORS = {
-    "lstm": (LSTMRegressor, LSTMClassifier),
-    "gru": (GRURegressor, GRUClassifier),
-    "rnn": (RNNRegressor, RNNClassifier),
-}
+from ._estimators import CELL_ESTIMATORS
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -93,8 +82,8 @@ def test_initial_biases_are_the_cells_own():
 def test_every_cell_has_a_regressor_and_a_classifier():
     """Each cell's estimators subclass the shared regressor and classifier
     (their logic in one place, not copied) and add their cell."""
-    assert set(ESTIMATORS) == set(CELLS)
-    for name, (regressor, classifier) in ESTIMATORS.items():
+    assert set(CELL_ESTIMATORS) == set(CELLS)
+    for name, (regressor, classifier) in CELL_ESTIMATORS.items():
         assert regressor._cell == classifier._cell == name
         assert issubclass(regressor, BaseRecurrentRegressor)
         assert issubclass(classifier, BaseRecurrentClassifier)

@@ -15,15 +15,10 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skseq import (
-    GRUClassifier,
-    GRURegressor,
-    LSTMClassifier,
-    LSTMRegressor,
-    RNNClassifier,
-    RNNRegressor,
-)
+from skseq import LSTMRegressor
 from skseq.utils import all_estimators
+
+from ._estimators import CELL_ESTIMATORS
 
 CONFIGURATIONS = {
     "early_stopping": dict(early_stopping=True),
@@ -67,12 +62,7 @@ def _instances():
 
 def test_all_estimators_finds_the_public_estimators():
     assert dict(all_estimators()) == {
-        "GRUClassifier": GRUClassifier,
-        "GRURegressor": GRURegressor,
-        "LSTMClassifier": LSTMClassifier,
-        "LSTMRegressor": LSTMRegressor,
-        "RNNClassifier": RNNClassifier,
-        "RNNRegressor": RNNRegressor,
+        cls.__name__: cls for pair in CELL_ESTIMATORS.values() for cls in pair
     }
 
 

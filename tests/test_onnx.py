@@ -11,16 +11,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skseq import (
-    GRUClassifier,
-    GRURegressor,
-    LSTMClassifier,
-    LSTMRegressor,
-    RNNClassifier,
-    RNNRegressor,
-)
+from skseq import LSTMClassifier, LSTMRegressor
 from skseq.onnx import pad_sequences
 from skseq.utils import all_estimators
+
+from ._estimators import CELL_ESTIMATORS
 
 # CI installs these through the test extra; the guard is for environments
 # without it.
@@ -44,11 +39,7 @@ FLOAT32_TOLERANCE = 1e-5
 FLOAT64_TOLERANCE = 1e-4
 
 # Per cell: its regressor, its classifier and its ONNX operator.
-CELLS = {
-    "lstm": (LSTMRegressor, LSTMClassifier, "LSTM"),
-    "gru": (GRURegressor, GRUClassifier, "GRU"),
-    "rnn": (RNNRegressor, RNNClassifier, "RNN"),
-}
+CELLS = {name: (*pair, name.upper()) for name, pair in CELL_ESTIMATORS.items()}
 # The operator's activations of one direction for skseq's activation "relu".
 RELU_ACTIVATIONS = {
     "lstm": [b"Sigmoid", b"Relu", b"Relu"],

@@ -18,9 +18,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skseq import (
-    GRUClassifier,
     GRURegressor,
-    LSTMClassifier,
     LSTMRegressor,
     RNNClassifier,
     RNNRegressor,
@@ -30,8 +28,7 @@ from skseq import (
     _rnn_layer,
 )
 
-REGRESSORS = [LSTMRegressor, GRURegressor, RNNRegressor]
-CLASSIFIERS = [LSTMClassifier, GRUClassifier, RNNClassifier]
+from ._estimators import CLASSIFIERS, REGRESSORS
 
 
 def _fit(model, X, y):
