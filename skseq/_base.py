@@ -351,6 +351,8 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             y = cast_finite(y, dtype, "y")
         n_outputs = y.n_outputs if self.return_sequences else y.shape[1]
         sample_weight = check_sample_weight(sample_weight, len(sequences), dtype)
+        if self.return_sequences:
+            y.check_weights(sequences.lengths, sample_weight)
         if class_sample_weight is not None:
             with np.errstate(over="ignore"):
                 class_sample_weight = class_sample_weight.astype(dtype)
@@ -539,8 +541,12 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         engine = self._inference_engine()
         # A few equal-length sequences in a C-contiguous array of the weights'
         # dtype: one compiled call, which declines (None) any other input;
-        # that is validated and run below.
-        raw = engine.predict_small(X)
+        # that is validated and run below. A model fitted on sequences with
+        # feature names skips it: an array has none, which validation warns
+        # about.
+        raw = None
+        if self._fitted_on_2d or "feature_names_in_" not in self.__dict__:
+            raw = engine.predict_small(X)
         if raw is None:
             sequences, _ = check_sequences(
                 self, X, fitted=self._fitted_input(), model_dtype=self.weights_.dtype
@@ -580,9 +586,13 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
 
     def _step_output(self, X_t, state):
         """The output (activated) after one more step, and the new state."""
-        raw, state = _streaming.step_raw(self, X_t, state)
-        _check_finite_output(raw)
-        return OUTPUT_ACTIVATIONS[self.out_activation_](raw), state
+        raw, new_state = _streaming.step_raw(self, X_t, state)
+        if not _numerics.all_finite(raw.reshape(-1)):
+            # The state's values are not checked on the way in (that would
+            # double the cost of a small step): a non-finite one shows here.
+            _streaming.check_state_finite(state)
+            _check_finite_output(raw)
+        return OUTPUT_ACTIVATIONS[self.out_activation_](raw), new_state
 
 
 def _check_finite_output(raw):

@@ -92,7 +92,9 @@ SHARED_PARAMETERS = """
         X, y)``. The loss is the default because it changes smoothly from
         epoch to epoch: on a small validation set, accuracy moves in steps of
         one sample, and a barely trained epoch can tie or beat the later ones.
-        Used only with ``early_stopping=True``.
+        Used only with ``early_stopping=True``. With
+        ``return_sequences=True`` only "loss" and None apply (a scorer
+        compares one prediction per sequence).
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping when ``fit``

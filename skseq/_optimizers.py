@@ -18,6 +18,14 @@ import numpy as np
 from ._numerics import adam_update, sgd_update
 
 
+def matches(state, keys):
+    """Whether ``state`` (a dict, or None) is an optimizer state with these
+    keys: one saved by the other solver (``solver`` changed between a fit
+    and a warm-started fit or partial_fit) is not, and the new solver then
+    starts afresh from the current weights."""
+    return state is not None and set(state) == set(keys)
+
+
 class SGDOptimizer:
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
@@ -25,6 +33,8 @@ class SGDOptimizer:
     "invscaling" (``learning_rate_init / t**power_t``, t counting samples seen)
     and "adaptive" (divide by 5 when the loss stalls).
     """
+
+    STATE_KEYS = ("velocity", "learning_rate")
 
     def __init__(
         self,
@@ -43,6 +53,8 @@ class SGDOptimizer:
         self.momentum = momentum
         self.nesterov = nesterov
         self.power_t = power_t
+        if not matches(state, self.STATE_KEYS):
+            state = None
         if state is None:
             self.velocity = np.zeros_like(weights)
             self.learning_rate = float(learning_rate_init)
@@ -88,6 +100,8 @@ class SGDOptimizer:
 class AdamOptimizer:
     """Adam (Kingma & Ba, 2015), bias-corrected, updating weights in place."""
 
+    STATE_KEYS = ("t", "first_moment", "second_moment")
+
     def __init__(
         self,
         weights,
@@ -102,6 +116,8 @@ class AdamOptimizer:
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        if not matches(state, self.STATE_KEYS):
+            state = None
         if state is None:
             self.t = 0
             self.first_moment = np.zeros_like(weights)

@@ -143,6 +143,27 @@ class StepTargets:
             weights = step if weights is None else weights * step
         return self.values[samples, times], weights
 
+    def check_weights(self, lengths, sample_weight):
+        """The checks ``sample_weight * class_weight`` gets per sequence,
+        here per real step: finite, and not zero at every step."""
+        if self.weights is None:
+            return
+        steps = self.weights[step_mask(lengths, self.values.shape[1])]
+        if sample_weight is not None:
+            with np.errstate(over="ignore"):
+                steps = steps * per_step_weights(sample_weight, lengths)
+        name = "sample_weight * class_weight"
+        if not np.all(np.isfinite(steps)):
+            raise ValueError(
+                f"{name} contains infinite values (in {steps.dtype.name}); "
+                "weights must be finite."
+            )
+        if not np.any(steps > 0):
+            raise ValueError(
+                f"{name} must contain at least one non-zero number at the real "
+                "steps of the sequences."
+            )
+
     def flat(self, lengths, sample_weight):
         """Targets and weights of every real step, one row per step."""
         mask = step_mask(lengths, self.values.shape[1])

@@ -123,6 +123,17 @@ def _check_state(estimator, network, state, dtype):
     return list(zip(*columns, strict=True)), n_streams
 
 
+def check_state_finite(state):
+    """A ValueError naming the first array of a checked ``state`` that holds
+    NaN or infinity."""
+    for name, arrays in state.items():
+        if name == "cell":
+            continue
+        for layer, array in enumerate(arrays):
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"state[{name!r}][{layer}] contains NaN or infinity.")
+
+
 def _contiguous(array):
     """``array``, or a C-contiguous copy of it (the core reads rows)."""
     return array if array.flags.c_contiguous else np.ascontiguousarray(array)

@@ -123,22 +123,25 @@ def _check_ragged_item(index, item, dtype, estimator_name):
     """Sequence ``index`` of a list, as a validated 2-D array."""
     if sparse.issparse(item):
         raise TypeError("Sparse sequences are not supported; pass dense arrays.")
-    array = np.asarray(item)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2:
+    # A DataFrame goes to check_array as it is: converted first, its missing
+    # values (pd.NA) would be objects, not the NaN that check_array reports.
+    n_dims = np.ndim(item)
+    if n_dims not in (1, 2):
         raise ValueError(
             f"Each sequence must be a 2-D array (n_timesteps, n_features) or "
-            f"1-D (univariate); sequence {index} has {array.ndim} dimensions."
+            f"1-D (univariate); sequence {index} has {n_dims} dimensions."
         )
+    array = check_array(
+        item, dtype=dtype, ensure_2d=False, ensure_all_finite=True,
+        ensure_min_samples=0, input_name=f"X[{index}]", estimator=estimator_name,
+    )  # fmt: skip
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
     if array.shape[0] == 0:
         raise ValueError(
             f"Sequence {index} has zero time steps; every sequence needs at least one."
         )
-    return check_array(
-        array, dtype=dtype, ensure_2d=True, ensure_all_finite=True,
-        input_name=f"X[{index}]", estimator=estimator_name,
-    )  # fmt: skip
+    return array
 
 
 def _shared_feature_names(names):
@@ -233,11 +236,6 @@ def _check_sequences(estimator, X, fitted, dtype, name):
         X = np.asarray(X)
     n_dims = len(X.shape) if hasattr(X, "shape") else np.asarray(X).ndim
     if n_dims == 2:
-        # Tabular univariate sequences: scikit-learn's own rules apply.
-        X = validate_data(
-            estimator, X, reset=fitted is None, dtype=dtype, order="C",
-            ensure_all_finite=True,
-        )  # fmt: skip
         if fitted is not None and fitted.n_features != 1:
             raise ValueError(
                 f"{name} was fitted on sequences with "
@@ -245,6 +243,20 @@ def _check_sequences(estimator, X, fitted, dtype, name):
                 f"holds univariate sequences. Pass a 3-D array "
                 f"(n_samples, n_timesteps, {fitted.n_features})."
             )
+        if fitted is None or fitted.tabular:
+            # Tabular univariate sequences: scikit-learn's own rules apply.
+            X = validate_data(
+                estimator, X, reset=fitted is None, dtype=dtype, order="C",
+                ensure_all_finite=True,
+            )  # fmt: skip
+        else:
+            # A model fitted on 3-D or ragged univariate sequences: the
+            # columns of a 2-D X (an array, or a list of equal-length 1-D
+            # sequences) are its steps, not features to count against fit.
+            X = check_array(
+                X, dtype=dtype, order="C", ensure_all_finite=True, estimator=name
+            )
+            _check_sequence_features(fitted, InputForm(1, False, None), name)
         data = X.reshape(X.shape[0], X.shape[1], 1)
         lengths = _equal_lengths(X.shape[0], X.shape[1])
         return Sequences(data, lengths, ragged=False), InputForm(1, True, None)

@@ -49,6 +49,15 @@ def resolve_scoring(estimator):
     scoring = getattr(estimator, "scoring", None)
     if scoring is None or scoring == "loss":
         return scoring
+    if getattr(estimator, "return_sequences", False):
+        # A scorer compares one prediction per sample with y: per-step
+        # targets would be read as a table (or not at all, when ragged).
+        raise ValueError(
+            f"scoring={scoring!r} cannot score per-step outputs "
+            "(return_sequences=True): a scorer compares one prediction per "
+            "sequence with y. Use scoring=None (score(): R^2 or accuracy over "
+            "all real steps) or scoring='loss'."
+        )
     from sklearn.metrics import check_scoring
 
     return check_scoring(estimator, scoring)

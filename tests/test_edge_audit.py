@@ -1,0 +1,170 @@
+"""The edge audit of the three cells' estimators: one test per promise that
+failed it, each run for every cell where the cell matters.
+
+Switching solvers between warm-started fits, univariate sequences given as
+a 2-D array to a model fitted on 3-D or ragged ones, per-step class weights
+that leave nothing to learn, missing values in a list of nullable frames,
+the feature-name warning of the small-batch path, a state that is not finite,
+and scorers with per-step outputs.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from ._estimators import CLASSIFIERS, REGRESSORS
+
+# Two epochs are enough for every promise here.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+TINY = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+
+
+def _data(n=12, T=4, F=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, T, F)), rng.normal(size=n)
+
+
+@pytest.mark.parametrize("first, second", [("adam", "sgd"), ("sgd", "adam")])
+@pytest.mark.parametrize("incremental", [False, True])
+def test_solver_switch_starts_the_new_solver_afresh(first, second, incremental):
+    """A warm-started fit or a partial_fit after ``solver`` changed trains
+    with the new solver from the current weights; its state is the new
+    solver's, as a fresh fit of that solver would have it after as many
+    steps."""
+    X, y = _data()
+    model = REGRESSORS[0](solver=first, warm_start=True, batch_size=12, **TINY)
+    model.fit(X, y)
+    weights = model.weights_.copy()
+    model.set_params(solver=second)
+    if incremental:
+        model.partial_fit(X, y)
+    else:
+        model.fit(X, y)
+    keys = {"adam": {"t", "first_moment", "second_moment"},
+            "sgd": {"velocity", "learning_rate"}}[second]  # fmt: skip
+    assert set(model._solver_state) == keys
+    assert not np.array_equal(model.weights_, weights)
+    assert np.all(np.isfinite(model.weights_))
+    if second == "adam":
+        # One epoch of one batch per call: as many Adam steps as epochs run.
+        assert model._solver_state["t"] == (1 if incremental else model.n_iter_)
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+def test_univariate_model_reads_2d_sequences(Estimator):
+    """A model fitted on 3-D or ragged univariate sequences predicts the
+    same sequences given as a 2-D array or a list of equal-length 1-D
+    sequences: their columns are steps, not features."""
+    rng = np.random.default_rng(1)
+    ragged = [rng.normal(size=k) for k in (3, 4, 5, 2)]
+    model = Estimator(**TINY).fit(ragged, rng.normal(size=4))
+    equal = [rng.normal(size=3) for _ in range(3)]
+    expected = model.predict(np.stack(equal)[:, :, None])
+    assert_array_equal(model.predict(equal), expected)
+    assert_array_equal(model.predict(np.stack(equal)), expected)
+    assert_array_equal(model.predict([equal[0]]), expected[:1])
+    X3, y = _data(F=1)
+    model = Estimator(**TINY).fit(X3, y)
+    assert_array_equal(model.predict(X3[:, :, 0]), model.predict(X3))
+    # Two features per step cannot be read from a 2-D X.
+    model = Estimator(**TINY).fit(*_data(F=2))
+    with pytest.raises(ValueError, match="2 features per step; a 2-D X"):
+        model.predict(X3[:, :, 0])
+    # A model fitted on a table still counts its columns.
+    model = Estimator(**TINY).fit(X3[:, :, 0], y)
+    with pytest.raises(ValueError, match="X has 3 features, but"):
+        model.predict(X3[:, :3, 0])
+
+
+@pytest.mark.parametrize("Estimator", CLASSIFIERS)
+def test_per_step_class_weights_zero_everywhere_are_refused(Estimator):
+    """Per-step class weights (times the sample weights) that are zero at
+    every real step are refused, as per-sequence ones are."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(10, 4, 2))
+    y = rng.integers(0, 2, size=(10, 4))
+    model = Estimator(return_sequences=True, class_weight={0: 0.0, 1: 0.0}, **TINY)
+    with pytest.raises(ValueError, match="at least one non-zero number"):
+        model.fit(X, y)
+    y[0] = 0  # the only weighted sequence has class 0 only, weighted zero
+    model = Estimator(return_sequences=True, class_weight={0: 0.0, 1: 1.0}, **TINY)
+    with pytest.raises(ValueError, match="at least one non-zero number"):
+        model.fit(X, y, sample_weight=np.r_[1.0, np.zeros(9)])
+    # Weight on one real step is enough.
+    y[0, 0] = 1
+    model.fit(X, y, sample_weight=np.r_[1.0, np.zeros(9)])
+    assert model.loss_curve_[0] > 0
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+def test_missing_values_in_a_list_of_nullable_frames(Estimator):
+    """pd.NA in a frame of a ragged list gets the NaN error a 2-D frame
+    gets, naming the sequence."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(4, 2)), columns=["a", "b"]).astype("Float64")
+    frame.iloc[0, 0] = pd.NA
+    with pytest.raises(ValueError, match=r"Input X\[0\] contains NaN"):
+        Estimator(**TINY).fit([frame, frame.iloc[:3]], rng.normal(size=2))
+    clean = frame.fillna(0.5)
+    model = Estimator(**TINY).fit([clean, clean.iloc[:3]], rng.normal(size=2))
+    values = clean.to_numpy(float)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        expected = model.predict([values, values[:3]])
+    assert_array_equal(model.predict([clean, clean.iloc[:3]]), expected)
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_feature_name_warning_on_every_path(Estimator, order):
+    """A model fitted on frames with column names warns when it predicts
+    an array without names, on the small-batch path as on the others."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(4)
+    frames = [pd.DataFrame(rng.normal(size=(k, 2)), columns=["a", "b"]) for k in (3, 4)]
+    model = Estimator(**TINY).fit(frames, rng.normal(size=2))
+    X = np.asarray(rng.normal(size=(2, 4, 2)), order=order)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named = model.predict(X)
+    # Without names at fit, the small batch warns about nothing.
+    plain = Estimator(**TINY).fit([f.to_numpy() for f in frames], rng.normal(size=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain.predict(X)
+    assert named.shape == (2,)
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+def test_non_finite_state_is_named(Estimator):
+    """A state holding NaN makes predict_step name the state, not the
+    input's scale."""
+    X, y = _data()
+    model = Estimator(**TINY).fit(X, y)
+    state = model.initial_state(len(X))
+    _, good = model.predict_step(X[:, 0], state)
+    name = [key for key in good if key != "cell"][-1]
+    bad = dict(good)
+    bad[name] = (np.full_like(good[name][0], np.nan),)
+    with pytest.raises(ValueError, match=rf"state\['{name}'\]\[0\] contains NaN"):
+        model.predict_step(X[:, 1], bad)
+    # The rejected call changed nothing: the good state still steps on.
+    model.predict_step(X[:, 1], good)
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS[:1] + CLASSIFIERS[:1])
+def test_scorers_refused_for_per_step_outputs(Estimator):
+    """Early stopping with a scorer name and per-step outputs is a clear
+    error; the default score and the loss apply to per-step outputs."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 4, 2))
+    is_classifier = Estimator in CLASSIFIERS
+    y = rng.integers(0, 2, size=(30, 4)) if is_classifier else rng.normal(size=(30, 4))
+    scoring = "accuracy" if is_classifier else "r2"
+    params = dict(return_sequences=True, early_stopping=True, **TINY)
+    with pytest.raises(ValueError, match="cannot score per-step outputs"):
+        Estimator(scoring=scoring, **params).fit(X, y)
+    for scoring in (None, "loss"):
+        model = Estimator(scoring=scoring, **params).fit(X, y)
+        assert len(model.validation_scores_) == model.n_iter_
