@@ -30,6 +30,7 @@ from ._training import EpochLoop
 from ._validation import (
     InputForm,
     cast_finite,
+    check_one_target_per_sequence,
     check_sample_weight,
     check_sequences,
     check_targets_given,
@@ -345,6 +346,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             )
             class_sample_weight = None  # in the per-step weights of y
         else:
+            check_one_target_per_sequence(y)
             y, class_sample_weight = self._validate_targets(
                 y, len(sequences), incremental, first_call, classes
             )

@@ -363,6 +363,19 @@ class EpochLoop:
             message += f", up to {_format_duration(left)} left"
         print(message)
 
+    def _check_scores_were_finite(self, n_epochs):
+        """When no epoch of the run scored a finite validation score although
+        the outputs were finite (finite validation losses), the scorer is
+        at fault, not the model: say so."""
+        losses = self.validation_loss_curve_[-n_epochs:]
+        if any(math.isfinite(loss) for loss in losses):
+            raise ValueError(
+                f"The validation score (scoring={self.scoring!r}) was not finite "
+                f"at any of the last {n_epochs} epochs, although the model's "
+                "outputs on the validation data were: the scorer returns NaN or "
+                "infinity on these data."
+            )
+
     def _end_run(self, weights, best, loss_curve, early_stopping):
         """Come back to the best epoch of a fit's run (``best``, a _Snapshot)
         when early stopping ends it, or when it diverged.
@@ -375,6 +388,7 @@ class EpochLoop:
         """
         if early_stopping:
             if best.weights is None:
+                self._check_scores_were_finite(len(loss_curve))
                 raise ValueError(
                     self._divergence_message(
                         "The outputs on the validation data were non-finite at "

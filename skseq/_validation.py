@@ -399,6 +399,20 @@ def check_targets_given(estimator, y):
         )
 
 
+def check_one_target_per_sequence(y):
+    """A ValueError pointing to ``return_sequences`` when ``y`` is a list of
+    arrays of different lengths: per-step targets of ragged sequences, which
+    a model with one output per sequence cannot take."""
+    if not isinstance(y, list | tuple) or len(y) < 2 or np.ndim(y[0]) == 0:
+        return
+    if len({np.shape(item)[:1] for item in y}) > 1:
+        raise ValueError(
+            "y holds arrays of different lengths, one per sequence: per-step "
+            "targets need return_sequences=True. Without it, y has one target "
+            "(or one row of targets) per sequence."
+        )
+
+
 def check_regression_targets(y, n_samples):
     """Regression targets: a finite numeric 1-D or 2-D array of ``n_samples``
     rows."""
@@ -473,6 +487,16 @@ def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"
         raise ValueError(f"Negative values in {name} are not allowed.")
     if not np.any(sample_weight > 0):
         raise ValueError(f"{name} must contain at least one non-zero number.")
+    total = float(np.sum(sample_weight, dtype=np.float64))
+    largest = float(np.finfo(sample_weight.dtype).max)
+    if total > largest:
+        # The losses divide by the total weight, computed in the model's type.
+        raise ValueError(
+            f"{name} sums to {total:.3g}, beyond the range of "
+            f"{sample_weight.dtype.name} (up to {largest:.3g}), the type the "
+            "model computes in: scale the weights down (their scale sets the "
+            "strength of the penalty alpha)."
+        )
     return sample_weight
 
 

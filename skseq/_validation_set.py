@@ -49,14 +49,15 @@ def resolve_scoring(estimator):
     scoring = getattr(estimator, "scoring", None)
     if scoring is None or scoring == "loss":
         return scoring
-    if getattr(estimator, "return_sequences", False):
-        # A scorer compares one prediction per sample with y: per-step
+    if isinstance(scoring, str) and getattr(estimator, "return_sequences", False):
+        # A named scorer compares one prediction per sample with y: per-step
         # targets would be read as a table (or not at all, when ragged).
         raise ValueError(
             f"scoring={scoring!r} cannot score per-step outputs "
-            "(return_sequences=True): a scorer compares one prediction per "
-            "sequence with y. Use scoring=None (score(): R^2 or accuracy over "
-            "all real steps) or scoring='loss'."
+            "(return_sequences=True): a named scorer compares one prediction "
+            "per sequence with y. Use scoring=None (score(): R^2 or accuracy "
+            "over all real steps), 'loss', or a callable scorer(estimator, X, "
+            "y) that reads per-step targets."
         )
     from sklearn.metrics import check_scoring
 
@@ -95,6 +96,8 @@ class ValidationSet:
 
     def __init__(self, sequences, y, sample_weight, source):
         self.sequences = sequences
+        # A scorer gets the samples in the user's form: one weight each.
+        self._sample_weight = sample_weight
         if isinstance(y, StepTargets):
             # Scored step by step, as the per-step model's outputs come.
             y, sample_weight = y.flat(sequences.lengths, sample_weight)
@@ -127,8 +130,8 @@ class ValidationSet:
             else:
                 X, y = self.user_form()
                 weights = {}
-                if self.sample_weight is not None:
-                    weights["sample_weight"] = self.sample_weight
+                if self._sample_weight is not None:
+                    weights["sample_weight"] = self._sample_weight
                 score = scorer(estimator, X, y, **weights)
         score, loss = float(score), float(loss)
         return (

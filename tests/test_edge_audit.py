@@ -5,7 +5,8 @@ Switching solvers between warm-started fits, univariate sequences given as
 a 2-D array to a model fitted on 3-D or ragged ones, per-step class weights
 that leave nothing to learn, missing values in a list of nullable frames,
 the feature-name warning of the small-batch path, a state that is not finite,
-and scorers with per-step outputs.
+scorers with per-step outputs, per-step targets without return_sequences,
+scorers that never score, and float32 weights beyond float32's range.
 """
 
 import warnings
@@ -154,7 +155,7 @@ def test_non_finite_state_is_named(Estimator):
 
 
 @pytest.mark.parametrize("Estimator", REGRESSORS[:1] + CLASSIFIERS[:1])
-def test_scorers_refused_for_per_step_outputs(Estimator):
+def test_scorer_names_refused_for_per_step_outputs(Estimator):
     """Early stopping with a scorer name and per-step outputs is a clear
     error; the default score and the loss apply to per-step outputs."""
     rng = np.random.default_rng(5)
@@ -168,3 +169,72 @@ def test_scorers_refused_for_per_step_outputs(Estimator):
     for scoring in (None, "loss"):
         model = Estimator(scoring=scoring, **params).fit(X, y)
         assert len(model.validation_scores_) == model.n_iter_
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_callable_scorer_gets_per_step_targets(ragged):
+    """A callable scorer of a per-step model gets the validation samples as
+    given (per-step targets, ragged ones as a list) and one weight per
+    sequence; its value is the validation score."""
+    rng = np.random.default_rng(6)
+    lengths = rng.integers(2, 6, size=30) if ragged else np.full(30, 4)
+    X = [rng.normal(size=(k, 2)) for k in lengths]
+    y = [rng.normal(size=k) for k in lengths]
+    if not ragged:
+        X, y = np.stack(X), np.stack(y)
+    weights = rng.uniform(0.5, 2.0, size=30)
+    seen = []
+
+    def scorer(estimator, X_val, y_val, sample_weight=None):
+        predicted = estimator.predict(X_val)
+        seen.append((len(X_val), [np.shape(t) for t in y_val], sample_weight))
+        return -sum(
+            float(np.sum((np.ravel(p) - np.ravel(t)) ** 2))
+            for p, t in zip(predicted, y_val, strict=True)
+        )
+
+    model = REGRESSORS[0](
+        return_sequences=True, early_stopping=True, scoring=scorer, **TINY
+    ).fit(X, y, sample_weight=weights)
+    assert len(seen) == model.n_iter_ == len(model.validation_scores_)
+    n_val, step_shapes, seen_weights = seen[0]
+    assert 0 < n_val < 30 and len(step_shapes) == n_val
+    assert set(step_shapes) <= {(k,) for k in lengths}
+    assert seen_weights.shape == (n_val,)
+    assert set(seen_weights) <= set(weights.astype(seen_weights.dtype))
+
+
+@pytest.mark.parametrize("Estimator", [REGRESSORS[1], CLASSIFIERS[1]])
+def test_per_step_targets_without_return_sequences(Estimator):
+    """Targets of different lengths, one array per sequence, name
+    return_sequences instead of failing in NumPy."""
+    rng = np.random.default_rng(7)
+    X = [rng.normal(size=(k, 2)) for k in (3, 4, 5)]
+    y = [rng.integers(0, 2, size=k) for k in (3, 4, 5)]
+    with pytest.raises(ValueError, match="need return_sequences=True"):
+        Estimator(**TINY).fit(X, y)
+    # The same targets are taken with return_sequences=True.
+    Estimator(return_sequences=True, **TINY).fit(X, y)
+
+
+def test_non_finite_scores_blame_the_scorer():
+    """A scorer that never returns a finite value on finite outputs is named
+    as the cause, not the model's outputs."""
+    X, y = _data(n=30)
+    model = REGRESSORS[0](
+        early_stopping=True, scoring=lambda *args, **kwargs: float("nan"), **TINY
+    )
+    with pytest.raises(ValueError, match="the scorer returns NaN or infinity"):
+        model.fit(X, y)
+
+
+def test_float32_weights_beyond_float32_range_are_refused():
+    """float32 sample weights whose total float32 cannot hold are an error
+    (the losses divide by the total weight), not overflowing sums."""
+    X, y = _data(n=30)
+    X = X.astype(np.float32)
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        REGRESSORS[0](**TINY).fit(X, y, sample_weight=np.full(30, 3e38))
+    # In float64 the same weights are fine, and so are large float32 ones.
+    REGRESSORS[0](**TINY).fit(X.astype(np.float64), y, sample_weight=np.full(30, 3e38))
+    REGRESSORS[0](**TINY).fit(X, y, sample_weight=np.full(30, 1e30))
