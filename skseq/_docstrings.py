@@ -93,10 +93,9 @@ SHARED_PARAMETERS = """
         epoch to epoch: on a small validation set, accuracy moves in steps of
         one sample, and a barely trained epoch can tie or beat the later ones.
         Used only with ``early_stopping=True``. With
-        ``return_sequences=True`` a scorer name does not apply (it compares
-        one prediction per sequence with ``y``); a callable gets the
-        validation samples as given, with per-step targets, and one weight
-        per sequence.
+        ``return_sequences=True`` a scorer name scores every real step as one
+        sample (as :meth:`score` does); a callable gets the validation
+        samples as given, with per-step targets, and one weight per sequence.
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping when ``fit``

@@ -49,19 +49,21 @@ def resolve_scoring(estimator):
     scoring = getattr(estimator, "scoring", None)
     if scoring is None or scoring == "loss":
         return scoring
-    if isinstance(scoring, str) and getattr(estimator, "return_sequences", False):
-        # A named scorer compares one prediction per sample with y: per-step
-        # targets would be read as a table (or not at all, when ragged).
-        raise ValueError(
-            f"scoring={scoring!r} cannot score per-step outputs "
-            "(return_sequences=True): a named scorer compares one prediction "
-            "per sequence with y. Use scoring=None (score(): R^2 or accuracy "
-            "over all real steps), 'loss', or a callable scorer(estimator, X, "
-            "y) that reads per-step targets."
-        )
     from sklearn.metrics import check_scoring
 
-    return check_scoring(estimator, scoring)
+    scorer = check_scoring(estimator, scoring)
+    if isinstance(scoring, str):
+        return _NamedScorer(scorer)
+    return scorer
+
+
+class _NamedScorer:
+    """A scorer given by name: for a per-step model it scores one row per
+    real step (as :meth:`score` does), where a callable of the user's gets
+    the samples as given."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
 
 
 def time_order_split(n_samples, sample_weight, fraction, min_samples):
@@ -98,7 +100,8 @@ class ValidationSet:
         self.sequences = sequences
         # A scorer gets the samples in the user's form: one weight each.
         self._sample_weight = sample_weight
-        if isinstance(y, StepTargets):
+        self.per_step = isinstance(y, StepTargets)
+        if self.per_step:
             # Scored step by step, as the per-step model's outputs come.
             y, sample_weight = y.flat(sequences.lengths, sample_weight)
         self.y = y
@@ -127,7 +130,10 @@ class ValidationSet:
                 score = estimator._score_outputs(raw, self.y, self.sample_weight)
             elif scorer == "loss":
                 score = -loss
+            elif isinstance(scorer, _NamedScorer) and self.per_step:
+                score = self._score_steps(estimator, scorer.scorer, raw)
             else:
+                scorer = getattr(scorer, "scorer", scorer)
                 X, y = self.user_form()
                 weights = {}
                 if self._sample_weight is not None:
@@ -139,9 +145,51 @@ class ValidationSet:
             loss if math.isfinite(loss) else math.inf,
         )
 
+    def _score_steps(self, estimator, scorer, raw):
+        """A named scorer's value over the real steps: the model's outputs
+        (``raw``, one row per step) against the targets of each step, with
+        its weight."""
+        steps = _StepPredictions(estimator, raw)
+        if hasattr(estimator, "classes_"):
+            truth = estimator._label_binarizer.inverse_transform(self.y)
+        else:
+            truth = self.y.ravel() if estimator._y_1d else self.y
+        weights = {}
+        if self.sample_weight is not None:
+            weights["sample_weight"] = self.sample_weight
+        return scorer(steps, None, truth, **weights)
+
     def _loss(self, out_activation, raw):
         if out_activation == "identity":
             per_sample = 0.5 * np.mean((raw - self.y) ** 2, axis=1)
             return np.average(per_sample, weights=self.sample_weight)
         output = OUTPUT_ACTIVATIONS[out_activation](raw)
         return LOSSES[out_activation](self.y, output, self.sample_weight)
+
+
+class _StepPredictions:
+    """A per-step model's outputs on the validation set, one row per real
+    step, as a named scorer reads an estimator: its tags, ``classes_`` and
+    response methods, which answer for those rows whatever ``X`` is."""
+
+    def __init__(self, estimator, raw):
+        self._estimator = estimator
+        self._output = OUTPUT_ACTIVATIONS[estimator.out_activation_](raw)
+        if hasattr(estimator, "classes_"):
+            self.classes_ = estimator.classes_
+
+    def __sklearn_tags__(self):
+        return self._estimator.__sklearn_tags__()
+
+    def predict(self, X):
+        estimator = self._estimator
+        if hasattr(estimator, "classes_"):
+            return estimator._label_binarizer.inverse_transform(self._output)
+        return self._output.ravel() if estimator._y_1d else self._output
+
+    def predict_proba(self, X):
+        return self._estimator._class_columns(self._output)
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))

@@ -5,8 +5,9 @@ Switching solvers between warm-started fits, univariate sequences given as
 a 2-D array to a model fitted on 3-D or ragged ones, per-step class weights
 that leave nothing to learn, missing values in a list of nullable frames,
 the feature-name warning of the small-batch path, a state that is not finite,
-scorers with per-step outputs, per-step targets without return_sequences,
-scorers that never score, and float32 weights beyond float32's range.
+scorer names and callables with per-step outputs, per-step targets without
+return_sequences, scorers that never score, and float32 weights beyond
+float32's range.
 """
 
 import warnings
@@ -154,21 +155,60 @@ def test_non_finite_state_is_named(Estimator):
     model.predict_step(X[:, 1], good)
 
 
-@pytest.mark.parametrize("Estimator", REGRESSORS[:1] + CLASSIFIERS[:1])
-def test_scorer_names_refused_for_per_step_outputs(Estimator):
-    """Early stopping with a scorer name and per-step outputs is a clear
-    error; the default score and the loss apply to per-step outputs."""
+@pytest.mark.parametrize(
+    "Estimator, scoring, n_classes",
+    [
+        (REGRESSORS[0], "r2", None),
+        (REGRESSORS[1], "neg_mean_absolute_error", None),
+        (CLASSIFIERS[0], "accuracy", 2),
+        (CLASSIFIERS[1], "balanced_accuracy", 3),
+        (CLASSIFIERS[2], "neg_log_loss", 3),
+        (CLASSIFIERS[0], "roc_auc", 2),
+    ],
+)
+def test_scorer_names_score_every_real_step(Estimator, scoring, n_classes):
+    """A scorer name scores a per-step model's validation outputs with one
+    sample per real step and its sequence's weight: the metric of the
+    flattened steps of predict, whatever the padding."""
+    from sklearn import metrics
+
     rng = np.random.default_rng(5)
-    X = rng.normal(size=(30, 4, 2))
-    is_classifier = Estimator in CLASSIFIERS
-    y = rng.integers(0, 2, size=(30, 4)) if is_classifier else rng.normal(size=(30, 4))
-    scoring = "accuracy" if is_classifier else "r2"
-    params = dict(return_sequences=True, early_stopping=True, **TINY)
-    with pytest.raises(ValueError, match="cannot score per-step outputs"):
-        Estimator(scoring=scoring, **params).fit(X, y)
-    for scoring in (None, "loss"):
-        model = Estimator(scoring=scoring, **params).fit(X, y)
-        assert len(model.validation_scores_) == model.n_iter_
+    lengths = rng.integers(2, 7, size=40)
+    X = [rng.normal(size=(k, 2)) for k in lengths]
+    if n_classes is None:
+        y = [rng.normal(size=k) for k in lengths]
+    else:
+        y = [rng.integers(0, n_classes, size=k) for k in lengths]
+    X_val, y_val = X[30:], y[30:]
+    weights = rng.uniform(0.5, 2.0, size=10)
+    model = Estimator(
+        return_sequences=True,
+        early_stopping=True,
+        scoring=scoring,
+        hidden_layer_sizes=(3,),
+        max_iter=1,
+        random_state=0,
+    ).fit(X[:30], y[:30], X_val=X_val, y_val=y_val, sample_weight_val=weights)
+    w = np.repeat(weights, lengths[30:])
+    truth = np.concatenate(y_val)
+    if n_classes is not None:
+        proba = np.concatenate(model.predict_proba(X_val))
+    predicted = np.concatenate(model.predict(X_val))
+    expected = {
+        "r2": lambda: metrics.r2_score(truth, predicted, sample_weight=w),
+        "neg_mean_absolute_error": lambda: (
+            -metrics.mean_absolute_error(truth, predicted, sample_weight=w)
+        ),
+        "accuracy": lambda: metrics.accuracy_score(truth, predicted, sample_weight=w),
+        "balanced_accuracy": lambda: metrics.balanced_accuracy_score(
+            truth, predicted, sample_weight=w
+        ),
+        "neg_log_loss": lambda: (
+            -metrics.log_loss(truth, proba, sample_weight=w, labels=model.classes_)
+        ),
+        "roc_auc": lambda: metrics.roc_auc_score(truth, proba[:, 1], sample_weight=w),
+    }[scoring]()
+    assert model.validation_scores_[0] == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("ragged", [False, True])
