@@ -81,7 +81,17 @@ def _classification():
     return accuracy, baseline
 
 
-def main():
+def main(argv=None):
+    """Run the demo; ``argv`` (default: the command line) takes no options
+    but ``--help``."""
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m skseq",
+        description="Train skseq's estimators on two built-in tasks (airline "
+        "forecasting, the embedded Reber grammar) and report their scores "
+        "against simple baselines.",
+    ).parse_args(argv)
     start = time.perf_counter()
     import skseq
 

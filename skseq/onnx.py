@@ -96,12 +96,25 @@ def pad_sequences(sequences, dtype=np.float32):
     >>> lengths
     array([3, 1], dtype=int32)
     """
-    arrays = [np.asarray(s, dtype=dtype) for s in sequences]
-    arrays = [a.reshape(-1, 1) if a.ndim == 1 else a for a in arrays]
+    from ._validation import FLOAT_DTYPES, _check_ragged_item, cast_finite
+
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(
+            "dtype must be float32 or float64, the input types of an exported "
+            f"graph; got {dtype}."
+        )
+    # The checks of skseq's estimators: finite real values, in ``dtype``.
+    arrays = [
+        cast_finite(
+            _check_ragged_item(index, item, FLOAT_DTYPES, "pad_sequences"),
+            dtype,
+            f"sequences[{index}]",
+        )
+        for index, item in enumerate(sequences)
+    ]
     if not arrays:
         raise ValueError("pad_sequences needs at least one sequence.")
-    if any(a.ndim != 2 for a in arrays):
-        raise ValueError("Each sequence must be 2-D (n_timesteps, n_features) or 1-D.")
     n_features = {a.shape[1] for a in arrays}
     if len(n_features) != 1:
         raise ValueError(

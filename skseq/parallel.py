@@ -20,6 +20,16 @@ __all__ = ["partial_fit_blocks", "predict_blocks", "predict_ragged"]
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 
+def _require_dask():
+    """A clear ImportError, with the extra to install, when dask is missing."""
+    try:
+        import dask  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            'skseq.parallel needs dask: pip install "skseq[dask]".'
+        ) from exc
+
+
 def _check_method(estimator, method):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
@@ -109,6 +119,7 @@ def predict_blocks(estimator, X, method="predict"):
     >>> bool(np.array_equal(y.compute(), model.predict(X)))
     True
     """
+    _require_dask()
     _check_method(estimator, method)
     X = _check_dask_array(X, "X", (2, 3))
     probe = np.zeros((1, *X.shape[1:]), dtype=X.dtype)
@@ -189,9 +200,12 @@ def predict_ragged(estimator, sequences, method="predict", *, npartitions=None):
     >>> bool(np.array_equal(np.asarray(y_pred.compute()), model.predict(X)))
     True
     """
+    _require_dask()
     import dask.bag as db
 
     _check_method(estimator, method)
+    if npartitions is not None:
+        _check_positive_int(npartitions, "npartitions")
     if not isinstance(sequences, db.Bag):
         if isinstance(sequences, np.ndarray) and sequences.dtype != object:
             raise TypeError(
@@ -259,11 +273,14 @@ default=None
     >>> model.predict(X[:2].compute()).shape
     (2,)
     """
+    _require_dask()
     import dask
 
     if not hasattr(estimator, "partial_fit"):
         raise TypeError(f"{type(estimator).__name__} has no partial_fit method.")
-    _check_n_epochs(n_epochs)
+    _check_positive_int(n_epochs, "n_epochs")
+    if y is None:
+        raise ValueError("partial_fit_blocks requires y; it is None.")
     X = _check_dask_array(X, "X", (2, 3))
     y = _split_like(X, y, "y", (1, 2, 3))
     sample_weight = _split_like(X, sample_weight, "sample_weight", (1,))
@@ -283,11 +300,11 @@ default=None
     return estimator
 
 
-def _check_n_epochs(n_epochs):
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)):
-        raise TypeError(f"n_epochs must be an integer, got {n_epochs!r}.")
-    if n_epochs < 1:
-        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}.")
 
 
 def _split_like(X, values, name, allowed_ndim):

@@ -58,6 +58,9 @@ def _target_columns(values, target):
     n_features = values.shape[1]
     if target is None:
         return np.arange(n_features), False
+    # A 0-d integer array is a single integer as much as np.int64 is.
+    if isinstance(target, np.ndarray) and target.ndim == 0:
+        target = target[()]
     single = isinstance(target, numbers.Integral) and not isinstance(target, bool)
     columns = np.atleast_1d(np.asarray(target))
     if columns.ndim != 1 or columns.size == 0:

@@ -226,3 +226,22 @@ def test_per_step_models_keep_their_layout_on_workers(client, ndim, method):
         by_hand.partial_fit(X[start : start + 20], labels[start : start + 20],
                             classes=[0, 1, 2])  # fmt: skip
     assert np.array_equal(streamed.weights_, by_hand.weights_)
+
+
+def test_bad_partition_counts_and_missing_y_are_named():
+    """npartitions and n_epochs are positive integers, and y is required:
+    each is named before dask runs anything (a negative count used to give
+    an empty bag, so no predictions and no error)."""
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(n, 2)) for n in (3, 4, 5, 2)]
+    model = LSTMRegressor((3,), max_iter=2, random_state=0).fit(X, rng.normal(size=4))
+    for bad, error in ((-1, ValueError), (0, ValueError), (1.5, TypeError),
+                       (True, TypeError)):  # fmt: skip
+        with pytest.raises(error, match="npartitions must be"):
+            predict_ragged(model, X, npartitions=bad)
+    assert len(predict_ragged(model, X, npartitions=2).compute()) == 4
+    blocks = da.from_array(rng.normal(size=(8, 3, 2)), chunks=(4, 3, 2))
+    with pytest.raises(ValueError, match="requires y"):
+        partial_fit_blocks(LSTMRegressor((3,)), blocks, None)
+    with pytest.raises(TypeError, match="n_epochs must be"):
+        partial_fit_blocks(LSTMRegressor((3,)), blocks, blocks[:, 0, 0], n_epochs=2.0)

@@ -161,6 +161,32 @@ def test_marked_pair_generators_reject_bad_parameters(generator):
         generator(0, 30)
     with pytest.raises(TypeError, match="n_timesteps"):
         generator(10, 30.0)
+    with pytest.raises(TypeError, match="n_timesteps must be an integer, got the bool"):
+        generator(10, np.True_)
+
+
+@pytest.mark.parametrize(
+    "generator",
+    [
+        make_adding_problem,
+        make_multiplication_problem,
+        make_temporal_order,
+        make_embedded_reber,
+        make_embedded_reber_next_symbols,
+    ],
+)
+def test_generators_refuse_bool_sample_counts(generator):
+    """A bool is an Integral to Python but not a count: True used to give
+    one sample or a message naming no parameter."""
+    with pytest.raises(TypeError, match="n_samples must be an integer, got the bool"):
+        generator(True)
+    assert len(generator(np.int64(2), random_state=0)[0]) == 2
+
+
+@pytest.mark.parametrize("n_classes", [[4], 4.0, True, "4"])
+def test_temporal_order_n_classes_is_4_or_8(n_classes):
+    with pytest.raises(ValueError, match="n_classes must be 4 or 8"):
+        make_temporal_order(3, n_classes=n_classes)
 
 
 # --------------------------------------------------------------------------

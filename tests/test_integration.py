@@ -793,3 +793,36 @@ def test_skops_load_across_skseq_versions_warns(kind, monkeypatch):
     with pytest.warns(InconsistentVersionWarning, match="version 0.0.1"):
         loaded = skops.io.loads(data, trusted=trusted)
     assert np.array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_demo_takes_no_options(capsys):
+    """``python -m skseq`` documents itself under --help and refuses options
+    it does not have, before any training."""
+    from skseq.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m skseq" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--no-such-option"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def test_parallel_without_dask_names_the_extra(monkeypatch):
+    """Without dask, skseq.parallel's functions say which extra to install."""
+    import sys
+
+    from skseq import parallel
+
+    for name in ("dask", "dask.array", "dask.bag"):
+        monkeypatch.setitem(sys.modules, name, None)
+    calls = (
+        lambda: parallel.predict_ragged(None, [np.zeros((2, 1))]),
+        lambda: parallel.predict_blocks(None, np.zeros((2, 2, 1))),
+        lambda: parallel.partial_fit_blocks(None, np.zeros((2, 2, 1)), None),
+    )
+    for call in calls:
+        with pytest.raises(ImportError, match=r'pip install "skseq\[dask\]"'):
+            call()

@@ -416,8 +416,28 @@ def test_pad_sequences():
     np.testing.assert_array_equal(padded[1], 2)
     with pytest.raises(ValueError, match="same number of features"):
         pad_sequences([np.ones((2, 3)), np.ones((2, 2))])
-    with pytest.raises(ValueError, match="at least one time step"):
+    with pytest.raises(ValueError, match="zero time steps"):
         pad_sequences([np.ones((0, 3))])
+
+
+@pytest.mark.parametrize(
+    "sequences, dtype, message",
+    [
+        ([[1.0, np.nan]], np.float32, "contains NaN"),
+        ([[1.0, np.inf]], np.float64, "contains infinity"),
+        ([[1e300, 1.0]], np.float32, "beyond the range of float32"),
+        ([np.ones((3, 0))], np.float32, "0 feature"),
+        ([[1.5, 2.7]], np.int32, "dtype must be float32 or float64"),
+        ([np.array([1 + 2j, 3])], np.float32, "Complex data not supported"),
+        ([np.ones((2, 2, 2))], np.float32, "2-D array"),
+        ([], np.float32, "at least one sequence"),
+    ],
+)
+def test_pad_sequences_checks_values(sequences, dtype, message):
+    """pad_sequences refuses what predict refuses: values that are not
+    finite in the graph's float type, no features, other dtypes."""
+    with pytest.raises(ValueError, match=message):
+        pad_sequences(sequences, dtype=dtype)
 
 
 def test_per_step_regressor_gives_every_step(cell):

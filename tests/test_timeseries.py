@@ -71,6 +71,9 @@ def test_windows_target_shape_rules():
     series = np.arange(40.0).reshape(20, 2)
     assert make_windows(series, 4)[1].shape == (16, 2)
     assert make_windows(series, 4, target=1)[1].shape == (16,)
+    # A single integer, whatever its type: a 0-d array is one too.
+    assert make_windows(series, 4, target=np.int64(1))[1].shape == (16,)
+    assert make_windows(series, 4, target=np.array(1))[1].shape == (16,)
     assert make_windows(series, 4, target=[1])[1].shape == (16, 1)
     assert make_windows(series, 4, horizon=3)[1].shape == (14, 6)
     assert make_windows(series, 4, horizon=3, target=0)[1].shape == (14, 3)

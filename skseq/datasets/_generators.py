@@ -43,15 +43,23 @@ _VARIANTS = ("modern", "hochreiter1997")
 _MIN_TIMESTEPS_1997 = 20
 
 
+def _check_count(value, name, min_val):
+    """An integer of at least ``min_val``; a bool is not a count, though
+    Python makes it an Integral."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}.")
+    check_scalar(value, name, numbers.Integral, min_val=min_val)
+
+
 def _check_sample_count(n_samples):
-    check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+    _check_count(n_samples, "n_samples", 1)
 
 
 def _check_variant(variant, n_timesteps):
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {_VARIANTS}, got {variant!r}.")
     min_timesteps = _MIN_TIMESTEPS_1997 if variant == "hochreiter1997" else 2
-    check_scalar(n_timesteps, "n_timesteps", numbers.Integral, min_val=min_timesteps)
+    _check_count(n_timesteps, "n_timesteps", min_timesteps)
 
 
 def _modern_marked_pairs(n_samples, n_timesteps, rng):
@@ -361,7 +369,11 @@ def make_temporal_order(n_samples=1000, *, n_classes=4, random_state=None):
     ['XX', 'XY', 'YX', 'YY']
     """
     _check_sample_count(n_samples)
-    if n_classes not in _TEMPORAL_ORDER_SLOTS:
+    if (
+        isinstance(n_classes, bool | np.bool_)
+        or not isinstance(n_classes, numbers.Integral)
+        or n_classes not in _TEMPORAL_ORDER_SLOTS
+    ):
         raise ValueError(f"n_classes must be 4 or 8, got {n_classes!r}.")
     rng = check_random_state(random_state)
     symbol_index = {symbol: i for i, symbol in enumerate(_TEMPORAL_ORDER_SYMBOLS)}
