@@ -149,7 +149,11 @@ class ValidationSet:
         """A named scorer's value over the real steps: the model's outputs
         (``raw``, one row per step) against the targets of each step, with
         its weight."""
-        steps = _StepPredictions(estimator, raw)
+        kind = _StepProbabilities if hasattr(estimator, "predict_proba") else None
+        # Named as the estimator, which is what a scorer's errors then name
+        # (a response method it lacks, for one).
+        kind = type(type(estimator).__name__, (kind or _StepPredictions,), {})
+        steps = kind(estimator, raw)
         if hasattr(estimator, "classes_"):
             truth = estimator._label_binarizer.inverse_transform(self.y)
         else:
@@ -186,6 +190,10 @@ class _StepPredictions:
         if hasattr(estimator, "classes_"):
             return estimator._label_binarizer.inverse_transform(self._output)
         return self._output.ravel() if estimator._y_1d else self._output
+
+
+class _StepProbabilities(_StepPredictions):
+    """_StepPredictions of a classifier: its probabilities too."""
 
     def predict_proba(self, X):
         return self._estimator._class_columns(self._output)

@@ -278,3 +278,17 @@ def test_float32_weights_beyond_float32_range_are_refused():
     # In float64 the same weights are fine, and so are large float32 ones.
     REGRESSORS[0](**TINY).fit(X.astype(np.float64), y, sample_weight=np.full(30, 3e38))
     REGRESSORS[0](**TINY).fit(X, y, sample_weight=np.full(30, 1e30))
+
+
+def test_scorer_needing_probabilities_fails_alike_per_step():
+    """A scorer a regressor cannot serve fails as it does for one output
+    per sequence, naming the estimator and the missing method."""
+    X, y = _data(n=30)
+    Y = np.repeat(y[:, None], X.shape[1], axis=1)
+    for return_sequences, targets in ((False, y), (True, Y)):
+        model = REGRESSORS[1](
+            early_stopping=True, scoring="neg_log_loss",
+            return_sequences=return_sequences, **TINY,
+        )  # fmt: skip
+        with pytest.raises(AttributeError, match="GRURegressor has none of"):
+            model.fit(X, targets)
