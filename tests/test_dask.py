@@ -230,8 +230,8 @@ def test_per_step_models_keep_their_layout_on_workers(client, ndim, method):
 
 def test_bad_partition_counts_and_missing_y_are_named():
     """npartitions and n_epochs are positive integers, and y is required:
-    each is named before dask runs anything (a negative count used to give
-    an empty bag, so no predictions and no error)."""
+    each is named before dask runs anything (dask takes a negative count
+    for an empty bag: no predictions and no error)."""
     rng = np.random.default_rng(0)
     X = [rng.normal(size=(n, 2)) for n in (3, 4, 5, 2)]
     model = LSTMRegressor((3,), max_iter=2, random_state=0).fit(X, rng.normal(size=4))

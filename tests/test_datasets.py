@@ -176,8 +176,8 @@ def test_marked_pair_generators_reject_bad_parameters(generator):
     ],
 )
 def test_generators_refuse_bool_sample_counts(generator):
-    """A bool is an Integral to Python but not a count: True used to give
-    one sample or a message naming no parameter."""
+    """A bool is an Integral to Python but not a count: True is refused,
+    naming the parameter, rather than read as one sample."""
     with pytest.raises(TypeError, match="n_samples must be an integer, got the bool"):
         generator(True)
     assert len(generator(np.int64(2), random_state=0)[0]) == 2

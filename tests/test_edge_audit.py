@@ -1,5 +1,5 @@
-"""The edge audit of the three cells' estimators: one test per promise that
-failed it, each run for every cell where the cell matters.
+"""Promises at the edges of the three cells' estimators, one test each, run
+for every cell where the cell matters.
 
 Switching solvers between warm-started fits, univariate sequences given as
 a 2-D array to a model fitted on 3-D or ragged ones, per-step class weights
