@@ -112,9 +112,10 @@ SHARED_PARAMETERS = """
         Adam's numerical-stability constant.
 
     n_iter_no_change : int or np.inf, default=10
-        Epochs without progress by ``tol`` before stopping, in epochs of at
-        least ten optimizer steps; ``np.inf`` switches the stall rule off.
-        When an epoch is ``s < 10`` batches, the fit stops after
+        Epochs without progress by ``tol`` that the fit tolerates, in epochs
+        of at least ten optimizer steps: it stops at the next one (as
+        scikit-learn's MLP counts); ``np.inf`` switches the stall rule off.
+        When an epoch is ``s < 10`` batches, the fit tolerates
         ``n_iter_no_change * ceil(10 / s)`` epochs without progress: 100 by
         default on a training set of one batch (up to 200 samples with
         ``batch_size="auto"``). The optimizer needs steps, not passes over
@@ -177,7 +178,9 @@ SHARED_PARAMETERS = """
 
 SHARED_ATTRIBUTES = """
     loss_ : float
-        Training loss of the last epoch (mean over samples, penalty included).
+        Training loss of the last epoch: the mean over its samples (its real
+        steps with ``return_sequences=True``), weighted by ``sample_weight``,
+        penalty included.
 
     best_loss_ : float or None
         Lowest training loss seen; None when ``early_stopping=True``.

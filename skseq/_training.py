@@ -105,6 +105,7 @@ class EpochLoop:
             sequences, y, sample_weight, self.early_stopping and not incremental,
             arguments, validation,
         )  # fmt: skip
+        train = _without_zero_weights(*train)
         n_samples = len(train[0])
         if (
             self.batch_size != "auto"
@@ -230,24 +231,29 @@ class EpochLoop:
         return self.n_iter_no_change * -(-MIN_STEPS_PER_STALL_EPOCH // steps_per_epoch)
 
     def _run_epoch(self, run, train, sample_idx, batch_size):
-        """One pass over the batches; returns the mean training loss."""
+        """One pass over the batches; returns the mean training loss over
+        the epoch's samples (real steps, for a per-step model), weighted as
+        each batch's loss is: a sample of weight zero counts as absent."""
         sequences, y, sample_weight = train
-        accumulated_loss = 0.0
+        accumulated_loss = accumulated_weight = 0.0
         try:
             for batch in batches(len(sample_idx), batch_size):
                 batch_idx = sample_idx[batch]
-                batch_loss = self._train_batch(
+                batch_loss, batch_weight = self._train_batch(
                     run.network, run.weights, run.grad, run.workspace,
                     run.optimizer, sequences, y, sample_weight, batch_idx,
                     run.n_threads,
                 )  # fmt: skip
-                accumulated_loss += batch_loss * len(batch_idx)
+                accumulated_loss += batch_loss * batch_weight
+                accumulated_weight += batch_weight
                 # Per batch, so that it counts the samples of the steps taken
                 # when a refused step ends the fit mid-epoch.
                 self.t_ += len(batch_idx)
         except _RefusedStep as refused:
             raise self._refused_step_error(refused, run) from None
-        return float(accumulated_loss / len(sample_idx))
+        if accumulated_weight <= 0:
+            return 0.0
+        return float(accumulated_loss / accumulated_weight)
 
     def _refused_step_error(self, refused, run):
         """The error that ends a fit at a refused step, once the weights and
@@ -328,7 +334,7 @@ class EpochLoop:
         what = "Validation score" if run.validation is not None else "Training loss"
         message = (
             f"{what} did not improve more than tol={self.tol:f} for "
-            f"{run.patience} consecutive epochs."
+            f"{self._no_improvement_count} consecutive epochs."
         )
         if run.optimizer.trigger_stopping(message, self.verbose):
             best = run.best
@@ -576,7 +582,8 @@ class EpochLoop:
         batch_idx,
         n_threads,
     ):
-        """One optimizer step on one batch; returns the batch loss.
+        """One optimizer step on one batch; returns the batch loss and the
+        batch's total weight (its samples, or real steps, when unweighted).
 
         A step that the loss, its gradient or the update itself would make
         non-finite is not taken: the weights and the solver's state stay as
@@ -593,7 +600,7 @@ class EpochLoop:
                 batch_idx, n_threads, masks,
             )  # fmt: skip
             if total_weight == 0:
-                return loss
+                return loss, 0.0
             grad_norm = math.sqrt(_numerics.sum_of_squares(grad))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             what = f"The training loss or its gradient became non-finite (loss={loss})"
@@ -601,12 +608,22 @@ class EpochLoop:
             if self.max_grad_norm is not None and grad_norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / grad_norm
             if optimizer.update(grad):
-                return loss
+                return loss, float(total_weight)
             what = (
                 "A step of the solver would have made the weights or its state "
                 f"non-finite (loss={loss}, gradient norm={grad_norm:.6g})"
             )
         raise _RefusedStep(f"{what} at iteration {self.n_iter_ + 1}")
+
+
+def _without_zero_weights(sequences, y, sample_weight):
+    """The training part without its samples of weight zero: such a sample
+    is absent, as scikit-learn's convention has it, so it takes no place in
+    a batch, no share of an epoch's loss and no step of the stall rule."""
+    if sample_weight is None or np.all(sample_weight > 0):
+        return sequences, y, sample_weight
+    kept = np.flatnonzero(sample_weight > 0)
+    return sequences.take(kept), y[kept], sample_weight[kept]
 
 
 class _Run:

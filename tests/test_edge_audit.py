@@ -292,3 +292,41 @@ def test_scorer_needing_probabilities_fails_alike_per_step():
         )  # fmt: skip
         with pytest.raises(AttributeError, match="GRURegressor has none of"):
             model.fit(X, targets)
+
+
+@pytest.mark.parametrize("Estimator", [REGRESSORS[2], CLASSIFIERS[2]])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_zero_weight_samples_are_absent_across_batches(Estimator, shuffle):
+    """Samples of weight zero change nothing, in batches of their own or
+    mixed with others: the fit equals the fit without them, bit for bit
+    (weights, losses, epochs and the stall rule's patience)."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(30, 4, 2))
+    y = rng.integers(0, 2, size=30) if Estimator in CLASSIFIERS else rng.normal(size=30)
+    weights = rng.uniform(0.5, 2.0, size=30)
+    weights[:10] = 0.0  # one whole batch without shuffling
+    weights[[15, 22]] = 0.0
+    kept = weights > 0
+    params = dict(hidden_layer_sizes=(3,), max_iter=30, batch_size=10,
+                  shuffle=shuffle, tol=1e-2, random_state=0)  # fmt: skip
+    with_zeros = Estimator(**params).fit(X, y, sample_weight=weights)
+    without = Estimator(**params).fit(X[kept], y[kept], sample_weight=weights[kept])
+    assert_array_equal(with_zeros.weights_, without.weights_)
+    assert with_zeros.loss_curve_ == without.loss_curve_
+    assert with_zeros.n_iter_ == without.n_iter_
+
+
+def test_epoch_loss_is_the_weighted_mean_over_samples():
+    """An epoch's loss is the mean over its samples weighted by
+    sample_weight, however they fall into batches: with steps too small to
+    move the weights, batches of 5 report the loss of one batch of all."""
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(20, 4, 2))
+    y = rng.normal(size=20)
+    weights = np.r_[np.full(5, 0.1), np.full(15, 3.0)]
+    params = dict(hidden_layer_sizes=(3,), max_iter=1, solver="sgd", momentum=0.0,
+                  learning_rate_init=1e-12, alpha=0.0, shuffle=False,
+                  random_state=0)  # fmt: skip
+    batches = REGRESSORS[0](batch_size=5, **params).fit(X, y, sample_weight=weights)
+    whole = REGRESSORS[0](batch_size=20, **params).fit(X, y, sample_weight=weights)
+    assert batches.loss_curve_[0] == pytest.approx(whole.loss_curve_[0], rel=1e-9)
