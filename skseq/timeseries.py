@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.base import is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, check_scalar
 
@@ -204,6 +205,29 @@ def make_windows(series, window, *, horizon=1, step=1, target=None):
     return X.copy(), y.copy()
 
 
+def _final_step(estimator):
+    """The estimator that predicts: the last step of a pipeline."""
+    steps = getattr(estimator, "steps", None)
+    return steps[-1][1] if steps else estimator
+
+
+def _check_forecaster(estimator):
+    """A regressor with one output per window: a classifier's labels are not
+    values of the series, and a model with one output per step predicts
+    ``window`` values for each window, not the next ones."""
+    if is_classifier(estimator):
+        raise TypeError(
+            f"recursive_forecast needs a regressor; {type(estimator).__name__} is a "
+            "classifier, whose labels are not values of the series."
+        )
+    if getattr(_final_step(estimator), "return_sequences", False):
+        raise ValueError(
+            "recursive_forecast needs one forecast per window, but the estimator "
+            "predicts one output per time step (return_sequences=True). Fit it "
+            "with return_sequences=False on make_windows' targets."
+        )
+
+
 def _model_input(context, layout, feature_names):
     if layout == "sequences":
         return context.reshape(1, -1, 1)
@@ -254,10 +278,14 @@ def recursive_forecast(estimator, history, n_steps, *, window=None):
 
     Raises
     ------
+    TypeError
+        If the estimator is a classifier.
     ValueError
         If ``history`` is not 1-D, not finite or shorter than ``window``, if
-        ``window`` cannot be inferred or does not match the estimator, or if
-        the estimator returns a non-finite prediction.
+        ``window`` cannot be inferred (as for a skseq model fitted on 3-D
+        sequences) or does not match the estimator, if the estimator predicts
+        one output per time step (``return_sequences=True``), or if it
+        returns a non-finite prediction.
 
     See Also
     --------
@@ -297,6 +325,7 @@ def recursive_forecast(estimator, history, n_steps, *, window=None):
     True
     """
     check_is_fitted(estimator)
+    _check_forecaster(estimator)
     n_steps = _check_positive_integer(n_steps, "n_steps")
     history = _check_series(history, "history", allowed_ndim=(1,))
 
@@ -306,6 +335,14 @@ def recursive_forecast(estimator, history, n_steps, *, window=None):
             raise ValueError(
                 "window cannot be inferred: the estimator has no n_features_in_ "
                 "attribute. Pass window explicitly."
+            )
+        if getattr(_final_step(estimator), "_fitted_on_2d", True) is False:
+            # A skseq model fitted on 3-D or ragged sequences: n_features_in_
+            # counts the features per step, not the steps of a window.
+            raise ValueError(
+                "window cannot be inferred for a model fitted on 3-D sequences "
+                "(its n_features_in_ counts features per step). Pass window "
+                "explicitly."
             )
         window = n_features_in
     window = _check_positive_integer(window, "window")

@@ -315,3 +315,36 @@ def test_recursive_forecast_validation():
 
     with pytest.raises(ValueError, match="non-finite"):
         recursive_forecast(NaNModel().fit(None, None), series, 3, window=2)
+
+
+def test_recursive_forecast_refuses_models_that_do_not_forecast_values():
+    """A classifier, a model with one output per step (alone or in a
+    pipeline) and a sequence model without its window are named, rather
+    than forecasting labels, per-step outputs or windows of one step."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skseq import GRUClassifier, GRURegressor
+
+    series = np.sin(np.arange(80) / 5)
+    X, y = make_windows(series, 8)
+    tiny = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        classifier = GRUClassifier(**tiny).fit(X, (y > 0).astype(int))
+        per_step = GRURegressor(return_sequences=True, **tiny).fit(X, X)
+        piped = make_pipeline(
+            StandardScaler(), GRURegressor(return_sequences=True, **tiny)
+        )
+        piped.fit(X, X)
+        sequences = GRURegressor(**tiny).fit(X[:, :, None], y)
+    with pytest.raises(TypeError, match="needs a regressor"):
+        recursive_forecast(classifier, series, 3)
+    for model in (per_step, piped):
+        with pytest.raises(ValueError, match="one output per time step"):
+            recursive_forecast(model, series, 3)
+    with pytest.raises(ValueError, match="Pass window explicitly"):
+        recursive_forecast(sequences, series, 3)
+    forecast = recursive_forecast(sequences, series, 3, window=8)
+    expected = sequences.predict(series[-8:].reshape(1, 8, 1))
+    assert forecast[0] == pytest.approx(float(expected[0]))
