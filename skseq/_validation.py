@@ -227,6 +227,14 @@ def _check_sequences(estimator, X, fitted, dtype, name):
         _check_sequence_features(fitted, form, name)
         return Sequences(np.ascontiguousarray(data), lengths, ragged=True), form
 
+    if (
+        isinstance(X, list | tuple)
+        and len(X) > 0
+        and all(isinstance(item, np.ndarray) and item.dtype == np.float32 for item in X)
+    ):
+        # Equal-shaped float32 arrays: stacked, they stay float32, as a ragged
+        # list of them does (check_array reads any list as float64).
+        X = np.stack(X)
     if sparse.issparse(X):
         raise TypeError(
             f"Sparse input is not supported by {name}: sequences must be dense."

@@ -330,3 +330,21 @@ def test_epoch_loss_is_the_weighted_mean_over_samples():
     batches = REGRESSORS[0](batch_size=5, **params).fit(X, y, sample_weight=weights)
     whole = REGRESSORS[0](batch_size=20, **params).fit(X, y, sample_weight=weights)
     assert batches.loss_curve_[0] == pytest.approx(whole.loss_curve_[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("lengths", [(5, 5, 5, 5), (3, 4, 5, 6)])
+@pytest.mark.parametrize("item_ndim", [1, 2])
+def test_a_list_of_float32_arrays_stays_float32(lengths, item_ndim):
+    """float32 sequences in a list are trained and predicted in float32,
+    whether they share one length or not."""
+    rng = np.random.default_rng(10)
+    shape = (lambda k: (k,)) if item_ndim == 1 else (lambda k: (k, 2))
+    X = [rng.normal(size=shape(k)).astype(np.float32) for k in lengths]
+    model = REGRESSORS[1](**TINY).fit(X, rng.normal(size=len(X)))
+    assert model.weights_.dtype == np.float32
+    assert model.predict(X).dtype == np.float32
+    # Mixed precisions are read as float64, as any list is.
+    mixed = [*X[:-1], X[-1].astype(np.float64)]
+    assert (
+        REGRESSORS[1](**TINY).fit(mixed, np.ones(len(X))).weights_.dtype == np.float64
+    )
