@@ -148,10 +148,8 @@ class StepTargets:
         here per real step: finite, and not zero at every step."""
         if self.weights is None:
             return
-        steps = self.weights[step_mask(lengths, self.values.shape[1])]
-        if sample_weight is not None:
-            with np.errstate(over="ignore"):
-                steps = steps * per_step_weights(sample_weight, lengths)
+        with np.errstate(over="ignore"):
+            _, steps = self.flat(lengths, sample_weight)
         name = "sample_weight * class_weight"
         if not np.all(np.isfinite(steps)):
             raise ValueError(

@@ -51,19 +51,7 @@ def resolve_scoring(estimator):
         return scoring
     from sklearn.metrics import check_scoring
 
-    scorer = check_scoring(estimator, scoring)
-    if isinstance(scoring, str):
-        return _NamedScorer(scorer)
-    return scorer
-
-
-class _NamedScorer:
-    """A scorer given by name: for a per-step model it scores one row per
-    real step (as :meth:`score` does), where a callable of the user's gets
-    the samples as given."""
-
-    def __init__(self, scorer):
-        self.scorer = scorer
+    return check_scoring(estimator, scoring)
 
 
 def time_order_split(n_samples, sample_weight, fraction, min_samples):
@@ -98,8 +86,9 @@ class ValidationSet:
 
     def __init__(self, sequences, y, sample_weight, source):
         self.sequences = sequences
-        # A scorer gets the samples in the user's form: one weight each.
-        self._sample_weight = sample_weight
+        # A callable scorer gets the samples in the user's form: one weight
+        # per sequence.
+        self._sequence_weight = sample_weight
         self.per_step = isinstance(y, StepTargets)
         if self.per_step:
             # Scored step by step, as the per-step model's outputs come.
@@ -130,14 +119,14 @@ class ValidationSet:
                 score = estimator._score_outputs(raw, self.y, self.sample_weight)
             elif scorer == "loss":
                 score = -loss
-            elif isinstance(scorer, _NamedScorer) and self.per_step:
-                score = self._score_steps(estimator, scorer.scorer, raw)
+            elif self.per_step and isinstance(estimator.scoring, str):
+                # A scorer name scores one row per real step, as score() does.
+                score = self._score_steps(estimator, scorer, raw)
             else:
-                scorer = getattr(scorer, "scorer", scorer)
                 X, y = self.user_form()
                 weights = {}
-                if self._sample_weight is not None:
-                    weights["sample_weight"] = self._sample_weight
+                if self._sequence_weight is not None:
+                    weights["sample_weight"] = self._sequence_weight
                 score = scorer(estimator, X, y, **weights)
         score, loss = float(score), float(loss)
         return (
@@ -149,15 +138,16 @@ class ValidationSet:
         """A named scorer's value over the real steps: the model's outputs
         (``raw``, one row per step) against the targets of each step, with
         its weight."""
-        kind = _StepProbabilities if hasattr(estimator, "predict_proba") else None
+        base = (
+            _StepProbabilities
+            if hasattr(estimator, "predict_proba")
+            else _StepPredictions
+        )
         # Named as the estimator, which is what a scorer's errors then name
         # (a response method it lacks, for one).
-        kind = type(type(estimator).__name__, (kind or _StepPredictions,), {})
-        steps = kind(estimator, raw)
-        if hasattr(estimator, "classes_"):
-            truth = estimator._label_binarizer.inverse_transform(self.y)
-        else:
-            truth = self.y.ravel() if estimator._y_1d else self.y
+        steps = type(type(estimator).__name__, (base,), {})(estimator, raw)
+        # The encoded targets decode as outputs do: labels, or values.
+        truth = _StepPredictions.decode(estimator, self.y)
         weights = {}
         if self.sample_weight is not None:
             weights["sample_weight"] = self.sample_weight
@@ -185,11 +175,17 @@ class _StepPredictions:
     def __sklearn_tags__(self):
         return self._estimator.__sklearn_tags__()
 
-    def predict(self, X):
-        estimator = self._estimator
+    @staticmethod
+    def decode(estimator, rows):
+        """Per-step rows of outputs (or encoded targets) as ``predict``
+        gives them: labels for a classifier, values (1-D when ``y`` was) for
+        a regressor."""
         if hasattr(estimator, "classes_"):
-            return estimator._label_binarizer.inverse_transform(self._output)
-        return self._output.ravel() if estimator._y_1d else self._output
+            return estimator._label_binarizer.inverse_transform(rows)
+        return rows.ravel() if estimator._y_1d else rows
+
+    def predict(self, X):
+        return self.decode(self._estimator, self._output)
 
 
 class _StepProbabilities(_StepPredictions):
