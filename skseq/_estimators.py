@@ -503,8 +503,11 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
                     f"y has {y.shape[1]} labels (columns), but {type(self).__name__} "
                     f"was fitted with {n_labels}."
                 )
-            if classes is not None and not np.array_equal(
-                unique_labels(classes), self.classes_
+            # Compared as lists: NumPy < 1.25 warns on comparing the arrays
+            # of labels of another kind (strings against indices).
+            if (
+                classes is not None
+                and unique_labels(classes).tolist() != self.classes_.tolist()
             ):
                 raise ValueError(
                     "For a multilabel indicator matrix y, classes must be the label "

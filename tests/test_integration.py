@@ -145,12 +145,24 @@ def _thread_report_in_worker():
 def test_no_thread_oversubscription_in_joblib_workers():
     # The test directory is not importable in loky's workers (pytest imports
     # test files by path), so this module's functions travel by value.
+    # joblib >= 1.5 serialises with the cloudpickle package, older joblib with
+    # its vendored copy, whichever else is installed: register with both.
+    picklers = []
     try:
-        import cloudpickle  # what joblib >= 1.5 serialises with
-    except ImportError:  # older joblib vendors it
-        from joblib.externals import cloudpickle
+        import cloudpickle
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        picklers.append(cloudpickle)
+    except ImportError:
+        pass
+    try:
+        from joblib.externals import cloudpickle as vendored
+
+        picklers.append(vendored)
+    except ImportError:
+        pass
+    assert picklers, "joblib serialises with cloudpickle, which is missing"
+    for pickler in picklers:
+        pickler.register_pickle_by_value(sys.modules[__name__])
     n_jobs = 2
     expected = max(1, joblib.cpu_count() // n_jobs)
     reports = Parallel(n_jobs=n_jobs, backend="loky")(

@@ -1,6 +1,7 @@
 """What a user meets before the estimators: import errors and the distribution."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,3 +109,30 @@ def test_ci_lints_with_the_pinned_versions():
         block = hooks[hooks.index(name) :]
         rev = block[block.index("rev: v") + len("rev: v") :].split()[0]
         assert f"{variable}={rev}\n" in ci
+
+
+def test_ci_tests_the_oldest_admitted_dependencies():
+    """.ci/oldest.txt pins each runtime dependency at the lower bound that
+    pyproject.toml states, the bound install.rst quotes, and .ci/run installs
+    the portable build against it."""
+    root = Path(__file__).resolve().parents[1]
+    project = (root / "pyproject.toml").read_text()
+    block = project[project.index("\ndependencies = [") :]
+    block = block[: block.index("]")]
+    bounds = dict(re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', block))
+    assert set(bounds) == {"numpy", "scipy", "scikit-learn", "joblib", "threadpoolctl"}
+    oldest = dict(
+        line.split("==")
+        for line in (root / ".ci" / "oldest.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert set(oldest) == set(bounds)
+    for name, bound in bounds.items():
+        # The oldest release the bound admits: 1.24 -> 1.24.0.
+        pinned, stated = oldest[name].split("."), bound.split(".")
+        padding = ["0"] * (len(pinned) - len(stated))
+        assert pinned == stated + padding, (name, oldest[name], bound)
+    install = (root / "doc" / "install.rst").read_text().replace("\n", " ")
+    for bound in bounds.values():
+        assert f"({bound} or later)" in install
+    assert "-c .ci/oldest.txt ." in (root / ".ci" / "run").read_text()
