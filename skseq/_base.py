@@ -519,14 +519,17 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             check_is_fitted(self)  # raises NotFittedError
         return self._network.per_step
 
-    def _predict_steps(self, X):
-        """The outputs (activated) of a per-step model at every real step of
-        ``X``, one row per step, and the validated sequences."""
+    def _predict_steps(self, X, activate=True):
+        """The outputs (activated, or raw if not ``activate``) of a per-step
+        model at every real step of ``X``, one row per step, and the
+        validated sequences."""
         sequences, _ = check_sequences(
             self, X, fitted=self._fitted_input(), model_dtype=self.weights_.dtype
         )
         raw = self._forward_raw(sequences)
         _check_finite_output(raw)
+        if not activate:
+            return raw, sequences
         return OUTPUT_ACTIVATIONS[self.out_activation_](raw), sequences
 
     def _per_step_form(self, flat, sequences):
@@ -538,6 +541,11 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         )
 
     def _predict_output(self, X):
+        return OUTPUT_ACTIVATIONS[self.out_activation_](self._predict_raw(X))
+
+    def _predict_raw(self, X):
+        """The output layer's values before its activation, one row per
+        sequence of ``X``."""
         if "weights_" not in self.__dict__:
             check_is_fitted(self)  # raises NotFittedError
         engine = self._inference_engine()
@@ -555,7 +563,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             )
             raw = engine.forward(sequences)
         _check_finite_output(raw)
-        return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+        return raw
 
     # ---------------------------------------------------------- streaming
     def initial_state(self, n_streams):

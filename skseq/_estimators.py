@@ -637,6 +637,9 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
 
+        Computed from the output layer's values before their activation, so
+        it stays finite and accurate where a probability rounds to 0 or 1.
+
         Parameters
         ----------
         X : array-like or list of 2-D arrays
@@ -648,11 +651,23 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
             Log-probabilities in the order of ``classes_``, in the layout of
             :meth:`predict_proba`.
         """
-        proba = self.predict_proba(X)
-        with np.errstate(divide="ignore"):
-            if isinstance(proba, list):
-                return [np.log(p) for p in proba]
-            return np.log(proba)
+        # From the output layer's raw values, not the log of predict_proba:
+        # a probability that rounds to 0 or 1 has a finite, accurate log.
+        if self._per_step():
+            raw, sequences = self._predict_steps(X, activate=False)
+            return self._per_step_form(self._log_class_columns(raw), sequences)
+        return self._log_class_columns(self._predict_raw(X))
+
+    def _log_class_columns(self, raw):
+        """The log of :meth:`_class_columns` of the activated ``raw``."""
+        if self.out_activation_ == "softmax":
+            shifted = raw - raw.max(axis=1, keepdims=True)
+            return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        # log(sigmoid(z)) = -log(1 + exp(-z)); log(1 - sigmoid(z)) likewise at -z.
+        log_p = -np.logaddexp(0, -raw)
+        if self._is_classifier_single_output():
+            return np.hstack([-np.logaddexp(0, raw), log_p])
+        return log_p
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

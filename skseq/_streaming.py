@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import _numerics
+from ._validation import cast_finite
 
 
 def _check_streamable(estimator):
@@ -158,8 +159,15 @@ def _check_step_input(estimator, X_t, n_streams, dtype):
             f"{n_features}): {step}, for the {n_streams} streams of the state; "
             f"got shape {x.shape}."
         )
-    x = np.ascontiguousarray(x, dtype=dtype)
-    if not _numerics.all_finite(x.reshape(-1)):
+    if x.dtype.kind == "f" and x.dtype.itemsize > np.dtype(dtype).itemsize:
+        # A narrowing cast: a finite value beyond dtype's range is named as
+        # such (cast_finite), not as an infinity.
+        return cast_finite(_finite_step(x), dtype, "X_t")
+    return _finite_step(np.ascontiguousarray(x, dtype=dtype))
+
+
+def _finite_step(x):
+    if not _numerics.all_finite(np.ascontiguousarray(x).reshape(-1)):
         raise ValueError("X_t contains NaN or infinity.")
     return x
 

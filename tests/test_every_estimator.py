@@ -101,3 +101,50 @@ def test_a_dataframe_records_and_checks_its_columns(cls):
     renamed = frame.rename(columns={"t0": "first"})
     with pytest.raises(ValueError, match="feature names"):
         model.predict(renamed)
+
+
+def _log_sigmoid(z):
+    return -np.logaddexp(0, -z)
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in ESTIMATORS if is_classifier(c())], ids=lambda c: c.__name__
+)
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_probabilities_stay_finite_where_probabilities_saturate(cls, kind, dtype):
+    """predict_log_proba is the log of the probabilities computed from the
+    logits: scaling the output layer by s scales the logits by s, so the
+    log-probabilities of the scaled model follow from the unscaled model's
+    probabilities; they stay finite and accurate where the probabilities
+    round to 0 or 1 (logits of a hundred and more)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 5, 2)).astype(dtype)
+    s = X[:, :, 0].sum(axis=1)
+    y = {
+        "binary": (s > 0).astype(int),
+        "multiclass": np.digitize(s, [-1.0, 1.0]),
+        "multilabel": np.stack([s > 0, X[:, -1, 1] > 0], axis=1).astype(int),
+    }[kind]
+    model = _fit(cls, X, y)
+    p = model.predict_proba(X).astype(np.float64)
+    scale = 1000.0
+    model.head_coef_[...] *= scale
+    model.head_intercept_[...] *= scale
+    if kind == "multiclass":
+        z = scale * np.log(p)
+        want = z - z.max(axis=1, keepdims=True)
+        want -= np.log(np.exp(want).sum(axis=1, keepdims=True))
+    else:
+        logit = np.log(p) - np.log1p(-p)
+        want = _log_sigmoid(scale * logit)
+    got = model.predict_log_proba(X)
+    assert got.dtype == dtype
+    assert np.all(np.isfinite(got))
+    assert np.min(got) < -40  # saturated: probabilities that round to 0 or 1
+    tolerance = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-8)
+    assert_allclose(got, want, **tolerance)
+    with np.errstate(divide="ignore"):
+        log_of_proba = np.log(model.predict_proba(X))
+    finite = np.isfinite(log_of_proba) & (log_of_proba > -10)
+    assert_allclose(got[finite], log_of_proba[finite], rtol=1e-5, atol=1e-6)

@@ -276,6 +276,32 @@ def test_bad_step_input_is_refused_before_the_core(lstm_model):
     assert y_t.dtype == np.float64 and new["h"][0].dtype == np.float64
 
 
+def test_a_float32_model_names_a_step_beyond_float32_as_predict_does():
+    """A finite float64 value too large for a float32 model is named as out of
+    range, as predict names it, not as an infinity; NaN and infinity keep
+    their own error."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20, 5, 2)).astype(np.float32)
+    model = _fit(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=2), X, X[:, 0, 0])
+    state = model.initial_state(2)
+    big = np.array([[1e39, 0.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="beyond the range of float32") as streamed:
+        model.predict_step(big, state)
+    with pytest.raises(ValueError, match="beyond the range of float32") as whole:
+        model.predict(big[:, None, :])
+    assert "largest magnitude 1e+39" in str(streamed.value)
+    assert "largest magnitude 1e+39" in str(whole.value)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="X_t contains NaN or infinity"):
+            model.predict_step(np.array([[bad, 0.0], [0.0, 0.0]]), state)
+    # float64 steps that float32 holds run as float32 ones do.
+    x = rng.normal(size=(2, 2))
+    assert_array_equal(
+        model.predict_step(x, state)[0],
+        model.predict_step(x.astype(np.float32), state)[0],
+    )
+
+
 def test_a_state_of_another_shape_or_model_is_refused(lstm_model):
     x = np.zeros((2, 3))
     state = lstm_model.initial_state(2)
