@@ -570,3 +570,39 @@ def test_validation_returns_the_input_form_and_writes_nothing():
         assert again.n_features == expected.n_features
         with pytest.raises(ValueError, match="features per time step"):
             check_sequences(est, rng.normal(size=(2, 4, 3)), fitted=est._fitted_input())
+
+
+def test_ragged_items_validate_as_check_array_does():
+    """Each sequence of a list is validated as check_array validates it:
+    plain finite float arrays (any memory layout, 1-D or 2-D) come back as
+    the same values, and every other item, wrong or not, gets check_array's
+    result or error, naming the item."""
+    from sklearn.utils import check_array
+
+    from skseq._validation import FLOAT_DTYPES, _check_ragged_item
+
+    rng = np.random.default_rng(15)
+    base = rng.normal(size=(6, 4))
+    fine = [
+        base, base.astype(np.float32), np.asfortranarray(base), base[::2], base[:, ::2],
+        base[:, 0], base.astype(">f8"), base.astype(int), base.tolist(),
+        np.ones((1, 1), dtype=np.float32),
+    ]  # fmt: skip
+    for dtype in (FLOAT_DTYPES, np.float64):
+        for index, item in enumerate(fine):
+            got = _check_ragged_item(index, item, dtype, "M")
+            want = check_array(item, dtype=dtype, ensure_2d=False, ensure_min_samples=0)
+            assert_array_equal(got, want.reshape(len(want), -1))
+            assert got.dtype == want.dtype and got.ndim == 2
+    wrong = {
+        "contains NaN": np.where(base > 1, np.nan, base),
+        "contains infinity": np.where(base > 1, np.inf, base).astype(np.float32),
+        "zero time steps": np.zeros((0, 4)),
+        "0 feature": np.zeros((3, 0)),
+        "3 dimensions": np.zeros((2, 2, 2)),
+    }
+    for message, item in wrong.items():
+        with pytest.raises(ValueError, match=message) as error:
+            _check_ragged_item(7, item, FLOAT_DTYPES, "M")
+        if "contains" in message:
+            assert "X[7]" in str(error.value)
