@@ -34,7 +34,6 @@ import math
 
 import numpy as np
 from joblib import cpu_count
-from threadpoolctl import threadpool_limits
 
 from . import _layout, _numerics
 from ._cells import CELLS
@@ -597,8 +596,10 @@ def _orthogonal_rows(rng, n_rows, n_columns):
     factorisation's products differently for different thread counts, and the
     same random_state must give the same weights on any number of threads.
     """
+    from ._threads import _SingleThreadedBLAS  # which imports this module
+
     normal = rng.standard_normal((n_columns, n_rows))
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _SingleThreadedBLAS():
         q, r = np.linalg.qr(normal)
     q *= np.sign(np.diag(r))
     return q.T

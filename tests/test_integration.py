@@ -199,6 +199,77 @@ def test_threadpool_limits_bound_threads_and_leave_predictions_unchanged():
     assert np.array_equal(limited, unlimited)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_concurrent_fits_leave_the_blas_thread_count_as_it_was():
+    """Fits in several Python threads share one BLAS limit: BLAS's thread
+    count, which belongs to the process, is what it was once they are done
+    (one-layer fits limit it to factorise the recurrent kernel, stacked ones
+    for their whole training)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    controllers = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    before = [c.get_num_threads() for c in controllers.lib_controllers]
+    X = np.random.default_rng(0).normal(size=(8, 3, 2))
+    y = X.sum(axis=(1, 2))
+
+    def fit(seed):
+        sizes = (64,) if seed % 4 else (8, 8)
+        LSTMRegressor(hidden_layer_sizes=sizes, max_iter=1, random_state=seed).fit(X, y)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(fit, range(100)))
+    assert [c.get_num_threads() for c in controllers.lib_controllers] == before
+
+
+def test_a_forked_child_predicts_after_the_parent_ran_threads(tmp_path):
+    """GCC's OpenMP runtime cannot start threads in a child forked after the
+    parent ran a region of several: skseq runs such a child on one thread,
+    with the parent's results, instead of waiting forever."""
+    code = textwrap.dedent(
+        """
+        import json, multiprocessing, queue, warnings
+        import numpy as np
+        from skseq import LSTMRegressor
+        from skseq._threads import effective_n_threads
+
+        warnings.simplefilter("ignore")
+        X = np.random.default_rng(0).normal(size=(256, 30, 3))
+        model = LSTMRegressor(hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+        model.fit(X, X[:, :, 0].sum(axis=1))
+        expected = model.predict(X)
+        parent_threads = effective_n_threads()
+
+        def child(results):
+            results.put((effective_n_threads(), model.predict(X)))
+
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        process = context.Process(target=child, args=(results,))
+        process.start()
+        try:
+            child_threads, got = results.get(timeout=60)
+        except queue.Empty:
+            process.kill()
+            raise SystemExit("the child hung")
+        process.join(10)
+        print(json.dumps({
+            "parent_threads": parent_threads, "child_threads": child_threads,
+            "same": bool(np.array_equal(got, expected)),
+        }))
+        """
+    )
+    env = dict(_subprocess_env(), OMP_NUM_THREADS="2")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["same"]
+    assert report["child_threads"] == 1
+    assert report["parent_threads"] == min(2, joblib.cpu_count())
+
+
 # ------------------------------------------------------------ 3. params, clone
 
 
