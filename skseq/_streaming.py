@@ -159,17 +159,14 @@ def _check_step_input(estimator, X_t, n_streams, dtype):
             f"{n_features}): {step}, for the {n_streams} streams of the state; "
             f"got shape {x.shape}."
         )
-    if x.dtype.kind == "f" and x.dtype.itemsize > np.dtype(dtype).itemsize:
-        # A narrowing cast: a finite value beyond dtype's range is named as
-        # such (cast_finite), not as an infinity.
-        return cast_finite(_finite_step(x), dtype, "X_t")
-    return _finite_step(np.ascontiguousarray(x, dtype=dtype))
-
-
-def _finite_step(x):
-    if not _numerics.all_finite(np.ascontiguousarray(x).reshape(-1)):
+    step = np.ascontiguousarray(x, dtype=dtype)
+    if not _numerics.all_finite(step.reshape(-1)):
+        if x.dtype != step.dtype and np.isfinite(x).all():
+            # Finite values that the model's dtype cannot hold: named as
+            # predict names them (cast_finite raises).
+            cast_finite(x, dtype, "X_t")
         raise ValueError("X_t contains NaN or infinity.")
-    return x
+    return step
 
 
 def step_raw(estimator, X_t, state):
