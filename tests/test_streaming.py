@@ -276,7 +276,7 @@ def test_bad_step_input_is_refused_before_the_core(lstm_model):
     assert y_t.dtype == np.float64 and new["h"][0].dtype == np.float64
 
 
-# The step casts as before, which warns of the overflow, and then names it.
+# The step casts first, which warns of the overflow, then names it.
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_a_float32_model_names_a_step_beyond_float32_as_predict_does():
     """A finite float64 value too large for a float32 model is named as out of
