@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import BaseRecurrent
-from ._losses import OUTPUT_ACTIVATIONS
+from ._losses import LOG_OUTPUT_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ._step_targets import flatten_steps, per_step_weights
 from ._validation import (
     check_class_weight,
@@ -660,13 +660,10 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
 
     def _log_class_columns(self, raw):
         """The log of :meth:`_class_columns` of the activated ``raw``."""
-        if self.out_activation_ == "softmax":
-            shifted = raw - raw.max(axis=1, keepdims=True)
-            return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        # log(sigmoid(z)) = -log(1 + exp(-z)); log(1 - sigmoid(z)) likewise at -z.
-        log_p = -np.logaddexp(0, -raw)
-        if self._is_classifier_single_output():
-            return np.hstack([-np.logaddexp(0, raw), log_p])
+        log_p = LOG_OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+        if self.out_activation_ == "logistic" and self._is_classifier_single_output():
+            # log(1 - sigmoid(z)) = log(sigmoid(-z))
+            return np.hstack([LOG_OUTPUT_ACTIVATIONS["logistic"](-raw), log_p])
         return log_p
 
     def __sklearn_tags__(self):

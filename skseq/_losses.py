@@ -7,7 +7,7 @@ The identity's, the squared error, is computed with its gradient by
 """
 
 import numpy as np
-from scipy.special import expit, xlogy
+from scipy.special import expit, log_expit, log_softmax, xlogy
 
 
 def _softmax(z):
@@ -18,6 +18,13 @@ def _softmax(z):
 
 
 OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "logistic": expit, "softmax": _softmax}
+
+# The log of the classifiers' output activations, computed from the raw
+# outputs: finite and accurate where the activation rounds to 0 or 1.
+LOG_OUTPUT_ACTIVATIONS = {
+    "logistic": log_expit,
+    "softmax": lambda z: log_softmax(z, axis=1),
+}
 
 
 def _log_loss(y_true, y_prob, sample_weight):

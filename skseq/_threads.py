@@ -75,17 +75,17 @@ class _SingleThreadedBLAS:
                 _release_blas_control()
 
 
+# threadpoolctl's release of the control it gives the thread that last set
+# OpenBLAS's thread count (a no-op for a thread without the control); older
+# threadpoolctl has no such rule and no such method.
+_CLEAR_CONTROLLING_THREAD = getattr(
+    getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None
+)
+
+
 def _release_blas_control():
-    """Let go of the control threadpoolctl gives the thread that last set
-    OpenBLAS's thread count (a no-op where no such rule exists, or where
-    another thread has the control)."""
-    release = getattr(
-        getattr(threadpoolctl, "OpenBLASController", None),
-        "clear_controlling_thread",
-        None,
-    )
-    if release is not None:
-        release()
+    if _CLEAR_CONTROLLING_THREAD is not None:
+        _CLEAR_CONTROLLING_THREAD()
 
 
 _NO_LIMIT = contextlib.nullcontext()

@@ -157,9 +157,9 @@ def _plain_float_item(item, dtype):
     if type(item) is not np.ndarray or item.ndim not in (1, 2) or 0 in item.shape:
         return None
     admitted = dtype if isinstance(dtype, tuple | list) else (dtype,)
-    if item.dtype not in [np.dtype(d) for d in admitted] or not item.dtype.isnative:
+    if item.dtype not in admitted or not item.dtype.isnative:
         return None
-    if not _numerics.all_finite(np.ascontiguousarray(item).reshape(-1)):
+    if not _numerics.all_finite(item.ravel()):
         return None
     return item.reshape(-1, 1) if item.ndim == 1 else item
 
