@@ -24,7 +24,7 @@ from ._callbacks import CallbackSupportMixin
 from ._inference import InferenceEngine
 from ._losses import OUTPUT_ACTIVATIONS
 from ._network import RecurrentNetwork, aligned_copy, is_aligned
-from ._step_targets import StepTargets, flatten_steps, step_mask, unflatten_steps
+from ._step_targets import StepTargets, flatten_steps, unflatten_steps
 from ._threads import _blas_limit
 from ._training import EpochLoop
 from ._validation import (
@@ -339,7 +339,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             self, X, fitted=None if first_call else self._fitted_input(),
             model_dtype=None if first_call else self.weights_.dtype,
         )  # fmt: skip
-        dtype = sequences.data.dtype
+        dtype = sequences.dtype
         if self.return_sequences:
             y = self._validate_step_targets(
                 y, sequences, incremental, first_call, classes, dtype
@@ -354,7 +354,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         n_outputs = y.n_outputs if self.return_sequences else y.shape[1]
         sample_weight = check_sample_weight(sample_weight, len(sequences), dtype)
         if self.return_sequences:
-            y.check_weights(sequences.lengths, sample_weight)
+            y.check_weights(sample_weight)
         if class_sample_weight is not None:
             with np.errstate(over="ignore"):
                 class_sample_weight = class_sample_weight.astype(dtype)
@@ -387,7 +387,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             )
             _check_memory(
                 self._network.training_nbytes(
-                    self._batch_rows(len(sequences)), sequences.data.shape[1],
+                    self._batch_rows(len(sequences)), sequences.n_timesteps,
                     np.dtype(dtype).itemsize,
                 ),
                 self.hidden_layer_sizes,
@@ -440,7 +440,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         if class_weight is not None:
             class_weight = class_weight.astype(dtype)
         return StepTargets.from_flat(
-            Y, sequences.lengths, sequences.data.shape[1], class_weight
+            Y, sequences.lengths, sequences.n_timesteps, class_weight
         )
 
     def _encode_targets_of(self, y, sequences, dtype, name, per_step):
@@ -454,7 +454,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             y, sequences, multi_output=self._per_step_outputs, name=name
         )
         Y = cast_finite(self._encode_validation_targets(flat, len(flat)), dtype, name)
-        return StepTargets.from_flat(Y, sequences.lengths, sequences.data.shape[1])
+        return StepTargets.from_flat(Y, sequences.lengths, sequences.n_timesteps)
 
     def _check_validation_set(
         self, X_val, y_val, sample_weight_val, form, dtype, n_outputs
@@ -508,10 +508,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
     def _forward_raw(self, sequences):
         """Raw outputs for validated sequences; of a per-step model, one row
         per real step (sequence by sequence, oldest step first)."""
-        raw = self._inference_engine().forward(sequences)
-        if self._network.per_step:
-            raw = raw[step_mask(sequences.lengths, raw.shape[1])]
-        return raw
+        return self._inference_engine().forward(sequences)
 
     def _per_step(self):
         """Whether the fitted model predicts at every step."""
@@ -537,7 +534,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         ...) for sequences of one length, a list of per-sequence arrays for
         ragged ``X``."""
         return unflatten_steps(
-            flat, sequences.lengths, sequences.data.shape[1], sequences.ragged
+            flat, sequences.lengths, sequences.n_timesteps, sequences.ragged
         )
 
     def _predict_output(self, X):

@@ -50,7 +50,7 @@ PARALLEL_COPY_BYTES = 1 << 20
 
 def fill_inputs(workspace, sequences, batch_idx, n_threads=1):
     """Copy a batch into the workspace's padded input buffer (on ``n_threads``
-    threads).
+    threads), padded to the batch's longest sequence.
 
     Ragged batches are reordered by decreasing length, as the core requires;
     the returned ``batch_idx`` is in the order of the rows.
@@ -61,23 +61,23 @@ def fill_inputs(workspace, sequences, batch_idx, n_threads=1):
         batch_idx, lengths = batch_idx[order], lengths[order]
         n_steps = int(lengths[0])
     else:
-        n_steps = sequences.data.shape[1]
+        n_steps = sequences.n_timesteps
     inputs = workspace.inputs(len(batch_idx), n_steps + 1)
-    if sequences.data.dtype == inputs.dtype:
-        # One copy per row, where np.take into the strided view of slots 1..
-        # goes through a buffer.
-        _layout.gather_rows(
-            sequences.data,
-            np.ascontiguousarray(batch_idx, dtype=np.intp),
-            inputs,
-            n_threads if inputs.nbytes >= PARALLEL_COPY_BYTES else 1,
+    rows = np.ascontiguousarray(batch_idx, dtype=np.intp)
+    if sequences.dtype != inputs.dtype:
+        # Not the precision of the pass (validation casts what fit and predict
+        # are given, so only a direct caller gets here): the batch, cast.
+        sequences = sequences.take(rows).with_dtype(inputs.dtype)
+        rows = np.arange(len(rows), dtype=np.intp)
+    threads = n_threads if inputs.nbytes >= PARALLEL_COPY_BYTES else 1
+    if sequences.ragged:
+        _layout.gather_packed(
+            sequences.data, sequences.starts, sequences.lengths, rows, inputs, threads
         )
     else:
-        inputs[:, 0] = 0
-        np.take(
-            sequences.data[:, :n_steps], batch_idx, axis=0, out=inputs[:, 1:],
-            mode="clip",
-        )  # fmt: skip
+        # One copy per row, where np.take into the strided view of slots 1..
+        # goes through a buffer.
+        _layout.gather_rows(sequences.data, rows, inputs, threads)
     return inputs, np.ascontiguousarray(lengths, dtype=np.intp), batch_idx
 
 
@@ -134,11 +134,11 @@ class InferenceEngine:
     def forward(self, sequences):
         """Raw outputs for validated sequences (``_validation.Sequences``),
         shape (n_samples, n_outputs), in blocks of bounded memory; of a
-        ``per_step`` network, shape (n_samples, n_timesteps, n_outputs), zero
-        past each sequence's length."""
+        ``per_step`` network, one row per real step (sequence by sequence,
+        oldest step first), shape (sum of the lengths, n_outputs)."""
         network, weights, unpacked = self.network, self.weights, self.unpacked
         n_samples = len(sequences)
-        n_steps = sequences.data.shape[1]
+        n_steps = sequences.n_timesteps
         if network.per_step:
             return self._forward_per_step(sequences, n_samples, n_steps)
         block = self.block_rows(n_samples, n_steps)
@@ -192,30 +192,34 @@ class InferenceEngine:
         )
 
     def _forward_per_step(self, sequences, n_samples, n_steps):
-        """:meth:`forward` of a network whose head reads every step."""
+        """:meth:`forward` of a network whose head reads every step: one row
+        per real step, sequence by sequence, oldest step first."""
         network, weights = self.network, self.weights
         block = self.block_rows(n_samples, n_steps)
         n_threads = effective_n_threads()
         workspace = self._take_workspace(block, n_steps)
-        raw = np.zeros((n_samples, n_steps, network.n_outputs), dtype=weights.dtype)
+        # Where each sequence's rows start in the output.
+        offsets = np.zeros(n_samples + 1, dtype=np.intp)
+        np.cumsum(sequences.lengths, out=offsets[1:])
+        raw = np.empty((int(offsets[-1]), network.n_outputs), dtype=weights.dtype)
         # Read in place, every step is real, in row order.
         in_place = self._reads_in_place(sequences)
         with _blas_limit():
             for batch in batches(n_samples, block):
                 if in_place:
                     lengths = sequences.lengths[batch]
-                    raw[batch] = network.forward(
+                    raw[offsets[batch.start] : offsets[batch.stop]] = network.forward(
                         weights, sequences.data[batch], lengths, workspace,
                         n_threads, zero_slot=False, unpacked=self.unpacked,
                         steps=StepIndex(lengths),
-                    ).reshape(len(lengths), n_steps, -1)  # fmt: skip
+                    )  # fmt: skip
                     continue
                 batch_idx = np.arange(batch.start, batch.stop)
                 inputs, lengths, batch_idx = fill_inputs(
                     workspace, sequences, batch_idx
                 )
                 steps = StepIndex(lengths)
-                raw[batch_idx[steps.rows], steps.slots - 1] = network.forward(
+                raw[offsets[batch_idx[steps.rows]] + steps.slots - 1] = network.forward(
                     weights, inputs, lengths, workspace, n_threads,
                     unpacked=self.unpacked, steps=steps,
                 )  # fmt: skip

@@ -8,7 +8,8 @@ slot 0 the initial state, as in the recurrent layers (``_lstm_layer``);
 backward direction on the time-reversed sequences (``reverse_time``); a
 network reads each sequence's last state for its head (``gather_last``) and
 hands the head's gradient back to that slot (``scatter_last``); a batch is
-copied into the layout by ``gather_rows``.
+copied into the layout by ``gather_rows`` (from a padded array) or
+``gather_packed`` (from sequences stored end to end).
 """
 
 from cython cimport floating
@@ -109,6 +110,73 @@ def gather_rows(
             for t in range(S - 1):
                 for k in range(W):
                     target[i, t + 1, k] = source[r, t, k]
+
+
+def gather_packed(
+    const floating[:, ::1] values,
+    const Py_ssize_t[::1] starts,
+    const Py_ssize_t[::1] lengths,
+    const Py_ssize_t[::1] rows,
+    floating[:, :, ::1] target,
+    int n_threads=1,
+):
+    """A batch of packed sequences into the slot layout: sequence r is
+    values[starts[r]:starts[r] + lengths[r]] (its steps, one row each).
+    For every row i of target (B, S, W), with r = rows[i] and L =
+    lengths[r] <= S - 1: target[i, 0] = 0, target[i, t] = step t of
+    sequence r for t in 1..L, and zeros in the slots past L. The rows are
+    shared by ``n_threads`` threads (a copy: the result does not depend on
+    them)."""
+    cdef Py_ssize_t B = target.shape[0]
+    cdef Py_ssize_t S = target.shape[1]
+    cdef Py_ssize_t W = target.shape[2]
+    cdef Py_ssize_t N = starts.shape[0]
+    cdef Py_ssize_t i, r
+    if values.shape[1] != W:
+        raise ValueError(
+            f"values of width {values.shape[1]} cannot fill target of width {W}."
+        )
+    if lengths.shape[0] != N:
+        raise ValueError(f"lengths has {lengths.shape[0]} entries for {N} starts.")
+    if rows.shape[0] != B:
+        raise ValueError(f"rows has {rows.shape[0]} entries for {B} rows.")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be at least 1, got {n_threads}.")
+    for i in range(B):
+        r = rows[i]
+        if r < 0 or r >= N:
+            raise ValueError(f"rows[{i}] = {r} is outside the {N} sequences.")
+        if lengths[r] < 0 or lengths[r] > S - 1:
+            raise ValueError(
+                f"sequence {r} has {lengths[r]} steps; target holds {S - 1}."
+            )
+        if starts[r] < 0 or starts[r] + lengths[r] > values.shape[0]:
+            raise ValueError(f"sequence {r} lies outside values.")
+    if B == 0 or W == 0 or S == 0:
+        return
+    if values.shape[0] == 0:
+        # Every length is 0 (checked above): slots of zeros only.
+        memset(&target[0, 0, 0], 0, B * S * W * sizeof(floating))
+        return
+    if n_threads > 1:
+        for i in prange(B, nogil=True, schedule="static", num_threads=n_threads):
+            _packed_row(&target[i, 0, 0], &values[0, 0] + starts[rows[i]] * W,
+                        lengths[rows[i]], S, W)
+    else:
+        with nogil:
+            for i in range(B):
+                _packed_row(&target[i, 0, 0], &values[0, 0] + starts[rows[i]] * W,
+                            lengths[rows[i]], S, W)
+
+
+cdef inline void _packed_row(floating *target, const floating *source,
+                             Py_ssize_t length, Py_ssize_t S,
+                             Py_ssize_t W) noexcept nogil:
+    """One row of gather_packed: slot 0 zeros, the sequence's ``length``
+    steps, zeros up to slot S - 1."""
+    memset(target, 0, W * sizeof(floating))
+    memcpy(target + W, source, length * W * sizeof(floating))
+    memset(target + (length + 1) * W, 0, (S - 1 - length) * W * sizeof(floating))
 
 
 cdef inline void _slot_row(floating *target, const floating *source, Py_ssize_t S,

@@ -5,9 +5,8 @@ The user's ``y`` holds one target per step of each sequence: an array
 (values past a ragged sequence's length are ignored), or a list of
 per-sequence arrays ``(length_i[, n_outputs])``. Inside skseq the real
 steps are handled in one order, sequence by sequence and oldest step first,
-either flat (one row per real step: validation, losses, scores) or padded
-to the (n_samples, n_timesteps, ...) layout of ``Sequences.data``
-(:class:`StepTargets`, which training indexes by sample).
+one row per real step (validation, losses, scores), which
+:class:`StepTargets` indexes by sample for training.
 """
 
 import numpy as np
@@ -24,7 +23,7 @@ def flatten_steps(y, sequences, *, multi_output, name="y"):
     estimators only). Raises ValueError for any other form or a length that
     does not match the sequence's."""
     lengths = sequences.lengths
-    n_samples, n_timesteps = len(sequences), sequences.data.shape[1]
+    n_samples, n_timesteps = len(sequences), sequences.n_timesteps
     forms = (
         "(n_samples, n_timesteps) or (n_samples, n_timesteps, n_outputs)"
         if multi_output
@@ -94,62 +93,74 @@ def unflatten_steps(flat, lengths, n_timesteps, ragged):
 
 
 class StepTargets:
-    """Encoded per-step targets padded to the layout of the sequences:
-    ``values`` (n_samples, n_timesteps, n_outputs), zero past each length,
-    and optional per-step ``weights`` (n_samples, n_timesteps) (class
-    weights). Indexed by sample as a 2-D target array is."""
+    """Encoded per-step targets, indexed by sample as a 2-D target array is.
 
-    __slots__ = ("values", "weights")
+    ``values`` (n_steps, n_outputs) holds the targets of the real steps, a
+    sequence's steps in a run of rows; sequence i's run starts at row
+    ``starts[i]`` and has ``lengths[i]`` rows. ``weights`` (n_steps,), or
+    None, are per-step class weights. Selecting samples shares the rows.
+    ``n_timesteps`` is the time axis of the sequences (their longest).
+    """
 
-    def __init__(self, values, weights=None):
+    __slots__ = ("values", "weights", "starts", "lengths", "n_timesteps")
+
+    def __init__(self, values, weights, starts, lengths, n_timesteps):
         self.values = values
         self.weights = weights
+        self.starts = starts
+        self.lengths = lengths
+        self.n_timesteps = n_timesteps
 
     @classmethod
     def from_flat(cls, flat, lengths, n_timesteps, weights=None):
-        """Pad the rows of ``flat`` (n_steps, n_outputs) and ``weights``
-        (n_steps,) into the per-sample layout."""
-        mask = step_mask(lengths, n_timesteps)
-        values = np.zeros((len(lengths), n_timesteps, flat.shape[1]), flat.dtype)
-        values[mask] = flat
-        padded_weights = None
-        if weights is not None:
-            padded_weights = np.zeros((len(lengths), n_timesteps), flat.dtype)
-            padded_weights[mask] = weights
-        return cls(values, padded_weights)
+        """The targets of the rows of ``flat`` (n_steps, n_outputs) and
+        ``weights`` (n_steps,), sequence by sequence, of sequences of
+        ``lengths`` steps."""
+        lengths = np.asarray(lengths, dtype=np.intp)
+        starts = np.zeros(len(lengths), dtype=np.intp)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        return cls(flat, weights, starts, lengths, n_timesteps)
 
     def __len__(self):
-        return self.values.shape[0]
+        return self.starts.shape[0]
 
     @property
     def n_outputs(self):
-        return self.values.shape[2]
+        return self.values.shape[1]
 
     def __getitem__(self, index):
-        """One sample's padded targets (an integer index), or the targets of
-        the samples ``index`` selects."""
+        """One sample's targets padded with zeros to ``n_timesteps`` steps
+        (an integer index), or the targets of the samples ``index``
+        selects."""
         if np.ndim(index) == 0 and not isinstance(index, slice):
-            return self.values[index]
-        weights = None if self.weights is None else self.weights[index]
-        return StepTargets(self.values[index], weights)
+            start, length = self.starts[index], self.lengths[index]
+            padded = np.zeros((self.n_timesteps, self.n_outputs), self.values.dtype)
+            padded[:length] = self.values[start : start + length]
+            return padded
+        return StepTargets(
+            self.values, self.weights, self.starts[index], self.lengths[index],
+            self.n_timesteps,
+        )  # fmt: skip
 
     def at(self, samples, times, sample_weight):
-        """Targets and weights (None: unweighted) of the steps ``times`` of
-        the samples ``samples`` (arrays of equal length), each step weighted
-        by its sample's ``sample_weight`` and its own class weight."""
+        """Targets and weights (None: unweighted) of the steps ``times``
+        (0 for a sequence's first) of the samples ``samples`` (arrays of
+        equal length), each step weighted by its sample's ``sample_weight``
+        and its own class weight."""
+        rows = self.starts[samples] + times
         weights = None if sample_weight is None else sample_weight[samples]
         if self.weights is not None:
-            step = self.weights[samples, times]
+            step = self.weights[rows]
             weights = step if weights is None else weights * step
-        return self.values[samples, times], weights
+        return self.values[rows], weights
 
-    def check_weights(self, lengths, sample_weight):
+    def check_weights(self, sample_weight):
         """The checks ``sample_weight * class_weight`` gets per sequence,
         here per real step: finite, and not zero at every step."""
         if self.weights is None:
             return
         with np.errstate(over="ignore"):
-            _, steps = self.flat(lengths, sample_weight)
+            _, steps = self.flat(sample_weight)
         name = "sample_weight * class_weight"
         if not np.all(np.isfinite(steps)):
             raise ValueError(
@@ -162,11 +173,16 @@ class StepTargets:
                 "steps of the sequences."
             )
 
-    def flat(self, lengths, sample_weight):
-        """Targets and weights of every real step, one row per step."""
-        mask = step_mask(lengths, self.values.shape[1])
+    def flat(self, sample_weight):
+        """Targets and weights of every real step, one row per step, sequence
+        by sequence."""
+        lengths = self.lengths
+        # The rows of each sequence's run, in sample order.
+        ends = np.cumsum(lengths)
+        rows = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.intp)
+        rows += np.repeat(self.starts - (ends - lengths), lengths)
         weights = per_step_weights(sample_weight, lengths)
         if self.weights is not None:
-            step = self.weights[mask]
+            step = self.weights[rows]
             weights = step if weights is None else weights * step
-        return self.values[mask], weights
+        return self.values[rows], weights

@@ -122,7 +122,7 @@ class EpochLoop:
         network = self._network
         weights = self.weights_
         workspace = self._training_workspace(
-            network, batch_size, train[0].data.shape[1], weights.dtype, incremental
+            network, batch_size, train[0].n_timesteps, weights.dtype, incremental
         )
         run = _Run(
             network=network,
@@ -471,7 +471,7 @@ class EpochLoop:
         keys = np.empty(n_samples, dtype=np.uint64)
         for i in range(n_samples):
             digest = hashlib.blake2b(digest_size=8, key=seed)
-            digest.update(sequences.data[i, : sequences.lengths[i]].tobytes())
+            digest.update(sequences.sequence(i).tobytes())
             digest.update(y[i].tobytes())
             keys[i] = int.from_bytes(digest.digest(), "little")
         if self._is_classifier_single_output() and not isinstance(y, StepTargets):

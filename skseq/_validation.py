@@ -1,4 +1,4 @@
-"""Sequences in, padded array and lengths out.
+"""Sequences in, validated sequences and their lengths out.
 
 Accepted forms of ``X`` (DESIGN §3):
 
@@ -28,28 +28,82 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class Sequences:
-    """A batch of sequences: ``data`` (n, T, F) zero-padded, ``lengths`` (n,).
+    """Validated sequences and their ``lengths`` (n,), in one of two stores.
 
-    ``data[i, lengths[i]:]`` is zero. ``ragged`` says whether the lengths may
-    differ (they are all ``T`` otherwise).
+    * Padded (``ragged`` False: sequences of one length, from an array):
+      ``data`` (n, T, F), read in place where a pass can.
+    * Packed (``ragged`` True: a list of sequences): ``data`` (n_steps, F)
+      holds the sequences' steps end to end, sequence i being
+      ``data[starts[i]:starts[i] + lengths[i]]``. A list costs its own size,
+      not its number of sequences times the longest one; batches are padded
+      when they are copied into a pass's buffers
+      (``_inference.fill_inputs``), each to its own longest sequence.
+
+    ``n_timesteps`` is the longest length (T of the padded store).
     """
 
-    __slots__ = ("data", "lengths", "ragged")
+    __slots__ = ("data", "lengths", "starts", "n_timesteps")
 
-    def __init__(self, data, lengths, ragged):
+    def __init__(self, data, lengths, starts=None, n_timesteps=None):
         self.data = data
         self.lengths = lengths
-        self.ragged = ragged
+        self.starts = starts
+        if n_timesteps is None:
+            n_timesteps = data.shape[1] if starts is None else int(lengths.max())
+        self.n_timesteps = n_timesteps
+
+    @classmethod
+    def packed(cls, items):
+        """The packed store of ``items``, 2-D arrays (length_i, F) of one
+        width: one array of their common dtype."""
+        lengths = np.fromiter((len(item) for item in items), np.intp, len(items))
+        starts = np.zeros(len(items), dtype=np.intp)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        data = np.ascontiguousarray(np.concatenate(items, axis=0))
+        return cls(data, lengths, starts)
+
+    @property
+    def ragged(self):
+        """Whether the lengths may differ (the packed store)."""
+        return self.starts is not None
 
     def __len__(self):
-        return self.data.shape[0]
+        return self.lengths.shape[0]
 
     @property
     def n_features(self):
-        return self.data.shape[2]
+        return self.data.shape[-1]
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def with_data(self, data):
+        """The same sequences with ``data`` in place of the store's array (of
+        its shape: a cast or a copy)."""
+        return Sequences(data, self.lengths, self.starts, self.n_timesteps)
+
+    def with_dtype(self, dtype):
+        """The sequences cast to ``dtype``; a packed store keeps only the
+        steps of its sequences."""
+        if self.starts is None:
+            return self.with_data(self.data.astype(dtype))
+        return Sequences.packed(
+            [self.sequence(i).astype(dtype) for i in range(len(self))]
+        )
+
+    def sequence(self, index):
+        """Sequence ``index``'s real steps, (length, F)."""
+        if self.starts is None:
+            return self.data[index, : self.lengths[index]]
+        start = self.starts[index]
+        return self.data[start : start + self.lengths[index]]
 
     def take(self, indices):
-        return Sequences(self.data[indices], self.lengths[indices], self.ragged)
+        """The sequences ``indices`` selects; a packed store is shared."""
+        if self.starts is None:
+            return Sequences(self.data[indices], self.lengths[indices])
+        return Sequences(self.data, self.lengths[indices], self.starts[indices])
 
 
 class InputForm(NamedTuple):
@@ -96,9 +150,10 @@ def _frame_feature_names(item):
 
 
 def _check_ragged(X, dtype, estimator_name):
-    """Pad a list of sequences: returns (data, lengths, feature_names), the
-    names being the columns shared by every item when all are DataFrames
-    with string column names, and None otherwise."""
+    """Validate a list of sequences: returns (Sequences, feature_names), the
+    sequences in the packed store, the names being the columns shared by
+    every item when all are DataFrames with string column names, and None
+    otherwise."""
     items = []
     names = []
     for index, item in enumerate(X):
@@ -111,12 +166,7 @@ def _check_ragged(X, dtype, estimator_name):
             f"{sorted(n_features)}."
         )
     feature_names = _shared_feature_names(names)
-    result_dtype = np.result_type(*[item.dtype for item in items])
-    lengths = np.array([item.shape[0] for item in items], dtype=np.intp)
-    data = np.zeros((len(items), lengths.max(), items[0].shape[1]), dtype=result_dtype)
-    for row, item in enumerate(items):
-        data[row, : item.shape[0]] = item
-    return data, lengths, feature_names
+    return Sequences.packed(items), feature_names
 
 
 def _check_ragged_item(index, item, dtype, estimator_name):
@@ -242,10 +292,10 @@ def _check_sequences(estimator, X, fitted, dtype, name):
     ):
         return _check_float_3d_fast(fitted, X, name)
     if _is_ragged_list(X):
-        data, lengths, feature_names = _check_ragged(X, dtype, name)
-        form = InputForm(data.shape[2], False, feature_names)
+        sequences, feature_names = _check_ragged(X, dtype, name)
+        form = InputForm(sequences.n_features, False, feature_names)
         _check_sequence_features(fitted, form, name)
-        return Sequences(np.ascontiguousarray(data), lengths, ragged=True), form
+        return sequences, form
 
     if (
         isinstance(X, list | tuple)
@@ -287,14 +337,14 @@ def _check_sequences(estimator, X, fitted, dtype, name):
             _check_sequence_features(fitted, InputForm(1, False, None), name)
         data = X.reshape(X.shape[0], X.shape[1], 1)
         lengths = _equal_lengths(X.shape[0], X.shape[1])
-        return Sequences(data, lengths, ragged=False), InputForm(1, True, None)
+        return Sequences(data, lengths), InputForm(1, True, None)
 
     X = _check_3d(X, dtype, name)
     if fitted is None:
         _warn_if_channels_first(X.shape, name)
     form = InputForm(X.shape[2], False, None)
     _check_sequence_features(fitted, form, name)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1])), form
 
 
 def _check_3d(X, dtype, name):
@@ -368,7 +418,7 @@ def _check_float_3d_fast(fitted, X, name):
     check_all_finite(X, "X")
     form = InputForm(X.shape[2], False, None)
     _check_sequence_features(fitted, form, name)
-    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1]), ragged=False), form
+    return Sequences(X, _equal_lengths(X.shape[0], X.shape[1])), form
 
 
 def check_all_finite(array, name):

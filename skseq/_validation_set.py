@@ -92,7 +92,7 @@ class ValidationSet:
         self.per_step = isinstance(y, StepTargets)
         if self.per_step:
             # Scored step by step, as the per-step model's outputs come.
-            y, sample_weight = y.flat(sequences.lengths, sample_weight)
+            y, sample_weight = y.flat(sample_weight)
         self.y = y
         self.sample_weight = sample_weight
         self._source = source

@@ -1442,6 +1442,52 @@ def test_gather_rows_fills_the_slot_layout(layout, dtype):
         layout.gather_rows(source, rows[:3].copy(), target)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gather_packed_fills_the_slot_layout(layout, dtype):
+    """Sequences stored end to end land in the slot layout as their padded
+    form does through gather_rows: slot 0 zeros, each sequence's steps, then
+    zeros (whatever the target held); calls that would read or write out of
+    bounds are refused."""
+    rng = np.random.default_rng(36)
+    lengths = np.array([3, 1, 5, 2, 4], dtype=np.intp)
+    items = [rng.standard_normal((n, 3)).astype(dtype) for n in lengths]
+    # Stored out of order, with a gap: only starts and lengths locate them.
+    order = [2, 0, 4, 1, 3]
+    values = np.concatenate([items[i] for i in order] + [np.ones((2, 3), dtype)])
+    starts = np.empty(5, dtype=np.intp)
+    starts[order] = np.cumsum([0] + [lengths[i] for i in order[:-1]])
+    padded = np.zeros((5, 5, 3), dtype)
+    for i, item in enumerate(items):
+        padded[i, : len(item)] = item
+    for rows in ([2, 4, 0], [1, 1, 3], [2]):
+        rows = np.array(rows, dtype=np.intp)
+        n_slots = int(lengths[rows].max()) + 1 + 2  # two slots past the longest
+        for n_threads in (1, 2, 3):
+            got = np.full((len(rows), n_slots, 3), np.nan, dtype)
+            layout.gather_packed(values, starts, lengths, rows, got, n_threads)
+            want = np.full_like(got, np.nan)
+            layout.gather_rows(np.pad(padded, ((0, 0), (0, 2), (0, 0))), rows, want)
+            assert_array_equal(got, want)
+    target = np.zeros((2, 6, 3), dtype)
+    rows = np.array([0, 2], dtype=np.intp)
+    with pytest.raises(ValueError, match="target holds 4"):
+        layout.gather_packed(values, starts, lengths, rows, target[:, :5].copy())
+    with pytest.raises(ValueError, match="outside the 5 sequences"):
+        layout.gather_packed(values, starts, lengths, np.array([0, 5], np.intp), target)
+    with pytest.raises(ValueError, match="lies outside values"):
+        layout.gather_packed(
+            values[:10], starts, lengths, np.array([0, 3], np.intp), target
+        )
+    with pytest.raises(ValueError, match="width"):
+        layout.gather_packed(values[:, :2].copy(), starts, lengths, rows, target)
+    with pytest.raises(ValueError, match="lengths has"):
+        layout.gather_packed(values, starts, lengths[:4].copy(), rows, target)
+    with pytest.raises(ValueError, match="rows has"):
+        layout.gather_packed(values, starts, lengths, rows, target[:1])
+    with pytest.raises(ValueError, match="n_threads must be at least 1"):
+        layout.gather_packed(values, starts, lengths, rows, target, 0)
+
+
 @pytest.mark.parametrize("lengths_kind", ["dense", "ragged"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inference_reads_inputs_without_the_zero_slot(

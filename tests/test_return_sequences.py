@@ -134,9 +134,7 @@ def test_one_direction_step_outputs_are_the_prefix_predictions(cls):
 def test_per_step_loss_gradients_match_finite_differences(cell, bidirectional):
     rng = np.random.RandomState(2)
     lengths = np.array([5, 3, 5, 1, 4], dtype=np.intp)
-    data = rng.normal(size=(5, 5, 2))
-    data[np.arange(5)[None, :] >= lengths[:, None]] = 0
-    sequences = Sequences(data, lengths, ragged=True)
+    sequences = Sequences.packed([rng.normal(size=(n, 2)) for n in lengths])
     network = RecurrentNetwork(2, (3, 2), 2, "tanh", bidirectional, cell, True)
     bias = {"forget_bias": "auto"} if cell == "lstm" else {}
     weights = network.initialize(rng, np.float64, max_length=5, **bias)
@@ -290,6 +288,28 @@ def test_sample_weight_weights_whole_sequences(cls):
     assert_allclose(weighted.weights_, repeated.weights_, rtol=1e-7, atol=1e-9)
 
 
+def test_step_targets_select_samples_without_copying_their_steps():
+    """Per-step targets are stored one row per real step; selecting samples
+    shares the rows, and every way of reading them finds each sample's own
+    steps and class weights."""
+    from skseq._step_targets import StepTargets
+
+    lengths = np.array([2, 3, 1])
+    flat = np.arange(12.0).reshape(6, 2)  # rows 0-1, 2-4 and 5
+    class_weight = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    targets = StepTargets.from_flat(flat, lengths, 3, class_weight)
+    assert len(targets) == 3 and targets.n_outputs == 2
+    assert_array_equal(targets[0], [[0, 1], [2, 3], [0, 0]])  # padded to 3 steps
+    part = targets[np.array([2, 0])]
+    assert part.values is targets.values and len(part) == 2
+    values, weights = part.at(np.array([1, 0, 1]), np.array([1, 0, 0]), None)
+    assert_array_equal(values, flat[[1, 5, 0]])
+    assert_array_equal(weights, [2.0, 6.0, 1.0])
+    values, weights = part.flat(np.array([10.0, 100.0]))
+    assert_array_equal(values, flat[[5, 0, 1]])
+    assert_array_equal(weights, [60.0, 100.0, 200.0])
+
+
 def test_class_weight_weights_each_step_by_its_label():
     rng = np.random.RandomState(9)
     X = rng.normal(size=(20, 6, 1))
@@ -297,10 +317,11 @@ def test_class_weight_weights_each_step_by_its_label():
     params = dict(hidden_layer_sizes=(4,), return_sequences=True, max_iter=3,
                   random_state=0)  # fmt: skip
     model = LSTMClassifier(class_weight="balanced", **params)
-    sequences = Sequences(X, np.full(20, 6, dtype=np.intp), ragged=False)
+    sequences = Sequences(X, np.full(20, 6, dtype=np.intp))
     targets = model._validate_step_targets(y, sequences, False, True, None, float)
     counts = np.bincount(y.ravel())
-    assert_allclose(targets.weights, (y.size / (2 * counts))[y])
+    # One weight per step, sequence by sequence.
+    assert_allclose(targets.weights, (y.size / (2 * counts))[y].ravel())
     params["max_iter"] = 20
     weighted = _fit(LSTMClassifier(class_weight={0: 1, 1: 10}, **params), X, y)
     unweighted = _fit(LSTMClassifier(**params), X, y)

@@ -1,6 +1,7 @@
 """Sequences as they come: ragged input, bidirectional layers, dropout."""
 
 import io
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -123,6 +124,59 @@ def test_object_array_of_sequences_is_ragged_input():
     assert_array_equal(model.predict(same), model.predict(np.stack([X[0], X[0] + 1])))
 
 
+def test_a_list_is_stored_end_to_end_not_padded():
+    """A list of sequences costs its own steps: validation keeps them end to
+    end (mixed float32 and float64 items become float64), each sequence is
+    found again, and a selection of samples shares the store."""
+    from skseq._validation import check_sequences
+
+    rng = np.random.default_rng(16)
+    lengths = [3000] + [4] * 999
+    X = [rng.normal(size=(n, 16)) for n in lengths]
+    X[5] = X[5].astype(np.float32)
+    sequences, form = check_sequences(LSTMRegressor(), X)
+    assert form.n_features == 16 and sequences.ragged
+    assert sequences.data.shape == (sum(lengths), 16)
+    assert sequences.data.dtype == np.float64 and sequences.n_timesteps == 3000
+    assert_array_equal(sequences.lengths, lengths)
+    for i in (0, 1, 5, 999):
+        assert_array_equal(sequences.sequence(i), X[i])
+    part = sequences.take(np.array([7, 0]))
+    assert part.data is sequences.data and part.n_timesteps == 3000
+    assert_array_equal(part.sequence(0), X[7])
+    assert sequences.take(np.array([7, 1])).n_timesteps == 4
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_one_long_sequence_among_many_short_ones(return_sequences):
+    """One 10 000-step sequence among 999 five-step ones, 96 features: padded
+    to its longest, the list would take 7.7 GB; each block of a prediction
+    is padded to its own longest, within the prediction's memory budget.
+    Every sequence gets what it gets when predicted alone."""
+    rng = np.random.default_rng(17)
+    X = [rng.normal(size=(10_000, 96))] + [rng.normal(size=(5, 96)) for _ in range(999)]
+    fit_X = [x[:20] for x in X[:30]]
+    fit_y = [x[:, 0] for x in fit_X] if return_sequences else rng.normal(size=30)
+    model = _fit_quietly(
+        LSTMRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0,
+                      return_sequences=return_sequences),
+        fit_X, fit_y,
+    )  # fmt: skip
+    tracemalloc.start()  # NumPy reports its arrays' memory to it
+    try:
+        predictions = model.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 30, f"predict held {peak / 2**30:.1f} GiB at once"
+    assert len(predictions) == 1000
+    for i in (0, 1, 500, 999):
+        alone = model.predict(X[i][None])[0]
+        assert_allclose(predictions[i], alone, rtol=1e-12, atol=1e-14)
+        if return_sequences:
+            assert predictions[i].shape == (len(X[i]),)
+
+
 def test_bidirectional_reads_what_one_direction_cannot_reach_in_time():
     # The label is the first symbol of a long noisy sequence: the reverse
     # direction reads it last.
@@ -217,7 +271,7 @@ def test_predict_buffers_match_training_forward(sizes, bidirectional):
     ).fit(X, y)  # fmt: skip
     sequences, _ = check_sequences(est, X, fitted=est._fitted_input())
     network = est._network
-    workspace = network.allocate(23, sequences.data.shape[1], np.float64, True)
+    workspace = network.allocate(23, sequences.n_timesteps, np.float64, True)
     inputs, lengths, order = fill_inputs(workspace, sequences, np.arange(23))
     training_raw = np.empty((23, 1))
     training_raw[order] = network.forward(est.weights_, inputs, lengths, workspace, 1)
