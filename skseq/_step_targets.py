@@ -34,9 +34,11 @@ def flatten_steps(y, sequences, *, multi_output, name="y"):
         f"{forms}, or a list of one array per sequence for ragged X"
     )
     if isinstance(y, list | tuple) or (
-        isinstance(y, np.ndarray) and y.dtype == object and y.ndim == 1
+        getattr(y, "ndim", None) == 1
+        and getattr(getattr(y, "dtype", None), "kind", None) == "O"
     ):
-        return _flatten_items(y, lengths, multi_output, expected, name)
+        # A list, or a 1-D object array or pandas Series of arrays.
+        return _flatten_items(list(y), lengths, multi_output, expected, name)
     y = np.asarray(y)
     max_ndim = 3 if multi_output else 2
     if not 2 <= y.ndim <= max_ndim:

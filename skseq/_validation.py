@@ -291,6 +291,14 @@ def _check_sequences(estimator, X, fitted, dtype, name):
         and 0 not in X.shape
     ):
         return _check_float_3d_fast(fitted, X, name)
+    if (
+        not isinstance(X, np.ndarray)
+        and getattr(X, "ndim", None) == 1
+        and getattr(getattr(X, "dtype", None), "kind", None) == "O"
+    ):
+        # A one-dimensional container of sequences with an object dtype, such
+        # as a pandas Series of arrays: read as the object array it holds.
+        X = np.asarray(X, dtype=object)
     if _is_ragged_list(X):
         sequences, feature_names = _check_ragged(X, dtype, name)
         form = InputForm(sequences.n_features, False, feature_names)

@@ -122,6 +122,17 @@ def test_object_array_of_sequences_is_ragged_input():
     same = np.empty(2, dtype=object)
     same[:] = [X[0], X[0] + 1]
     assert_array_equal(model.predict(same), model.predict(np.stack([X[0], X[0] + 1])))
+    # So is a pandas Series of sequences (an object column, e.g. per group).
+    import pandas as pd
+
+    assert_array_equal(model.predict(pd.Series(X, index=[5, 3, 9])), model.predict(X))
+    # And one target per step, as a Series of arrays too.
+    steps = [x[:, 0] for x in X]
+    per_step = LSTMRegressor(
+        hidden_layer_sizes=(3,), max_iter=1, random_state=0, return_sequences=True
+    )
+    fitted = _fit_quietly(clone(per_step), pd.Series(X), pd.Series(steps))
+    assert_array_equal(fitted.weights_, _fit_quietly(per_step, X, steps).weights_)
 
 
 def test_a_list_is_stored_end_to_end_not_padded():
