@@ -364,6 +364,8 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 class_sample_weight, len(sequences), dtype,
                 name="sample_weight * class_weight",
             )  # fmt: skip
+        if first_call:
+            self._fit_target_scaling(y, sample_weight)
         validation = None
         if given_validation:
             validation = self._check_validation_set(
@@ -472,6 +474,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 raise ValueError(
                     f"y has {n_outputs} outputs (columns), but y_val has {given}."
                 )
+            Y = self._scale_targets(Y)
             weights = check_sample_weight(
                 sample_weight_val, len(sequences), dtype, name="sample_weight_val"
             )
@@ -527,7 +530,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         _check_finite_output(raw)
         if not activate:
             return raw, sequences
-        return OUTPUT_ACTIVATIONS[self.out_activation_](raw), sequences
+        return self._activate(raw), sequences
 
     def _per_step_form(self, flat, sequences):
         """Per-step rows in the layout of ``X``: (n_samples, n_timesteps,
@@ -538,7 +541,26 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         )
 
     def _predict_output(self, X):
-        return OUTPUT_ACTIVATIONS[self.out_activation_](self._predict_raw(X))
+        return self._activate(self._predict_raw(X))
+
+    def _activate(self, raw):
+        """The model's outputs from the output layer's raw values."""
+        return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
+
+    # Training targets as the network learns them: the regressors standardize
+    # theirs (see BaseRecurrentRegressor); a classifier's are its encoded
+    # labels as they are.
+    def _fit_target_scaling(self, y, sample_weight):
+        """Learn the scaling of the targets from fit's encoded ``y``."""
+
+    def _scale_targets(self, y):
+        """Encoded targets (an array or StepTargets) as the network learns
+        them."""
+        return y
+
+    def _unscale_targets(self, rows):
+        """Rows of scaled targets back in the units of the encoded targets."""
+        return rows
 
     def _predict_raw(self, X):
         """The output layer's values before its activation, one row per
@@ -599,7 +621,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
             # double the cost of a small step): a non-finite one shows here.
             _streaming.check_state_finite(state)
             _check_finite_output(raw)
-        return OUTPUT_ACTIVATIONS[self.out_activation_](raw), new_state
+        return self._activate(raw), new_state
 
 
 def _check_finite_output(raw):

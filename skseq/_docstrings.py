@@ -301,3 +301,18 @@ def for_cell(text, replacements):
             raise ValueError(f"Expected the passage {old[:40]!r}... exactly once.")
         text = text.replace(old, new)
     return text
+
+
+# After a regressor's first paragraph: what the network learns.
+REGRESSOR_TARGETS = """
+    The network learns standardized targets: each output minus its mean,
+    divided by its standard deviation (both weighted by ``sample_weight``,
+    from the data of the first ``fit`` or ``partial_fit`` call, and kept
+    with the model). So targets of any units and offset train alike, and
+    the network starts out predicting about their mean. Predictions,
+    ``head_coef_`` and ``head_intercept_`` are in the units of ``y`` (the
+    latter two are read-only arrays with the scaling folded in, not views
+    of ``weights_``); the losses (``loss_``, ``loss_curve_``, ``validation_loss_curve_``) are
+    those of the standardized targets, half the squared error divided by
+    the targets' variance.
+"""

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import BaseRecurrent
 from ._losses import LOG_OUTPUT_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from ._step_targets import flatten_steps, per_step_weights
+from ._step_targets import StepTargets, flatten_steps, per_step_weights
 from ._validation import (
     check_class_weight,
     check_regression_targets,
@@ -243,9 +243,80 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         super().__setstate__(state)
 
     def _score_outputs(self, raw, y, sample_weight):
+        # R^2 of the scaled targets: each output's R^2 does not change when
+        # the output and its targets are scaled and shifted alike.
         from sklearn.metrics import r2_score  # early stopping only
 
         return r2_score(y, raw, sample_weight=sample_weight)
+
+    # ------------------------------------------------ standardized targets
+    # The network learns standardized targets: each output's targets minus
+    # their (weighted) mean, divided by their (weighted) standard deviation,
+    # both taken from the first fit (or partial_fit) call's data and kept
+    # with the model. Its outputs are scaled and shifted back. The network
+    # then starts where the targets are (a zero output is their mean), and
+    # the solver, the loss, tol and max_grad_norm work alike whatever the
+    # targets' units: fitting y * a + b predicts what fitting y predicts,
+    # times a plus b.
+
+    def _fit_target_scaling(self, y, sample_weight):
+        if isinstance(y, StepTargets):
+            y, sample_weight = y.flat(sample_weight)
+        self._target_shift, self._target_scale = _standardization(y, sample_weight)
+
+    def _target_scaling(self, dtype):
+        """The targets' (shift, scale) in ``dtype``, or None for a model
+        saved before targets were standardized."""
+        shift = self.__dict__.get("_target_shift")
+        if shift is None:
+            return None
+        return shift.astype(dtype), self._target_scale.astype(dtype)
+
+    def _scale_targets(self, y):
+        if isinstance(y, StepTargets):
+            return y.with_values(self._scale_targets(y.values))
+        if "_target_shift" not in self.__dict__:
+            return y
+        scaled = (y.astype(np.float64) - self._target_shift) / self._target_scale
+        return scaled.astype(y.dtype)
+
+    def _unscale_targets(self, rows):
+        return self._activate(rows)
+
+    def _activate(self, raw):
+        scaling = self._target_scaling(raw.dtype)
+        if scaling is None:
+            return raw
+        shift, scale = scaling
+        return raw * scale + shift
+
+    @property
+    def head_coef_(self):
+        """Weights of the output layer, shape (n_directions * H_last,
+        n_outputs), in the units of ``y``: rows for the forward direction
+        first, then (bidirectional) the reverse. The network learns
+        standardized targets; this is its output layer with that scaling
+        folded in (a read-only array made on each access), so that
+        ``last_hidden @ head_coef_ + head_intercept_`` is the prediction."""
+        coef = super().head_coef_
+        scaling = self._target_scaling(coef.dtype)
+        if scaling is None:
+            return coef
+        coef = coef * scaling[1]
+        coef.flags.writeable = False
+        return coef
+
+    @property
+    def head_intercept_(self):
+        """Bias of the output layer, shape (n_outputs,), in the units of
+        ``y`` (see ``head_coef_``; read-only)."""
+        intercept = super().head_intercept_
+        scaling = self._target_scaling(intercept.dtype)
+        if scaling is None:
+            return intercept
+        intercept = self._activate(intercept)
+        intercept.flags.writeable = False
+        return intercept
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -671,3 +742,27 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         tags.input_tags.three_d_array = True
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _standardization(y, sample_weight):
+    """The (shift, scale) of each column of the targets ``y`` (n, n_outputs):
+    their weighted mean and standard deviation, in float64, sample weights
+    counting as repetitions (zero-weight samples as absent). A column
+    constant to rounding gets scale 1.
+    Computed on the columns divided by their largest magnitude, so that
+    finite targets of any size give finite statistics."""
+    y = np.asarray(y, dtype=np.float64)
+    weights = None
+    if sample_weight is not None:
+        # A sample of weight zero is absent: it takes no part, not even in
+        # the magnitude.
+        weights = np.asarray(sample_weight, np.float64)
+        y, weights = y[weights > 0], weights[weights > 0]
+    magnitude = np.max(np.abs(y), axis=0)
+    magnitude[magnitude == 0] = 1.0
+    z = y / magnitude
+    mean = np.average(z, axis=0, weights=weights)
+    spread = np.sqrt(np.average((z - mean) ** 2, axis=0, weights=weights))
+    # As scikit-learn's scalers: a spread within rounding of zero is none.
+    constant = spread < 10 * np.finfo(np.float64).eps
+    return mean * magnitude, np.where(constant, 1.0, spread * magnitude)

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._docstrings import (
     CLASSIFIER_PARAMETERS_AND_ATTRIBUTES,
     INPUT_NOTES,
+    REGRESSOR_TARGETS,
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
 )
@@ -48,7 +49,9 @@ class LSTMRegressor(_LSTMCell, BaseRecurrentRegressor):
     Reads each input sequence with one or more LSTM layers and maps the last
     hidden state of the top layer to the targets with a linear head, trained
     on the squared error.
-
+"""
+        + REGRESSOR_TARGETS
+        + """
     Parameters
     ----------"""
         + SHARED_PARAMETERS

@@ -10,6 +10,7 @@ from ._docstrings import (
     LSTM_CELL,
     LSTM_LAYERS,
     LSTM_WEIGHTS,
+    REGRESSOR_TARGETS,
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     for_cell,
@@ -94,7 +95,9 @@ class RNNRegressor(_RNNCell, BaseRecurrentRegressor):
     Reads each input sequence with one or more simple recurrent layers and
     maps the last hidden state of the top layer to the targets with a linear
     head, trained on the squared error.
-
+"""
+        + REGRESSOR_TARGETS
+        + """
     Parameters
     ----------"""
         + _PARAMETERS

@@ -123,6 +123,13 @@ class StepTargets:
         np.cumsum(lengths[:-1], out=starts[1:])
         return cls(flat, weights, starts, lengths, n_timesteps)
 
+    def with_values(self, values):
+        """The same steps with ``values`` (of the shape of ``values``) as
+        their targets."""
+        return StepTargets(
+            values, self.weights, self.starts, self.lengths, self.n_timesteps
+        )
+
     def __len__(self):
         return self.starts.shape[0]
 

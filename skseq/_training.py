@@ -105,6 +105,8 @@ class EpochLoop:
             sequences, y, sample_weight, self.early_stopping and not incremental,
             arguments, validation,
         )  # fmt: skip
+        # Scaled after the split, which reads the targets as given.
+        train = (train[0], self._scale_targets(train[1]), train[2])
         train = _without_zero_weights(*train)
         n_samples = len(train[0])
         if (
@@ -208,9 +210,11 @@ class EpochLoop:
 
         train_idx, val_idx = split
         X, y_given, _ = arguments
+        val_sequences, val_y, val_weights = part(val_idx)
         return part(train_idx), ValidationSet(
-            *part(val_idx), source=(X, y_given, val_idx)
-        )
+            val_sequences, self._scale_targets(val_y), val_weights,
+            source=(X, y_given, val_idx),
+        )  # fmt: skip
 
     def _patience(self, n_samples, batch_size):
         """Epochs without progress that end a run: ``n_iter_no_change``

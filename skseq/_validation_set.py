@@ -147,7 +147,7 @@ class ValidationSet:
         # (a response method it lacks, for one).
         steps = type(type(estimator).__name__, (base,), {})(estimator, raw)
         # The encoded targets decode as outputs do: labels, or values.
-        truth = _StepPredictions.decode(estimator, self.y)
+        truth = _StepPredictions.decode(estimator, estimator._unscale_targets(self.y))
         weights = {}
         if self.sample_weight is not None:
             weights["sample_weight"] = self.sample_weight
@@ -168,7 +168,7 @@ class _StepPredictions:
 
     def __init__(self, estimator, raw):
         self._estimator = estimator
-        self._output = OUTPUT_ACTIVATIONS[estimator.out_activation_](raw)
+        self._output = estimator._activate(raw)
         if hasattr(estimator, "classes_"):
             self.classes_ = estimator.classes_
 

@@ -148,3 +148,74 @@ def test_log_probabilities_stay_finite_where_probabilities_saturate(cls, kind, d
         log_of_proba = np.log(model.predict_proba(X))
     finite = np.isfinite(log_of_proba) & (log_of_proba > -10)
     assert_allclose(got[finite], log_of_proba[finite], rtol=1e-5, atol=1e-6)
+
+
+REGRESSORS = [cls for cls in ESTIMATORS if not is_classifier(cls())]
+
+
+def _fit_regressor(cls, X, y, sample_weight=None, **params):
+    model = cls(random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_regressors_do_not_depend_on_the_units_of_y(cls, return_sequences):
+    """A regressor learns standardized targets: fitting y * a + b (a and b
+    per output) gives the network of fitting y, which predicts a * (what
+    fitting y predicts) + b, with the same training loss and score; its
+    output layer, in the units of y, is read-only."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 6, 2))
+    y = np.cumsum(X, axis=1) if return_sequences else X[:, :3].sum(axis=1)
+    a, b = np.array([1e4, 0.01]), np.array([5e3, -2.0])
+    params = dict(
+        hidden_layer_sizes=(5,), max_iter=5, return_sequences=return_sequences
+    )
+    weights = rng.uniform(0.5, 2.0, size=30)
+    plain = _fit_regressor(cls, X, y, weights, **params)
+    scaled = _fit_regressor(cls, X, y * a + b, weights, **params)
+    assert_allclose(scaled.weights_, plain.weights_, rtol=1e-6, atol=1e-9)
+    assert_allclose(scaled.predict(X), plain.predict(X) * a + b, rtol=1e-6, atol=1e-9)
+    assert_allclose(scaled.loss_curve_, plain.loss_curve_, rtol=1e-6)
+    assert scaled.score(X, y * a + b) == pytest.approx(plain.score(X, y), rel=1e-6)
+    assert not scaled.head_coef_.flags.writeable
+    assert not scaled.head_intercept_.flags.writeable
+    assert_allclose(scaled.head_coef_, plain.head_coef_ * a, rtol=1e-6, atol=1e-9)
+    assert_allclose(
+        scaled.head_intercept_, plain.head_intercept_ * a + b, rtol=1e-6, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)
+def test_regressors_fit_targets_far_from_zero(cls):
+    """Targets of the order of thousands, offset far from zero, as raw
+    measurements come: the model starts at their mean and learns their
+    variation; constant targets are predicted from the first epochs on."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(200, 5, 1))
+    y = 5000.0 + 300.0 * X[:, :2, 0].sum(axis=1)
+    model = _fit_regressor(cls, X, y, hidden_layer_sizes=(16,), max_iter=60)
+    assert model.score(X, y) > 0.8
+    constant = _fit_regressor(cls, X, np.full(200, 5000.0), max_iter=20)
+    assert_allclose(constant.predict(X), 5000.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)
+def test_a_regressor_saved_without_target_scaling_predicts_as_it_did(cls):
+    """A model pickled before targets were standardized has no scaling: its
+    output layer's raw values are its predictions, and head_coef_ is a view
+    of its weights again."""
+    X, y = _data(cls)
+    model = _fit_regressor(cls, X, 100.0 * y + 7.0, max_iter=2)
+    state = model.__getstate__()
+    del state["_target_shift"], state["_target_scale"]
+    old = cls.__new__(cls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # InconsistentVersionWarning, if any
+        old.__setstate__(state)
+    assert_array_equal(old.predict(X), old._predict_raw(X).ravel())
+    assert old.head_coef_.flags.writeable
+    assert np.shares_memory(old.head_coef_, old.weights_)

@@ -122,6 +122,9 @@ def test_one_direction_step_outputs_are_the_prefix_predictions(cls):
         cls(hidden_layer_sizes=(4, 5), max_iter=1, random_state=0), X, y[:, -1]
     )
     last_step.weights_[...] = per_step.weights_
+    # The same model: its weights and the scaling of its targets.
+    last_step._target_shift = per_step._target_shift
+    last_step._target_scale = per_step._target_scale
     predictions = per_step.predict(X)
     assert predictions.shape == (6, 7)
     for t in range(1, 8):

@@ -281,12 +281,16 @@ def test_unknown_scoring_is_refused():
 
 
 def test_validation_loss_curve_is_the_regressors_half_squared_error():
+    """... of the standardized targets: the squared errors divided by the
+    variance of the training targets."""
     X, y = _data()
+    y = 50.0 * y + 300.0
     model = _fit(LSTMRegressor(**TINY, max_iter=8), X[:40], y[:40], X_val=X[40:],
                  y_val=y[40:])  # fmt: skip
     assert len(model.validation_loss_curve_) == len(model.validation_scores_)
+    errors = (model.predict(X[40:]) - y[40:]) / np.std(y[:40])
     assert model.validation_loss_curve_[_best_epoch(model)] == pytest.approx(
-        0.5 * np.mean((model.predict(X[40:]) - y[40:]) ** 2), rel=1e-12
+        0.5 * np.mean(errors**2), rel=1e-10
     )
 
 
