@@ -212,9 +212,9 @@ plt.show()
 # its errors compound, two years ahead as well.
 #
 # Early stopping matters here. Over ten random seeds, the one-step error is
-# 18 thousand passengers with it and 31 without it (the same model run to
+# 18 thousand passengers with it and 29 without it (the same model run to
 # ``max_iter``, where its training loss still falls), and the two-year
-# recursive forecast 34 against 71, close to repeating 1958 (77).
+# recursive forecast 36 against about 75, close to repeating 1958 (77).
 #
 # The linear autoregression does better still. With 96 short, smooth
 # training windows there is little nonlinear structure for a recurrent

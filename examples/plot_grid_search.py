@@ -53,8 +53,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 print(f"train: {X_train.shape}, test: {X_test.shape}")
 
 # %%
-# Some of the fits below, those with a small learning rate, use up their
-# epochs before the loss settles and raise a
+# The fits below use up their 25 epochs before the loss settles and raise a
 # :class:`~sklearn.exceptions.ConvergenceWarning`. That is expected here,
 # since comparing such budgets is the point of the search. The warnings are
 # silenced to keep the output short. scikit-learn passes the filter on to

@@ -305,14 +305,14 @@ def for_cell(text, replacements):
 
 # After a regressor's first paragraph: what the network learns.
 REGRESSOR_TARGETS = """
-    The network learns standardized targets: each output minus its mean,
-    divided by its standard deviation (both weighted by ``sample_weight``,
-    from the data of the first ``fit`` or ``partial_fit`` call, and kept
-    with the model). So targets of any units and offset train alike, and
-    the network starts out predicting about their mean. Predictions,
+    The network learns scaled targets: each output minus its mean, divided
+    by its standard deviation where that exceeds 1 (both weighted by
+    ``sample_weight``, from the data of the first ``fit`` or
+    ``partial_fit`` call, and kept with the model). So targets far from
+    zero, or spread over thousands, train as targets near unit size do,
+    and the network starts out predicting about their mean. Predictions,
     ``head_coef_`` and ``head_intercept_`` are in the units of ``y`` (the
     latter two are read-only arrays with the scaling folded in, not views
-    of ``weights_``); the losses (``loss_``, ``loss_curve_``, ``validation_loss_curve_``) are
-    those of the standardized targets, half the squared error divided by
-    the targets' variance.
+    of ``weights_``); the losses (``loss_``, ``loss_curve_``,
+    ``validation_loss_curve_``) are those of the scaled targets.
 """

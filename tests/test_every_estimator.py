@@ -163,14 +163,17 @@ def _fit_regressor(cls, X, y, sample_weight=None, **params):
 @pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_regressors_do_not_depend_on_the_units_of_y(cls, return_sequences):
-    """A regressor learns standardized targets: fitting y * a + b (a and b
-    per output) gives the network of fitting y, which predicts a * (what
-    fitting y predicts) + b, with the same training loss and score; its
-    output layer, in the units of y, is read-only."""
+    """A regressor learns scaled targets: fitting y * a + b (a and b per
+    output, every spread above 1) gives the network of fitting y, which
+    predicts a * (what fitting y predicts) + b, with the same training loss
+    and score. Targets of a spread below 1 are only shifted: y / 10 + b
+    gives the network of y / 10. The output layer, in the units of y, is
+    read-only."""
     rng = np.random.default_rng(5)
     X = rng.normal(size=(30, 6, 2))
     y = np.cumsum(X, axis=1) if return_sequences else X[:, :3].sum(axis=1)
-    a, b = np.array([1e4, 0.01]), np.array([5e3, -2.0])
+    assert np.all(np.std(y.reshape(-1, 2), axis=0) > 1)
+    a, b = np.array([1e4, 3.0]), np.array([5e3, -2.0])
     params = dict(
         hidden_layer_sizes=(5,), max_iter=5, return_sequences=return_sequences
     )
@@ -187,6 +190,12 @@ def test_regressors_do_not_depend_on_the_units_of_y(cls, return_sequences):
     assert_allclose(
         scaled.head_intercept_, plain.head_intercept_ * a + b, rtol=1e-6, atol=1e-9
     )
+    small = _fit_regressor(cls, X, y / 10, weights, **params)
+    shifted = _fit_regressor(cls, X, y / 10 + b, weights, **params)
+    assert_allclose(shifted.weights_, small.weights_, rtol=1e-6, atol=1e-9)
+    assert_allclose(shifted.predict(X), small.predict(X) + b, rtol=1e-6, atol=1e-9)
+    # Only shifted, not divided by their spread: a different network.
+    assert not np.allclose(small.weights_, plain.weights_, rtol=1e-3)
 
 
 @pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)

@@ -201,10 +201,10 @@ def test_seed_example_fits_within_a_tenth(seed):
 def test_a_stall_keeps_the_weights_of_the_lowest_loss():
     # One step per epoch: n_iter_no_change=1 is a patience of ten epochs,
     # short enough to stop while the loss oscillates far above its minimum
-    # (at a learning rate three times the default's, it does).
+    # (at this learning rate, it does).
     model = LSTMRegressor(
         hidden_layer_sizes=(50,), activation="relu", max_iter=200, random_state=0,
-        n_iter_no_change=1, learning_rate_init=0.03,
+        n_iter_no_change=1, learning_rate_init=0.08,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)

@@ -940,7 +940,7 @@ def test_divergence_rule_on_loss_curves(curve, diverged):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_early_stopping_diverging_fit_keeps_the_best_validation_epoch(dtype):
-    """relu, SGD at learning rate 2, no clipping, on iris. The validation
+    """relu, SGD at learning rate 3, no clipping, on iris. The validation
     outputs become non-finite (score -inf, no crash in the scorer), then a
     step is refused: the error says so and the estimator
     holds the weights of its best validation epoch, finite and predicting
@@ -951,7 +951,7 @@ def test_early_stopping_diverging_fit_keeps_the_best_validation_epoch(dtype):
     X = X.astype(dtype)
     params = dict(
         hidden_layer_sizes=100, activation="relu", solver="sgd",
-        learning_rate_init=2, max_grad_norm=None, early_stopping=True,
+        learning_rate_init=3, max_grad_norm=None, early_stopping=True,
         max_iter=20, random_state=0,
     )  # fmt: skip
     model = LSTMRegressor(**params)
