@@ -547,7 +547,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         """The model's outputs from the output layer's raw values."""
         return OUTPUT_ACTIVATIONS[self.out_activation_](raw)
 
-    # Training targets as the network learns them: the regressors standardize
+    # Training targets as the network learns them: the regressors scale
     # theirs (see BaseRecurrentRegressor); a classifier's are its encoded
     # labels as they are.
     def _fit_target_scaling(self, y, sample_weight):

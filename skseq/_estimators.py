@@ -249,7 +249,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
 
         return r2_score(y, raw, sample_weight=sample_weight)
 
-    # ------------------------------------------------ standardized targets
+    # ------------------------------------------------ scaled targets
     # The network learns each output's targets minus their (weighted) mean,
     # divided by their (weighted) standard deviation where it exceeds 1,
     # both taken from the first fit (or partial_fit) call's data and kept
@@ -286,7 +286,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         # On the path of every prediction (a one-sequence one takes a few
         # microseconds): two operations in the model's precision.
         scale = self.__dict__.get("_target_scale")
-        if scale is None:  # a model saved before targets were standardized
+        if scale is None:  # a model saved without target scaling
             return raw
         outputs = raw * scale
         outputs += self._target_shift
