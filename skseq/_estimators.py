@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_array, column_or_1d
 
+from . import _numerics
 from ._base import BaseRecurrent
 from ._losses import LOG_OUTPUT_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ._step_targets import StepTargets, flatten_steps, per_step_weights
@@ -283,14 +284,14 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         return self._activate(rows)
 
     def _activate(self, raw):
-        # On the path of every prediction (a one-sequence one takes a few
-        # microseconds): two operations in the model's precision.
+        # On the path of every prediction (a one-sequence one, or a streaming
+        # step, takes a few microseconds): one compiled call.
         scale = self.__dict__.get("_target_scale")
         if scale is None:  # a model saved without target scaling
             return raw
-        outputs = raw * scale
-        outputs += self._target_shift
-        return outputs
+        if not raw.flags.c_contiguous:
+            raw = np.ascontiguousarray(raw)
+        return _numerics.scale_columns(raw, scale, self._target_shift)
 
     @property
     def head_coef_(self):
@@ -314,7 +315,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         intercept = super().head_intercept_
         if "_target_scale" not in self.__dict__:
             return intercept
-        intercept = self._activate(intercept)
+        intercept = self._activate(intercept.reshape(1, -1))[0]
         intercept.flags.writeable = False
         return intercept
 

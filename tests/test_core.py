@@ -1519,3 +1519,29 @@ def test_inference_reads_inputs_without_the_zero_slot(
     full = [np.empty((n_samples, inputs.shape[1], w), dtype) for w in (80, 20, 20)]
     with pytest.raises(ValueError, match="zero slot"):
         core.lstm_forward(unpadded, *layer, lengths, *full, 0, 13, 2, False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scale_columns_is_numpys_multiply_then_add(numerics, dtype):
+    """A regressor's outputs from its scaled ones: column j times scale[j],
+    plus shift[j], rounded as NumPy's multiply then add; a new array.
+    Anything but C-contiguous arrays of one float dtype and matching shapes
+    is refused."""
+    rng = np.random.default_rng(37)
+    values = rng.normal(size=(7, 3)).astype(dtype)
+    scale = np.array([2.5, 1.0, 3e4], dtype=dtype)
+    shift = np.array([-1.0, 0.0, 5e3], dtype=dtype)
+    got = numerics.scale_columns(values, scale, shift)
+    assert got.dtype == dtype and not np.shares_memory(got, values)
+    assert_array_equal(got, values * scale + shift)
+    assert numerics.scale_columns(values[:0], scale, shift).shape == (0, 3)
+    with pytest.raises(TypeError, match="values must be a NumPy array"):
+        numerics.scale_columns(values.tolist(), scale, shift)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        numerics.scale_columns(np.asfortranarray(values), scale, shift)
+    with pytest.raises(ValueError, match="of one dtype"):
+        numerics.scale_columns(values, scale.astype(np.float16), shift)
+    with pytest.raises(ValueError, match="of shape"):
+        numerics.scale_columns(values, scale[:2].copy(), shift)
+    with pytest.raises(ValueError, match="of shape"):
+        numerics.scale_columns(values[0].copy(), scale, shift)
