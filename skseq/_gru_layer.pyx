@@ -42,6 +42,7 @@ from libc.string cimport memcpy, memset
 from ._blas cimport gemm
 from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
+    STEP_BLOCK_ROWS,
     _aligned,
     _dense,
     _gemm_tn2,
@@ -273,6 +274,9 @@ def gru_step(
     row kernel), from ``h_prev`` instead of slot t - 1: a sequence fed one
     step at a time gets the bits of the whole-sequence pass wherever the
     packed kernels run (their per-row sums do not depend on the other rows).
+    The rows run in blocks of STEP_BLOCK_ROWS, each with gate rows of its own
+    that stay in cache (which changes no bit), on the calling thread (see
+    ``_lstm_layer.lstm_step``).
 
     Parameters
     ----------
@@ -286,15 +290,13 @@ def gru_step(
     cdef Py_ssize_t n_in = x.shape[1]
     cdef Py_ssize_t H = recurrent_kernel.shape[0]
     cdef Py_ssize_t G = 3 * H
-    cdef Py_ssize_t j
+    cdef Py_ssize_t n_blocks = (B + STEP_BLOCK_ROWS - 1) // STEP_BLOCK_ROWS
+    cdef Py_ssize_t b
+    cdef int failed = 0
     cdef void *block = NULL
     cdef void *kernel_block = NULL
-    cdef void *scratch_block = NULL
-    cdef const floating *packed
-    cdef const floating *packed_kernel
-    cdef floating *gates
-    cdef floating *rec
-    cdef floating *q
+    cdef const floating *packed = NULL
+    cdef const floating *packed_kernel = NULL
     _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
     _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
     _check_shape("bias", bias.shape, 2, 2, G, 0)
@@ -303,43 +305,77 @@ def gru_step(
     if B == 0 or H == 0:
         return
     with nogil:
-        # The gate rows, the recurrent products and the candidate's recurrent
-        # part q (which inference does not keep).
-        gates = <floating *> _aligned(B * (2 * G + H) * sizeof(floating),
-                                      &scratch_block)
-        if gates != NULL:
-            rec = gates + B * G
-            q = rec + B * G
-            memset(rec, 0, B * G * sizeof(floating))
-            # One stream: both products read the weights in place (the bits
-            # of the packed products, without packing) where the shapes allow.
-            if not (
-                B == 1
-                and _row_in_place(gates, &x[0, 0], &kernel[0, 0], n_in, G, False)
-                and _row_in_place(rec, &h_prev[0, 0], &recurrent_kernel[0, 0], H, G,
-                                  True)
-            ):
-                packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
-                packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
-                _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel, B,
-                         n_in, G, False)
-                memset(rec, 0, B * G * sizeof(floating))
-                _recurrent_product(rec, G, &h_prev[0, 0], H, &recurrent_kernel[0, 0],
-                                   packed, B, H, G)
-            for j in range(B):
-                if floating is float:
-                    skseq_gru_forward_row_f(gates + j * G, rec + j * G, &bias[0, 0],
-                                            &h_prev[j, 0], q + j * H, &h_out[j, 0],
-                                            H, activation)
-                else:
-                    skseq_gru_forward_row_d(gates + j * G, rec + j * G, &bias[0, 0],
-                                            &h_prev[j, 0], q + j * H, &h_out[j, 0],
-                                            H, activation)
+        # One stream: both products read the weights in place (the bits of
+        # the packed products, without packing) where the shapes allow.
+        if B == 1:
+            failed = _step_rows(0, 1, True, &x[0, 0], &kernel[0, 0], NULL,
+                                &recurrent_kernel[0, 0], NULL, &bias[0, 0],
+                                &h_prev[0, 0], &h_out[0, 0], n_in, H, activation)
+        if B > 1 or failed == 2:
+            failed = 0
+            packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+            for b in range(n_blocks):
+                failed += _step_rows(
+                    b * STEP_BLOCK_ROWS, B, False, &x[0, 0], &kernel[0, 0],
+                    packed_kernel, &recurrent_kernel[0, 0], packed, &bias[0, 0],
+                    &h_prev[0, 0], &h_out[0, 0], n_in, H, activation,
+                )
             free(block)
             free(kernel_block)
-            free(scratch_block)
-    if gates == NULL:
+    if failed:
         raise MemoryError()
+
+
+cdef int _step_rows(
+    Py_ssize_t start, Py_ssize_t B, bint in_place,
+    const floating *x, const floating *kernel, const floating *packed_kernel,
+    const floating *recurrent_kernel, const floating *packed, const floating *bias,
+    const floating *h_prev, floating *h_out, Py_ssize_t n_in, Py_ssize_t H,
+    int activation,
+) noexcept nogil:
+    """gru_step's products and row kernel for the block of rows from
+    ``start`` (at most STEP_BLOCK_ROWS, up to B), with gate rows of its own;
+    the weights packed, or NULL for BLAS, or (``in_place``, one row) read in
+    place. 0 when done, 1 when memory is short, 2 when the weights cannot be
+    read in place (nothing written either way)."""
+    cdef Py_ssize_t G = 3 * H
+    cdef Py_ssize_t m = min(<Py_ssize_t> STEP_BLOCK_ROWS, B - start)
+    cdef Py_ssize_t j
+    cdef void *scratch_block = NULL
+    # The gate rows, the recurrent products and the candidate's recurrent
+    # part q (which inference does not keep).
+    cdef floating *gates = <floating *> _aligned(m * (2 * G + H) * sizeof(floating),
+                                                 &scratch_block)
+    cdef floating *rec
+    cdef floating *q
+    if gates == NULL:
+        return 1
+    rec = gates + m * G
+    q = rec + m * G
+    x += start * n_in
+    h_prev += start * H
+    h_out += start * H
+    memset(rec, 0, m * G * sizeof(floating))
+    if in_place:
+        if not (
+            _row_in_place(gates, x, kernel, n_in, G, False)
+            and _row_in_place(rec, h_prev, recurrent_kernel, H, G, True)
+        ):
+            free(scratch_block)
+            return 2
+    else:
+        _product(gates, G, x, n_in, kernel, packed_kernel, m, n_in, G, False)
+        _recurrent_product(rec, G, h_prev, H, recurrent_kernel, packed, m, H, G)
+    for j in range(m):
+        if floating is float:
+            skseq_gru_forward_row_f(gates + j * G, rec + j * G, bias, h_prev + j * H,
+                                    q + j * H, h_out + j * H, H, activation)
+        else:
+            skseq_gru_forward_row_d(gates + j * G, rec + j * G, bias, h_prev + j * H,
+                                    q + j * H, h_out + j * H, H, activation)
+    free(scratch_block)
+    return 0
 
 
 cdef int _forward_batch(

@@ -200,6 +200,11 @@ cdef inline floating *_packed(const floating *matrix, Py_ssize_t rows,
 cdef enum:
     SMALL_ROWS = 8
 
+# Rows per block of a streaming step (``lstm_step``, ``gru_step``): the
+# block's gate rows stay in cache however many streams the step has.
+cdef enum:
+    STEP_BLOCK_ROWS = 64
+
 
 cdef inline void _packed_product(
     floating *C, Py_ssize_t ldc, const floating *A, Py_ssize_t lda,

@@ -63,6 +63,7 @@ from ._arrays cimport _plain_batch, _weight_data
 from ._bptt cimport _backward_products, _sum_partials
 from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
+    STEP_BLOCK_ROWS,
     _aligned,
     _aligned_64,
     _dense,
@@ -355,7 +356,11 @@ def lstm_step(
     (its gate products, then the row kernel), from the states ``h_prev``,
     ``c_prev`` instead of slot t - 1: a sequence fed one step at a time gets
     the bits of the whole-sequence pass wherever the packed kernels run
-    (their per-row sums do not depend on the other rows).
+    (their per-row sums do not depend on the other rows). The rows run in
+    blocks of STEP_BLOCK_ROWS, each with gate rows of its own that stay in
+    cache (which changes no bit), on the calling thread: on a shared
+    machine, threads waiting for each other at every step cost more than
+    they share.
 
     Parameters
     ----------
@@ -369,13 +374,13 @@ def lstm_step(
     cdef Py_ssize_t n_in = x.shape[1]
     cdef Py_ssize_t H = recurrent_kernel.shape[0]
     cdef Py_ssize_t G = 4 * H
-    cdef Py_ssize_t j
+    cdef Py_ssize_t n_blocks = (B + STEP_BLOCK_ROWS - 1) // STEP_BLOCK_ROWS
+    cdef Py_ssize_t b
+    cdef int failed = 0
     cdef void *block = NULL
     cdef void *kernel_block = NULL
-    cdef void *gate_block = NULL
-    cdef const floating *packed
-    cdef const floating *packed_kernel
-    cdef floating *gates
+    cdef const floating *packed = NULL
+    cdef const floating *packed_kernel = NULL
     _check_shape("kernel", kernel.shape, 2, n_in, G, 0)
     _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, G, 0)
     _check_shape("bias", bias.shape, 1, G, 0, 0)
@@ -386,38 +391,96 @@ def lstm_step(
     if B == 0 or H == 0:
         return
     with nogil:
-        gates = <floating *> _aligned(B * G * sizeof(floating), &gate_block)
-        if gates != NULL:
-            # One stream: both products read the weights in place (the bits
-            # of the packed products, without packing) where the shapes allow.
-            if not (
-                B == 1
-                and _row_in_place(gates, &x[0, 0], &kernel[0, 0], n_in, G, False)
-                and _row_in_place(gates, &h_prev[0, 0], &recurrent_kernel[0, 0], H,
-                                  G, True)
-            ):
-                packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
-                packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
-                if packed != NULL and packed_kernel != NULL:
-                    _pair_product(gates, G, &x[0, 0], n_in, packed_kernel, n_in,
-                                  &h_prev[0, 0], H, packed, H, B, G)
-                else:
-                    _product(gates, G, &x[0, 0], n_in, &kernel[0, 0], packed_kernel,
-                             B, n_in, G, False)
-                    _recurrent_product(gates, G, &h_prev[0, 0], H,
-                                       &recurrent_kernel[0, 0], packed, B, H, G)
-                free(block)
-                free(kernel_block)
-            for j in range(B):
-                if floating is float:
-                    skseq_forward_row_f(gates + j * G, &bias[0], &c_prev[j, 0],
-                                        &c_out[j, 0], &h_out[j, 0], H, activation)
-                else:
-                    skseq_forward_row_d(gates + j * G, &bias[0], &c_prev[j, 0],
-                                        &c_out[j, 0], &h_out[j, 0], H, activation)
-            free(gate_block)
-    if gates == NULL:
+        # One stream: both products read the weights in place (the bits of
+        # the packed products, without packing) where the shapes allow.
+        if B == 1:
+            failed = _step_one_in_place(&x[0, 0], &kernel[0, 0],
+                                        &recurrent_kernel[0, 0], &bias[0],
+                                        &h_prev[0, 0], &c_prev[0, 0], &h_out[0, 0],
+                                        &c_out[0, 0], n_in, H, activation)
+        if B > 1 or failed == 1:
+            failed = 0
+            packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
+            packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
+            for b in range(n_blocks):
+                failed += _step_rows(
+                    b * STEP_BLOCK_ROWS, B, &x[0, 0], &kernel[0, 0], packed_kernel,
+                    &recurrent_kernel[0, 0], packed, &bias[0], &h_prev[0, 0],
+                    &c_prev[0, 0], &h_out[0, 0], &c_out[0, 0], n_in, H, activation,
+                )
+            free(block)
+            free(kernel_block)
+    if failed:
         raise MemoryError()
+
+
+cdef int _step_one_in_place(
+    const floating *x, const floating *kernel, const floating *recurrent_kernel,
+    const floating *bias, const floating *h_prev, const floating *c_prev,
+    floating *h_out, floating *c_out, Py_ssize_t n_in, Py_ssize_t H,
+    int activation,
+) noexcept nogil:
+    """lstm_step for one row with the weights read in place: 0 when done, 1
+    when the shapes do not allow it (nothing written), -1 when memory is
+    short."""
+    cdef Py_ssize_t G = 4 * H
+    cdef void *gate_block = NULL
+    cdef floating *gates = <floating *> _aligned(G * sizeof(floating), &gate_block)
+    cdef int status = 0
+    if gates == NULL:
+        return -1
+    if (
+        _row_in_place(gates, x, kernel, n_in, G, False)
+        and _row_in_place(gates, h_prev, recurrent_kernel, H, G, True)
+    ):
+        if floating is float:
+            skseq_forward_row_f(gates, bias, c_prev, c_out, h_out, H, activation)
+        else:
+            skseq_forward_row_d(gates, bias, c_prev, c_out, h_out, H, activation)
+    else:
+        status = 1
+    free(gate_block)
+    return status
+
+
+cdef int _step_rows(
+    Py_ssize_t start, Py_ssize_t B,
+    const floating *x, const floating *kernel, const floating *packed_kernel,
+    const floating *recurrent_kernel, const floating *packed, const floating *bias,
+    const floating *h_prev, const floating *c_prev, floating *h_out,
+    floating *c_out, Py_ssize_t n_in, Py_ssize_t H, int activation,
+) noexcept nogil:
+    """lstm_step's products and row kernel for the block of rows from
+    ``start`` (at most STEP_BLOCK_ROWS, up to B), with gate rows of its own;
+    the weights packed, or NULL for BLAS. 0 when done, 1 when memory is
+    short (nothing written)."""
+    cdef Py_ssize_t G = 4 * H
+    cdef Py_ssize_t m = min(<Py_ssize_t> STEP_BLOCK_ROWS, B - start)
+    cdef Py_ssize_t j
+    cdef void *gate_block = NULL
+    cdef floating *gates = <floating *> _aligned(m * G * sizeof(floating), &gate_block)
+    if gates == NULL:
+        return 1
+    x += start * n_in
+    h_prev += start * H
+    c_prev += start * H
+    h_out += start * H
+    c_out += start * H
+    if packed != NULL and packed_kernel != NULL:
+        _pair_product(gates, G, x, n_in, packed_kernel, n_in, h_prev, H, packed, H,
+                      m, G)
+    else:
+        _product(gates, G, x, n_in, kernel, packed_kernel, m, n_in, G, False)
+        _recurrent_product(gates, G, h_prev, H, recurrent_kernel, packed, m, H, G)
+    for j in range(m):
+        if floating is float:
+            skseq_forward_row_f(gates + j * G, bias, c_prev + j * H, c_out + j * H,
+                                h_out + j * H, H, activation)
+        else:
+            skseq_forward_row_d(gates + j * G, bias, c_prev + j * H, c_out + j * H,
+                                h_out + j * H, H, activation)
+    free(gate_block)
+    return 0
 
 
 cdef void _forward_batch(

@@ -94,6 +94,26 @@ def test_step_by_step_gives_predict_of_every_prefix(
     _assert_same(outputs[-1], model.predict(streams[2:3]))
 
 
+@pytest.mark.parametrize("Regressor", REGRESSORS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_many_streams_run_in_blocks_with_the_bits_of_predict(
+    Regressor, dtype, products
+):
+    """A step over many streams runs its rows in blocks (64 rows, here two
+    full ones and a short one), each block with buffers of its own: every
+    stream still gets predict's outputs for its prefix, and a stream's
+    outputs do not depend on the streams beside it."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 4, 3)).astype(dtype)
+    y = X[:, :, 0].sum(axis=1)
+    model = _fit(Regressor(hidden_layer_sizes=(5, 4), max_iter=2, random_state=0), X, y)
+    outputs, _ = _stream(model, X)
+    for t in range(X.shape[1]):
+        _assert_same(outputs[t], model.predict(X[:, : t + 1]))
+    some, _ = _stream(model, X[100:103])
+    _assert_same(some, outputs[:, 100:103])
+
+
 # Widths at which one stream's step reads the weights in place (gate width a
 # whole number of four-panel groups at every level and precision).
 IN_PLACE_SIZES = {LSTMRegressor: (32, 32), GRURegressor: (128,), RNNRegressor: (128,)}
