@@ -364,13 +364,15 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 class_sample_weight, len(sequences), dtype,
                 name="sample_weight * class_weight",
             )  # fmt: skip
-        if first_call:
-            self._fit_target_scaling(y, sample_weight)
+        # Learnt from a first call's targets; kept only once every check has
+        # passed, with the weights it belongs to.
+        scaling = self._target_scaling_of(y, sample_weight) if first_call else None
         validation = None
         if given_validation:
             validation = self._check_validation_set(
                 X_val, y_val, sample_weight_val,
                 input_form if first_call else self._fitted_input(), dtype, n_outputs,
+                scaling,
             )  # fmt: skip
 
         if first_call:
@@ -400,6 +402,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 max_length=int(sequences.lengths.max()),
                 **cell_params,
             )
+            self._keep_target_scaling(scaling)
         else:
             config = (
                 sequences.n_features,
@@ -459,7 +462,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
         return StepTargets.from_flat(Y, sequences.lengths, sequences.n_timesteps)
 
     def _check_validation_set(
-        self, X_val, y_val, sample_weight_val, form, dtype, n_outputs
+        self, X_val, y_val, sample_weight_val, form, dtype, n_outputs, scaling=None
     ):
         """The ValidationSet of ``X_val``, ``y_val`` and ``sample_weight_val``,
         held to the rules of fit's ``X`` (``form``, the model's ``dtype``),
@@ -474,7 +477,7 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
                 raise ValueError(
                     f"y has {n_outputs} outputs (columns), but y_val has {given}."
                 )
-            Y = self._scale_targets(Y)
+            Y = self._scale_targets(Y, scaling)
             weights = check_sample_weight(
                 sample_weight_val, len(sequences), dtype, name="sample_weight_val"
             )
@@ -550,12 +553,17 @@ class BaseRecurrent(CallbackSupportMixin, EpochLoop, BaseEstimator):
     # Training targets as the network learns them: the regressors scale
     # theirs (see BaseRecurrentRegressor); a classifier's are its encoded
     # labels as they are.
-    def _fit_target_scaling(self, y, sample_weight):
-        """Learn the scaling of the targets from fit's encoded ``y``."""
+    def _target_scaling_of(self, y, sample_weight):
+        """The scaling of the targets learnt from a first call's encoded
+        ``y``, which :meth:`_keep_target_scaling` keeps."""
+        return None
 
-    def _scale_targets(self, y):
+    def _keep_target_scaling(self, scaling):
+        pass
+
+    def _scale_targets(self, y, scaling=None):
         """Encoded targets (an array or StepTargets) as the network learns
-        them."""
+        them, by ``scaling`` (None: the model's own)."""
         return y
 
     def _unscale_targets(self, rows):

@@ -225,8 +225,9 @@ SHARED_ATTRIBUTES = """
 
     weights_ : ndarray of shape (n_weights,)
         All weights in one flat array (float32 when fitted on float32 input).
-        Use ``lstm_weights_``, ``head_coef_`` and ``head_intercept_`` for views
-        in the Keras layout: per layer a kernel (n_in, 4H), a recurrent kernel
+        Use ``lstm_weights_``, ``head_coef_`` and ``head_intercept_`` for the
+        weights in the Keras layout (views, but a regressor's head, which is
+        in the units of ``y``): per layer a kernel (n_in, 4H), a recurrent kernel
         (H, 4H) and a bias (4H,), gate blocks ordered i, f, g, o. PyTorch's
         ``weight_ih_l0`` is the transpose of the kernel.
 """
@@ -281,8 +282,9 @@ FORGET_BIAS = SHARED_PARAMETERS[
     )
 ]
 LSTM_WEIGHTS = """\
-        Use ``lstm_weights_``, ``head_coef_`` and ``head_intercept_`` for views
-        in the Keras layout: per layer a kernel (n_in, 4H), a recurrent kernel
+        Use ``lstm_weights_``, ``head_coef_`` and ``head_intercept_`` for the
+        weights in the Keras layout (views, but a regressor's head, which is
+        in the units of ``y``): per layer a kernel (n_in, 4H), a recurrent kernel
         (H, 4H) and a bias (4H,), gate blocks ordered i, f, g, o. PyTorch's
         ``weight_ih_l0`` is the transpose of the kernel.
 """

@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_array, column_or_1d
 
 from . import _numerics
-from ._base import BaseRecurrent
+from ._base import BaseRecurrent, _check_finite_output
 from ._losses import LOG_OUTPUT_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ._step_targets import StepTargets, flatten_steps, per_step_weights
 from ._validation import (
@@ -264,20 +264,31 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
     # warrant (on the 1997 adding problem, standard deviation 0.2, two fits
     # of ten fell short of the paper's criterion that way).
 
-    def _fit_target_scaling(self, y, sample_weight):
-        # Kept in the model's precision, which every use is in.
+    def _target_scaling_of(self, y, sample_weight):
+        # (shift, scale), in the model's precision, which every use is in.
         if isinstance(y, StepTargets):
             y, sample_weight = y.flat(sample_weight)
         shift, scale = _standardization(y, sample_weight)
-        self._target_shift = shift.astype(y.dtype)
-        self._target_scale = scale.astype(y.dtype)
+        return shift.astype(y.dtype), scale.astype(y.dtype)
 
-    def _scale_targets(self, y):
+    def _keep_target_scaling(self, scaling):
+        self._target_shift, self._target_scale = scaling
+
+    def _scale_targets(self, y, scaling=None):
+        if scaling is None:
+            if "_target_shift" not in self.__dict__:
+                return y  # a model saved without target scaling
+            scaling = self._target_shift, self._target_scale
         if isinstance(y, StepTargets):
-            return y.with_values(self._scale_targets(y.values))
-        if "_target_shift" not in self.__dict__:
-            return y
-        scaled = (y.astype(np.float64) - self._target_shift) / self._target_scale
+            return y.with_values(self._scale_targets(y.values, scaling))
+        shift, scale = scaling
+        values = y.astype(np.float64)
+        with np.errstate(over="ignore"):
+            scaled = (values - shift) / scale
+        if not np.all(np.isfinite(scaled)):
+            # Targets and shift near the largest float of opposite signs:
+            # the difference overflows, each quotient does not.
+            scaled = values / scale - shift / scale
         return scaled.astype(y.dtype)
 
     def _unscale_targets(self, rows):
@@ -291,7 +302,12 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
             return raw
         if not raw.flags.c_contiguous:
             raw = np.ascontiguousarray(raw)
-        return _numerics.scale_columns(raw, scale, self._target_shift)
+        outputs = _numerics.scale_columns(raw, scale, self._target_shift)
+        if outputs is None:
+            # Finite raw outputs whose scaling back overflows the dtype: an
+            # error, as an overflow inside the network is.
+            _check_finite_output(np.array([np.inf]))
+        return outputs
 
     @property
     def head_coef_(self):

@@ -37,8 +37,9 @@ _ATTRIBUTES = for_cell(
         (
             LSTM_WEIGHTS,
             """\
-        Use ``gru_weights_``, ``head_coef_`` and ``head_intercept_`` for views
-        in the Keras layout: per layer a kernel (n_in, 3H), a recurrent kernel
+        Use ``gru_weights_``, ``head_coef_`` and ``head_intercept_`` for the
+        weights in the Keras layout (views, but a regressor's head, which is
+        in the units of ``y``): per layer a kernel (n_in, 3H), a recurrent kernel
         (H, 3H) and a bias (2, 3H) (input row, then recurrent row), gate
         blocks ordered z, r, h. PyTorch's ``weight_ih_l0`` is the transpose
         of the kernel, with its blocks ordered r, z, n.

@@ -20,6 +20,7 @@ layers validate user input.
 
 cimport numpy as cnp
 from cython cimport floating
+from libc.math cimport isfinite
 from libc.stdlib cimport free
 
 from ._checks cimport _check_shape
@@ -212,7 +213,8 @@ def all_finite(const floating[::1] values):
 def scale_columns(values, scale, shift):
     """``values * scale + shift``, a new array: column j of the 2-D
     ``values`` times ``scale[j]``, plus ``shift[j]``, each element rounded
-    after the product and after the sum.
+    after the product and after the sum; None if any element of the result
+    is not finite (overflowed).
 
     values (M, N), scale and shift (N,): C-contiguous NumPy arrays of one
     dtype, float32 or float64. It reads them through the NumPy C API, not
@@ -221,6 +223,7 @@ def scale_columns(values, scale, shift):
     """
     cdef cnp.ndarray out
     cdef int type_num
+    cdef bint finite
     cdef Py_ssize_t M, N
     for name, array in (("values", values), ("scale", scale), ("shift", shift)):
         if not cnp.PyArray_Check(array):
@@ -251,27 +254,30 @@ def scale_columns(values, scale, shift):
     out = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(values), type_num, 0)
     # The few rows it is for take less than releasing the GIL would.
     if type_num == cnp.NPY_FLOAT:
-        _scale_columns(<const float *> cnp.PyArray_DATA(values),
-                       <const float *> cnp.PyArray_DATA(scale),
-                       <const float *> cnp.PyArray_DATA(shift),
-                       <float *> cnp.PyArray_DATA(out), M, N)
+        finite = _scale_columns(<const float *> cnp.PyArray_DATA(values),
+                                <const float *> cnp.PyArray_DATA(scale),
+                                <const float *> cnp.PyArray_DATA(shift),
+                                <float *> cnp.PyArray_DATA(out), M, N)
     else:
-        _scale_columns(<const double *> cnp.PyArray_DATA(values),
-                       <const double *> cnp.PyArray_DATA(scale),
-                       <const double *> cnp.PyArray_DATA(shift),
-                       <double *> cnp.PyArray_DATA(out), M, N)
-    return out
+        finite = _scale_columns(<const double *> cnp.PyArray_DATA(values),
+                                <const double *> cnp.PyArray_DATA(scale),
+                                <const double *> cnp.PyArray_DATA(shift),
+                                <double *> cnp.PyArray_DATA(out), M, N)
+    return out if finite else None
 
 
-cdef void _scale_columns(const floating *values, const floating *scale,
+cdef bint _scale_columns(const floating *values, const floating *scale,
                          const floating *shift, floating *out, Py_ssize_t M,
                          Py_ssize_t N) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef floating product
+    cdef bint finite = True
     for i in range(M):
         for j in range(N):
             product = values[i * N + j] * scale[j]
             out[i * N + j] = product + shift[j]
+            finite = finite and isfinite(out[i * N + j])
+    return finite
 
 
 def adam_update(floating[::1] weights, const floating[::1] grad,

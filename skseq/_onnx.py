@@ -48,7 +48,11 @@ from ._rnn import RNNClassifier, RNNRegressor
 # ONNX's names of skseq's activations.
 _ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu"}
 
-_NUMPY_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.INT64: np.int64}
+_NUMPY_TYPES = {
+    TensorProto.FLOAT: np.float32,
+    TensorProto.DOUBLE: np.float64,
+    TensorProto.INT64: np.int64,
+}
 
 # Position in skseq's gate blocks (i, f, g, o, the Keras layout) of each of
 # ONNX's LSTM blocks, which are ordered i, o, f, c (c is skseq's g).
@@ -380,6 +384,9 @@ def _convert(scope, operator, container):
     is_double = isinstance(operator.inputs[0].type, DoubleTensorType)
     x, lengths = _graph_inputs(graph, operator)
     hidden = _recurrent_layers(graph, model, x, lengths)
+    if isinstance(model, RegressorMixin) and "_target_scale" in model.__dict__:
+        _regression_output(graph, model, hidden, operator.outputs[0], is_double)
+        return
     coef = graph.constant("coef", model.head_coef_)
     intercept = graph.constant("intercept", model.head_intercept_)
     projected = graph.node("MatMul", [hidden, coef])
@@ -430,6 +437,28 @@ def _convert(scope, operator, container):
         [graph.constant("classes", classes, onnx_type), index],
         label.full_name,
         axis=0,
+    )
+
+
+def _regression_output(graph, model, hidden, variable, is_double):
+    """A regressor's output: the network's own head (scaled targets) in
+    float32, then the scaling back in the output's precision, so that a
+    float64 graph keeps targets far from zero as the estimator does (the
+    head with the shift folded in would round them to float32)."""
+    _, coef, intercept = model._network.unpack(model.weights_)
+    projected = graph.node("MatMul", [hidden, graph.constant("coef", coef)])
+    raw = graph.node("Add", [projected, graph.constant("intercept", intercept)])
+    precision = TensorProto.FLOAT
+    if is_double:
+        precision = TensorProto.DOUBLE
+        raw = graph.node("Cast", [raw], to=precision)
+    scaled = graph.node(
+        "Mul", [raw, graph.constant("scale", model._target_scale, precision)]
+    )
+    graph.node(
+        "Add",
+        [scaled, graph.constant("shift", model._target_shift, precision)],
+        variable.full_name,
     )
 
 

@@ -37,8 +37,9 @@ _ATTRIBUTES = for_cell(
         (
             LSTM_WEIGHTS,
             """\
-        Use ``rnn_weights_``, ``head_coef_`` and ``head_intercept_`` for views
-        in the Keras layout: per layer a kernel (n_in, H), a recurrent kernel
+        Use ``rnn_weights_``, ``head_coef_`` and ``head_intercept_`` for the
+        weights in the Keras layout (views, but a regressor's head, which is
+        in the units of ``y``): per layer a kernel (n_in, H), a recurrent kernel
         (H, H) and a bias (H,). PyTorch's ``weight_ih_l0`` is the transpose
         of the kernel (and its two biases add up to this one).
 """,

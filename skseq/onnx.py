@@ -46,7 +46,7 @@ def register():
     >>> skseq.onnx.register()
     >>> onx = to_onnx(model, X[:1])
     >>> [node.op_type for node in onx.graph.node]
-    ['Transpose', 'LSTM', 'Transpose', 'Reshape', 'MatMul', 'Add']
+    ['Transpose', 'LSTM', 'Transpose', 'Reshape', 'MatMul', 'Add', 'Mul', 'Add']
     >>> session = onnxruntime.InferenceSession(
     ...     onx.SerializeToString(), providers=["CPUExecutionProvider"])
     >>> (y_onnx,) = session.run(None, {"X": X})

@@ -228,3 +228,36 @@ def test_a_regressor_saved_without_target_scaling_predicts_as_it_did(cls):
     assert_array_equal(old.predict(X), old._predict_raw(X).ravel())
     assert old.head_coef_.flags.writeable
     assert np.shares_memory(old.head_coef_, old.weights_)
+
+
+@pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)
+def test_a_failed_refit_leaves_the_regressor_as_it_was(cls):
+    """The scaling of a refit's targets is kept only with its weights: a refit
+    that fails a later check changes nothing of the fitted model."""
+    X, y = _data(cls)
+    model = _fit_regressor(cls, X, 3 * y + 9, max_iter=2)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="validation set"):
+        model.set_params(early_stopping=True).fit(
+            X, 1000 * y - 5e5, X_val=X[:5], y_val=y[:4]
+        )
+    assert_array_equal(model.predict(X), before)
+
+
+@pytest.mark.parametrize("cls", REGRESSORS, ids=lambda c: c.__name__)
+def test_targets_at_the_edge_of_float64_fit_and_overflow_clearly(cls):
+    """Targets of +-1.7e308 (their difference overflows) train on finite
+    scaled targets; an output scaled back beyond the float range is the
+    network-overflow error, never an infinity."""
+    X, _ = _data(cls)
+    y = np.where(np.arange(len(X)) % 3 == 0, -1.7e308, 1.7e308)
+    model = _fit_regressor(cls, X, y, max_iter=3)
+    assert np.all(np.isfinite(model.loss_curve_))
+    X_far = X * 1e3  # saturates the units: raw outputs at their extremes
+    assert np.all(np.isfinite(model._predict_raw(X_far)))
+    try:
+        predictions = model.predict(X_far)
+    except ValueError as error:
+        assert "overflowed" in str(error)
+    else:
+        assert np.all(np.isfinite(predictions))

@@ -487,3 +487,33 @@ def test_per_step_classifier_labels_every_step(cell, n_classes):
     np.testing.assert_allclose(
         proba, model.predict_proba(X), rtol=0, atol=FLOAT32_TOLERANCE
     )
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_regressor_targets_far_from_zero_keep_float64_resolution(
+    cell, return_sequences
+):
+    """A regressor's graph applies the head to the scaled targets in float32
+    and scales back in the output's precision: a float64 model whose targets
+    sit at 1e7 with a spread of a few units gives predict's values to float32
+    rounding of the scaled outputs, not of the targets (whose float32
+    resolution is 1)."""
+    X, y = _data()
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    if return_sequences:
+        y = 1e7 + np.cumsum(X[:, :, 0], axis=1)
+    else:
+        y = 1e7 + y
+    Regressor = CELLS[cell][0]
+    model = Regressor(
+        hidden_layer_sizes=(5,), max_iter=3, random_state=0,
+        return_sequences=return_sequences,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    onx = skl2onnx.to_onnx(model, X[:1])
+    (got,) = _run(onx, X=X)
+    expected = model.predict(X)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=0, atol=1e-4)
