@@ -334,11 +334,8 @@ cdef int _step_rows(
     const floating *h_prev, floating *h_out, Py_ssize_t n_in, Py_ssize_t H,
     int activation,
 ) noexcept nogil:
-    """gru_step's products and row kernel for the block of rows from
-    ``start`` (at most STEP_BLOCK_ROWS, up to B), with gate rows of its own;
-    the weights packed, or NULL for BLAS, or (``in_place``, one row) read in
-    place. 0 when done, 1 when memory is short, 2 when the weights cannot be
-    read in place (nothing written either way)."""
+    """gru_step's block of rows, as ``_lstm_layer._step_rows`` is lstm_step's
+    (the same arguments but the cell state, the same return codes)."""
     cdef Py_ssize_t G = 3 * H
     cdef Py_ssize_t m = min(<Py_ssize_t> STEP_BLOCK_ROWS, B - start)
     cdef Py_ssize_t j

@@ -394,19 +394,20 @@ def lstm_step(
         # One stream: both products read the weights in place (the bits of
         # the packed products, without packing) where the shapes allow.
         if B == 1:
-            failed = _step_one_in_place(&x[0, 0], &kernel[0, 0],
-                                        &recurrent_kernel[0, 0], &bias[0],
-                                        &h_prev[0, 0], &c_prev[0, 0], &h_out[0, 0],
-                                        &c_out[0, 0], n_in, H, activation)
-        if B > 1 or failed == 1:
+            failed = _step_rows(0, 1, True, &x[0, 0], &kernel[0, 0], NULL,
+                                &recurrent_kernel[0, 0], NULL, &bias[0], &h_prev[0, 0],
+                                &c_prev[0, 0], &h_out[0, 0], &c_out[0, 0], n_in, H,
+                                activation)
+        if B > 1 or failed == 2:
             failed = 0
             packed = _packed(&recurrent_kernel[0, 0], H, G, False, &block)
             packed_kernel = _packed(&kernel[0, 0], n_in, G, False, &kernel_block)
             for b in range(n_blocks):
                 failed += _step_rows(
-                    b * STEP_BLOCK_ROWS, B, &x[0, 0], &kernel[0, 0], packed_kernel,
-                    &recurrent_kernel[0, 0], packed, &bias[0], &h_prev[0, 0],
-                    &c_prev[0, 0], &h_out[0, 0], &c_out[0, 0], n_in, H, activation,
+                    b * STEP_BLOCK_ROWS, B, False, &x[0, 0], &kernel[0, 0],
+                    packed_kernel, &recurrent_kernel[0, 0], packed, &bias[0],
+                    &h_prev[0, 0], &c_prev[0, 0], &h_out[0, 0], &c_out[0, 0], n_in, H,
+                    activation,
                 )
             free(block)
             free(kernel_block)
@@ -414,37 +415,8 @@ def lstm_step(
         raise MemoryError()
 
 
-cdef int _step_one_in_place(
-    const floating *x, const floating *kernel, const floating *recurrent_kernel,
-    const floating *bias, const floating *h_prev, const floating *c_prev,
-    floating *h_out, floating *c_out, Py_ssize_t n_in, Py_ssize_t H,
-    int activation,
-) noexcept nogil:
-    """lstm_step for one row with the weights read in place: 0 when done, 1
-    when the shapes do not allow it (nothing written), -1 when memory is
-    short."""
-    cdef Py_ssize_t G = 4 * H
-    cdef void *gate_block = NULL
-    cdef floating *gates = <floating *> _aligned(G * sizeof(floating), &gate_block)
-    cdef int status = 0
-    if gates == NULL:
-        return -1
-    if (
-        _row_in_place(gates, x, kernel, n_in, G, False)
-        and _row_in_place(gates, h_prev, recurrent_kernel, H, G, True)
-    ):
-        if floating is float:
-            skseq_forward_row_f(gates, bias, c_prev, c_out, h_out, H, activation)
-        else:
-            skseq_forward_row_d(gates, bias, c_prev, c_out, h_out, H, activation)
-    else:
-        status = 1
-    free(gate_block)
-    return status
-
-
 cdef int _step_rows(
-    Py_ssize_t start, Py_ssize_t B,
+    Py_ssize_t start, Py_ssize_t B, bint in_place,
     const floating *x, const floating *kernel, const floating *packed_kernel,
     const floating *recurrent_kernel, const floating *packed, const floating *bias,
     const floating *h_prev, const floating *c_prev, floating *h_out,
@@ -452,8 +424,9 @@ cdef int _step_rows(
 ) noexcept nogil:
     """lstm_step's products and row kernel for the block of rows from
     ``start`` (at most STEP_BLOCK_ROWS, up to B), with gate rows of its own;
-    the weights packed, or NULL for BLAS. 0 when done, 1 when memory is
-    short (nothing written)."""
+    the weights packed, or NULL for BLAS, or (``in_place``, one row) read in
+    place. 0 when done, 1 when memory is short, 2 when the weights cannot be
+    read in place (nothing written either way)."""
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t m = min(<Py_ssize_t> STEP_BLOCK_ROWS, B - start)
     cdef Py_ssize_t j
@@ -466,7 +439,14 @@ cdef int _step_rows(
     c_prev += start * H
     h_out += start * H
     c_out += start * H
-    if packed != NULL and packed_kernel != NULL:
+    if in_place:
+        if not (
+            _row_in_place(gates, x, kernel, n_in, G, False)
+            and _row_in_place(gates, h_prev, recurrent_kernel, H, G, True)
+        ):
+            free(gate_block)
+            return 2
+    elif packed != NULL and packed_kernel != NULL:
         _pair_product(gates, G, x, n_in, packed_kernel, n_in, h_prev, H, packed, H,
                       m, G)
     else:
