@@ -636,11 +636,17 @@ def _check_finite_output(raw):
     """Finite input can still overflow inside the network (relu cells grow
     without bound); such an output is an error, never a NaN returned."""
     if not _numerics.all_finite(raw.reshape(-1)):
-        raise ValueError(
-            "The network's output overflowed for some of the input sequences: "
-            "their values are too large for this model. Scale the input (e.g. "
-            "with a StandardScaler fitted on the training data)."
-        )
+        raise _output_overflow()
+
+
+def _output_overflow():
+    """The error of outputs that overflow: inside the network, or when a
+    regressor scales them back to the units of its targets."""
+    return ValueError(
+        "The network's output overflowed for some of the input sequences: "
+        "their values are too large for this model. Scale the input (e.g. "
+        "with a StandardScaler fitted on the training data)."
+    )
 
 
 # The name the LSTM-only code and tests knew; it is the same class.

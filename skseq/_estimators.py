@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_array, column_or_1d
 
 from . import _numerics
-from ._base import BaseRecurrent, _check_finite_output
+from ._base import BaseRecurrent, _output_overflow
 from ._losses import LOG_OUTPUT_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ._step_targets import StepTargets, flatten_steps, per_step_weights
 from ._validation import (
@@ -268,7 +268,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         # (shift, scale), in the model's precision, which every use is in.
         if isinstance(y, StepTargets):
             y, sample_weight = y.flat(sample_weight)
-        shift, scale = _standardization(y, sample_weight)
+        shift, scale = _scaling_statistics(y, sample_weight)
         return shift.astype(y.dtype), scale.astype(y.dtype)
 
     def _keep_target_scaling(self, scaling):
@@ -306,7 +306,7 @@ class BaseRecurrentRegressor(RegressorMixin, BaseRecurrent):
         if outputs is None:
             # Finite raw outputs whose scaling back overflows the dtype: an
             # error, as an overflow inside the network is.
-            _check_finite_output(np.array([np.inf]))
+            raise _output_overflow()
         return outputs
 
     @property
@@ -761,7 +761,7 @@ class BaseRecurrentClassifier(ClassifierMixin, BaseRecurrent):
         return tags
 
 
-def _standardization(y, sample_weight):
+def _scaling_statistics(y, sample_weight):
     """The (shift, scale) of each column of the targets ``y`` (n, n_outputs):
     their weighted mean, and their weighted standard deviation where it
     exceeds 1 (1 elsewhere), in float64, sample weights counting as

@@ -11,6 +11,8 @@ one row per real step (validation, losses, scores), which
 
 import numpy as np
 
+from ._validation import is_object_vector
+
 
 def step_mask(lengths, n_timesteps):
     """(n_samples, n_timesteps) booleans: True at each sequence's real steps."""
@@ -33,10 +35,7 @@ def flatten_steps(y, sequences, *, multi_output, name="y"):
         f"return_sequences=True needs one target per time step: {name} of shape "
         f"{forms}, or a list of one array per sequence for ragged X"
     )
-    if isinstance(y, list | tuple) or (
-        getattr(y, "ndim", None) == 1
-        and getattr(getattr(y, "dtype", None), "kind", None) == "O"
-    ):
+    if isinstance(y, list | tuple) or is_object_vector(y):
         # A list, or a 1-D object array or pandas Series of arrays.
         return _flatten_items(list(y), lengths, multi_output, expected, name)
     y = np.asarray(y)

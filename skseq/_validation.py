@@ -115,6 +115,16 @@ class InputForm(NamedTuple):
     feature_names: object  # column names of DataFrames (3-D / ragged), or None
 
 
+def is_object_vector(X):
+    """Whether X is one-dimensional with an object dtype (a 1-D object
+    array, or a pandas Series of arrays): a container of sequences, or of
+    per-step targets, rather than an array of numbers."""
+    return (
+        getattr(X, "ndim", None) == 1
+        and getattr(getattr(X, "dtype", None), "kind", None) == "O"
+    )
+
+
 def _is_ragged_list(X):
     """Whether X is a collection of sequences to pad: a 1-D object array of
     arrays (any lengths), or a list/tuple whose items differ in shape (a list
@@ -291,13 +301,8 @@ def _check_sequences(estimator, X, fitted, dtype, name):
         and 0 not in X.shape
     ):
         return _check_float_3d_fast(fitted, X, name)
-    if (
-        not isinstance(X, np.ndarray)
-        and getattr(X, "ndim", None) == 1
-        and getattr(getattr(X, "dtype", None), "kind", None) == "O"
-    ):
-        # A one-dimensional container of sequences with an object dtype, such
-        # as a pandas Series of arrays: read as the object array it holds.
+    if not isinstance(X, np.ndarray) and is_object_vector(X):
+        # Such as a pandas Series of arrays: read as the object array it holds.
         X = np.asarray(X, dtype=object)
     if _is_ragged_list(X):
         sequences, feature_names = _check_ragged(X, dtype, name)
