@@ -52,12 +52,15 @@ from ._kernels cimport (
     _recurrent_product,
     _row_in_place,
     _tn_work,
+    skseq_flush_subnormals,
+    skseq_fp_mode,
     skseq_gemm_init,
     skseq_gemm_level,
     skseq_gru_backward_row_d,
     skseq_gru_backward_row_f,
     skseq_gru_forward_row_d,
     skseq_gru_forward_row_f,
+    skseq_restore_fp_mode,
 )
 
 skseq_gemm_init()
@@ -293,6 +296,7 @@ def gru_step(
     cdef Py_ssize_t n_blocks = (B + STEP_BLOCK_ROWS - 1) // STEP_BLOCK_ROWS
     cdef Py_ssize_t b
     cdef int failed = 0
+    cdef skseq_fp_mode mode
     cdef void *block = NULL
     cdef void *kernel_block = NULL
     cdef const floating *packed = NULL
@@ -305,6 +309,7 @@ def gru_step(
     if B == 0 or H == 0:
         return
     with nogil:
+        mode = skseq_flush_subnormals()
         # One stream: both products read the weights in place (the bits of
         # the packed products, without packing) where the shapes allow.
         if B == 1:
@@ -323,6 +328,7 @@ def gru_step(
                 )
             free(block)
             free(kernel_block)
+        skseq_restore_fp_mode(mode)
     if failed:
         raise MemoryError()
 
@@ -390,6 +396,7 @@ cdef int _forward_batch(
     cdef Py_ssize_t G = 3 * H
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t chunk
+    cdef skseq_fp_mode mode
     cdef int failed = 0
     cdef void *block = NULL
     cdef void *kernel_block = NULL
@@ -398,20 +405,24 @@ cdef int _forward_batch(
     if n_threads == 1 or chunks == 1:
         # No OpenMP region at all (see _lstm_layer).
         for chunk in range(chunks):
+            mode = skseq_flush_subnormals()
             failed += -_forward_chunk(
                 chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
                 packed, bias, lengths, gates, cells, hidden, T1, n_in, H,
                 n_gate_slots, n_cell_slots, n_hidden_slots, n_input_slots,
                 activation,
             )
+            skseq_restore_fp_mode(mode)
     else:
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+            mode = skseq_flush_subnormals()
             failed += -_forward_chunk(
                 chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
                 packed, bias, lengths, gates, cells, hidden, T1, n_in, H,
                 n_gate_slots, n_cell_slots, n_hidden_slots, n_input_slots,
                 activation,
             )
+            skseq_restore_fp_mode(mode)
     free(block)
     free(kernel_block)
     return failed
@@ -771,6 +782,7 @@ def gru_backward(
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t partial_size = (n_in + H + 2) * G
     cdef Py_ssize_t chunk, e
+    cdef skseq_fp_mode mode
     cdef floating *partials = &work[0]
     cdef floating *carries = &work[0] + chunks * partial_size
     cdef floating *dinputs_ptr = NULL
@@ -804,6 +816,7 @@ def gru_backward(
     if n_threads == 1 or chunks == 1:
         with nogil:
             for chunk in range(chunks):
+                mode = skseq_flush_subnormals()
                 _backward_chunk(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
@@ -811,6 +824,7 @@ def gru_backward(
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
                     activation, last_steps_only,
                 )
+                skseq_restore_fp_mode(mode)
             for e in range(partial_size):
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,
                               grad_kernel_ptr, grad_recurrent_ptr, grad_bias_ptr)
@@ -819,6 +833,7 @@ def gru_backward(
         # order, each output element owned by one thread.
         with nogil, parallel(num_threads=n_threads):
             for chunk in prange(chunks, schedule="dynamic"):
+                mode = skseq_flush_subnormals()
                 _backward_chunk(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
@@ -826,6 +841,7 @@ def gru_backward(
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
                     activation, last_steps_only,
                 )
+                skseq_restore_fp_mode(mode)
             for e in prange(partial_size, schedule="static"):
                 _sum_partials(e, partials, chunks, partial_size, n_in, H,
                               grad_kernel_ptr, grad_recurrent_ptr, grad_bias_ptr)

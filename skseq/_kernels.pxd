@@ -25,6 +25,9 @@ from ._blas cimport gemm
 from ._dispatch cimport set_level, shared_table, skseq_kernel_table
 
 cdef extern from "src/kernels.h" nogil:
+    ctypedef unsigned long long skseq_fp_mode
+    skseq_fp_mode skseq_flush_subnormals()
+    void skseq_restore_fp_mode(skseq_fp_mode mode)
     void skseq_prefetch_rows(const void *first, Py_ssize_t stride, Py_ssize_t rows,
                              Py_ssize_t row_bytes, int write)
     void skseq_forward_row_d(double *z, const double *bias, const double *c_prev,

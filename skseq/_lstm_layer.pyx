@@ -79,9 +79,12 @@ from ._kernels cimport (
     skseq_forward_row_f,
     skseq_forward_sequence_d,
     skseq_forward_sequence_f,
+    skseq_flush_subnormals,
+    skseq_fp_mode,
     skseq_gemm_init,
     skseq_gemm_level,
     skseq_gemm_set_level,
+    skseq_restore_fp_mode,
     skseq_sequence_applies_d,
     skseq_sequence_applies_f,
 )
@@ -377,6 +380,7 @@ def lstm_step(
     cdef Py_ssize_t n_blocks = (B + STEP_BLOCK_ROWS - 1) // STEP_BLOCK_ROWS
     cdef Py_ssize_t b
     cdef int failed = 0
+    cdef skseq_fp_mode mode
     cdef void *block = NULL
     cdef void *kernel_block = NULL
     cdef const floating *packed = NULL
@@ -391,6 +395,7 @@ def lstm_step(
     if B == 0 or H == 0:
         return
     with nogil:
+        mode = skseq_flush_subnormals()
         # One stream: both products read the weights in place (the bits of
         # the packed products, without packing) where the shapes allow.
         if B == 1:
@@ -411,6 +416,7 @@ def lstm_step(
                 )
             free(block)
             free(kernel_block)
+        skseq_restore_fp_mode(mode)
     if failed:
         raise MemoryError()
 
@@ -478,6 +484,7 @@ cdef void _forward_batch(
     cdef Py_ssize_t G = 4 * H
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t chunk
+    cdef skseq_fp_mode mode
     cdef void *block = NULL
     cdef void *kernel_block = NULL
     cdef const floating *packed = NULL
@@ -499,20 +506,24 @@ cdef void _forward_batch(
         # system call (the wake-up at its closing barrier), a sizeable part of
         # a single sequence's forward pass.
         for chunk in range(chunks):
+            mode = skseq_flush_subnormals()
             _forward_chunk(
                 chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
                 packed, bias, lengths, gates, cells, hidden, T1, n_in, H,
                 n_gate_slots, n_cell_slots, n_hidden_slots, n_input_slots,
                 activation,
             )
+            skseq_restore_fp_mode(mode)
     else:
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+            mode = skseq_flush_subnormals()
             _forward_chunk(
                 chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
                 packed, bias, lengths, gates, cells, hidden, T1, n_in, H,
                 n_gate_slots, n_cell_slots, n_hidden_slots, n_input_slots,
                 activation,
             )
+            skseq_restore_fp_mode(mode)
     free(block)
     free(kernel_block)
 
@@ -870,6 +881,7 @@ def lstm_backward(
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t partial_size = (n_in + H + 1) * G
     cdef Py_ssize_t chunk, e
+    cdef skseq_fp_mode mode
     cdef floating *partials = &work[0]
     cdef floating *carries = &work[0] + chunks * partial_size
     cdef floating *dinputs_ptr = NULL
@@ -904,6 +916,7 @@ def lstm_backward(
         # then the sum of their partials in chunk order, as below.
         with nogil:
             for chunk in range(chunks):
+                mode = skseq_flush_subnormals()
                 _backward_chunk(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
@@ -911,6 +924,7 @@ def lstm_backward(
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
                     activation,
                 )
+                skseq_restore_fp_mode(mode)
             for e in range(partial_size):
                 _sum_partials(e, partials, chunks, n_in, H, G, grad_kernel_ptr,
                               grad_recurrent_ptr, &grad_bias[0])
@@ -921,6 +935,7 @@ def lstm_backward(
         # fixed.
         with nogil, parallel(num_threads=n_threads):
             for chunk in prange(chunks, schedule="dynamic"):
+                mode = skseq_flush_subnormals()
                 _backward_chunk(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &gates[0, 0, 0],
@@ -928,6 +943,7 @@ def lstm_backward(
                     &dgates[0, 0, 0], dinputs_ptr, partials, carries, T1, n_in, H,
                     activation,
                 )
+                skseq_restore_fp_mode(mode)
             for e in prange(partial_size, schedule="static"):
                 _sum_partials(e, partials, chunks, n_in, H, G, grad_kernel_ptr,
                               grad_recurrent_ptr, &grad_bias[0])

@@ -33,9 +33,12 @@ from ._kernels cimport (
     _transposed_product,
     skseq_adam_d,
     skseq_adam_f,
+    skseq_flush_subnormals,
+    skseq_fp_mode,
     skseq_gemm_init,
     skseq_gemm_level,
     skseq_gemm_set_level,
+    skseq_restore_fp_mode,
     skseq_sgd_d,
     skseq_sgd_f,
 )
@@ -296,6 +299,7 @@ def adam_update(floating[::1] weights, const floating[::1] grad,
     """
     cdef Py_ssize_t n = weights.shape[0]
     cdef int finite = 1
+    cdef skseq_fp_mode mode
     if not (grad.shape[0] == first_moment.shape[0] == second_moment.shape[0] == n):
         raise ValueError(
             f"adam_update needs arrays of one length; got {n}, {grad.shape[0]}, "
@@ -304,6 +308,7 @@ def adam_update(floating[::1] weights, const floating[::1] grad,
     if n == 0:
         return True
     with nogil:
+        mode = skseq_flush_subnormals()
         if floating is float:
             finite = skseq_adam_f(&weights[0], &grad[0], &first_moment[0],
                                   &second_moment[0], n, <float> step, <float> beta_1,
@@ -311,6 +316,7 @@ def adam_update(floating[::1] weights, const floating[::1] grad,
         else:
             finite = skseq_adam_d(&weights[0], &grad[0], &first_moment[0],
                                   &second_moment[0], n, step, beta_1, beta_2, epsilon)
+        skseq_restore_fp_mode(mode)
     return finite != 0
 
 
@@ -328,6 +334,7 @@ def sgd_update(floating[::1] weights, const floating[::1] grad,
     """
     cdef Py_ssize_t n = weights.shape[0]
     cdef int finite = 1
+    cdef skseq_fp_mode mode
     if not (grad.shape[0] == velocity.shape[0] == n):
         raise ValueError(
             f"sgd_update needs arrays of one length; got {n}, {grad.shape[0]} "
@@ -336,10 +343,12 @@ def sgd_update(floating[::1] weights, const floating[::1] grad,
     if n == 0:
         return True
     with nogil:
+        mode = skseq_flush_subnormals()
         if floating is float:
             finite = skseq_sgd_f(&weights[0], &grad[0], &velocity[0], n,
                                  <float> learning_rate, <float> momentum, nesterov)
         else:
             finite = skseq_sgd_d(&weights[0], &grad[0], &velocity[0], n,
                                  learning_rate, momentum, nesterov)
+        skseq_restore_fp_mode(mode)
     return finite != 0

@@ -45,9 +45,12 @@ from ._kernels cimport (
     _recurrent_gradient,
     _recurrent_product,
     _row_in_place,
+    skseq_flush_subnormals,
+    skseq_fp_mode,
     skseq_gemm_init,
     skseq_gemm_level,
     skseq_prefetch_rows,
+    skseq_restore_fp_mode,
     skseq_rnn_backward_row_d,
     skseq_rnn_backward_row_f,
     skseq_rnn_forward_row_d,
@@ -199,6 +202,7 @@ def rnn_step(
     cdef void *kernel_block = NULL
     cdef const floating *packed
     cdef const floating *packed_kernel
+    cdef skseq_fp_mode mode
     _check_shape("kernel", kernel.shape, 2, n_in, H, 0)
     _check_shape("recurrent_kernel", recurrent_kernel.shape, 2, H, H, 0)
     _check_shape("bias", bias.shape, 1, H, 0, 0)
@@ -207,6 +211,7 @@ def rnn_step(
     if B == 0 or H == 0:
         return
     with nogil:
+        mode = skseq_flush_subnormals()
         # One stream: both products read the weights in place (the bits of the
         # packed products, without packing) where the shapes allow; h_out is
         # written before h_prev is read, so only when they do not overlap.
@@ -234,6 +239,7 @@ def rnn_step(
                 skseq_rnn_forward_row_d(&h_out[j, 0], &bias[0], H, activation)
         free(block)
         free(kernel_block)
+        skseq_restore_fp_mode(mode)
 
 
 cdef void _forward_batch(
@@ -248,6 +254,7 @@ cdef void _forward_batch(
     chunks on n_threads threads."""
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size
     cdef Py_ssize_t chunk
+    cdef skseq_fp_mode mode
     cdef void *block = NULL
     cdef void *kernel_block = NULL
     cdef const floating *packed = _packed(recurrent_kernel, H, H, False, &block)
@@ -256,18 +263,22 @@ cdef void _forward_batch(
         # No OpenMP region at all (see _lstm_layer: entering one costs a
         # wake-up even with one thread).
         for chunk in range(chunks):
+            mode = skseq_flush_subnormals()
             _forward_chunk(
                 chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
                 packed, bias, lengths, hidden, T1, n_in, H, all_steps, n_input_slots,
                 activation,
             )
+            skseq_restore_fp_mode(mode)
     else:
         for chunk in prange(chunks, schedule="dynamic", num_threads=n_threads):
+            mode = skseq_flush_subnormals()
             _forward_chunk(
                 chunk, chunk_size, B, inputs, kernel, packed_kernel, recurrent_kernel,
                 packed, bias, lengths, hidden, T1, n_in, H, all_steps, n_input_slots,
                 activation,
             )
+            skseq_restore_fp_mode(mode)
     free(block)
     free(kernel_block)
 
@@ -665,6 +676,7 @@ def rnn_backward(
     cdef Py_ssize_t chunks = (B + chunk_size - 1) // chunk_size if chunk_size > 0 else 0
     cdef Py_ssize_t partial_size = (n_in + H + 1) * H
     cdef Py_ssize_t chunk, e
+    cdef skseq_fp_mode mode
     cdef floating *partials
     cdef floating *carries
     cdef floating *dinputs_ptr = NULL
@@ -697,12 +709,14 @@ def rnn_backward(
         # then the sum of their partials in chunk order, as below.
         with nogil:
             for chunk in range(chunks):
+                mode = skseq_flush_subnormals()
                 _backward_chunk(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &hidden[0, 0, 0],
                     &dhidden[0, 0, 0], &dgates[0, 0, 0], dinputs_ptr, partials,
                     carries, T1, n_in, H, activation, last_steps_only,
                 )
+                skseq_restore_fp_mode(mode)
             for e in range(partial_size):
                 _sum_partials(e, partials, chunks, n_in, H, H, &grad_kernel[0, 0],
                               &grad_recurrent_kernel[0, 0], &grad_bias[0])
@@ -712,12 +726,14 @@ def rnn_backward(
         # output element owned by one thread.
         with nogil, parallel(num_threads=n_threads):
             for chunk in prange(chunks, schedule="dynamic"):
+                mode = skseq_flush_subnormals()
                 _backward_chunk(
                     chunk, chunk_size, B, &inputs[0, 0, 0], &kernel[0, 0],
                     &recurrent_kernel[0, 0], packed_t, &lengths[0], &hidden[0, 0, 0],
                     &dhidden[0, 0, 0], &dgates[0, 0, 0], dinputs_ptr, partials,
                     carries, T1, n_in, H, activation, last_steps_only,
                 )
+                skseq_restore_fp_mode(mode)
             for e in prange(partial_size, schedule="static"):
                 _sum_partials(e, partials, chunks, n_in, H, H, &grad_kernel[0, 0],
                               &grad_recurrent_kernel[0, 0], &grad_bias[0])

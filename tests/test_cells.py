@@ -179,3 +179,72 @@ def test_every_cell_runs_the_one_shared_kernel_table():
         _dispatch._set_level(detected)
     assert not hasattr(_gru_layer, "_set_packed_gemm_level")
     assert not hasattr(_rnn_layer, "_set_packed_gemm_level")
+
+
+def _subnormal(dtype):
+    """A positive subnormal number of ``dtype``: the smallest normal / 2**10."""
+    return np.finfo(dtype).smallest_normal / 2**10
+
+
+def _thread_keeps_subnormals(dtype):
+    """Whether arithmetic on this thread still produces subnormal numbers (the
+    core must give the caller's floating-point mode back)."""
+    half = np.asarray(np.finfo(dtype).smallest_normal, dtype=dtype) / dtype(2)
+    return bool(half != 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_core_counts_subnormal_numbers_as_zero(name, dtype):
+    """Values below the smallest normal number are zeros inside the time loops
+    and the streaming step (flush-to-zero and denormals-are-zero: on x86 every
+    operation on one otherwise runs a slow microcode assist), and the calling
+    thread's mode is given back.
+
+    With zero biases, inputs that are all subnormal would give subnormal
+    states, and a subnormal gradient at the output subnormal kernel
+    gradients; counted as zeros, both are exactly zero."""
+    assert _thread_keeps_subnormals(dtype)
+    rng = np.random.default_rng(0)
+    tiny = _subnormal(dtype)
+    network = RecurrentNetwork(3, (4,), 2, "tanh", cell=name)
+    params = {"forget_bias": 1.0} if name == "lstm" else {}
+    flat = network.initialize(rng, dtype, **params)
+    flat[network.n_penalised :] = 0  # the biases and the head's intercept
+    unpacked = network.unpack(flat)
+    ((unit,),), head_coef, _ = unpacked
+    assert np.all(unit.kernel != 0) and np.all(head_coef != 0)
+    n_rows, n_steps = 5, 40
+    lengths = np.full(n_rows, n_steps, dtype=np.intp)
+    workspace = network.allocate(n_rows, n_steps, dtype, training=True)
+    inputs = workspace.inputs(n_rows, n_steps + 1)
+    inputs[...] = 0
+    inputs[:, 1:] = tiny
+
+    outputs = network.forward(flat, inputs, lengths, workspace, 2)
+    assert_array_equal(outputs, 0)
+    assert _thread_keeps_subnormals(dtype)
+
+    # Normal inputs, a subnormal gradient at the outputs: the layer's pass back
+    # through time sees subnormal gradients only.
+    inputs[:, 1:] = rng.normal(size=(n_rows, n_steps, 3))
+    network.forward(flat, inputs, lengths, workspace, 2)
+    d_outputs = np.full((n_rows, 2), tiny, dtype=dtype)
+    grad = network.backward(
+        flat, inputs, lengths, d_outputs, workspace, np.empty_like(flat), 2
+    )
+    ((grad_unit,),), _, _ = network.unpack(grad)
+    assert_array_equal(grad_unit.kernel, 0)
+    assert_array_equal(grad_unit.recurrent_kernel, 0)
+    assert _thread_keeps_subnormals(dtype)
+
+    # One streaming step from a subnormal state with zero inputs.
+    state = [
+        tuple(np.full((n_rows, 4), tiny, dtype=dtype) for _ in CELLS[name].state_names)
+    ]
+    x = np.zeros((n_rows, 3), dtype=dtype)
+    raw, new_state = network.step(unpacked, x, state)
+    for array in new_state[0]:
+        assert_array_equal(array, 0)
+    assert_array_equal(raw, 0)
+    assert _thread_keeps_subnormals(dtype)

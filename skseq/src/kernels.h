@@ -11,6 +11,7 @@
  *
  * Layout of the sources (all in this directory):
  *   fastmath.h          exp, sigmoid, tanh (shared by every cell's kernels)
+ *   fpmode.h            subnormal numbers as zero in the time loops
  *   lstm_rows.inc       the LSTM gate equations, forward and backward rows
  *   gru_rows.inc        the GRU's (reset_after form), forward and backward rows
  *   rnn_rows.inc        the simple (Elman) RNN's activation rows
@@ -41,6 +42,7 @@
 #define SKSEQ_KERNELS_H
 
 #include "fastmath.h"
+#include "fpmode.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&      \
     !defined(SKSEQ_NO_SIMD_LEVELS) && !defined(SKSEQ_NO_PACKED_GEMM) &&       \
