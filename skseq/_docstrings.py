@@ -95,7 +95,9 @@ SHARED_PARAMETERS = """
         Used only with ``early_stopping=True``. With
         ``return_sequences=True`` a scorer name scores every real step as one
         sample (as :meth:`score` does); a callable gets the validation
-        samples as given, with per-step targets, and one weight per sequence.
+        samples as given, with per-step targets, and one weight per sequence
+        (:func:`skseq.metrics.per_step_scorer` makes one that scores the
+        real steps).
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping when ``fit``

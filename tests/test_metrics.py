@@ -1,0 +1,255 @@
+"""skseq.metrics.per_step_scorer: scikit-learn's scorers over the real steps
+of a per-step model, against the same metrics computed by hand on the steps
+put end to end."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    get_scorer,
+    log_loss,
+    make_scorer,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skseq import GRUClassifier, GRURegressor, LSTMClassifier, LSTMRegressor
+from skseq._rnn import RNNClassifier
+from skseq.metrics import per_step_scorer
+
+
+def _fit(model, X, y, **fit_params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y, **fit_params)
+
+
+def _labels(X):
+    """Three labels per step, from the running sum of the first feature."""
+    sums = [np.cumsum(np.asarray(x)[:, 0]) for x in X]
+    return [np.digitize(s, [-1.0, 1.0]) for s in sums]
+
+
+def _ragged(rng, n_samples=40, low=3, high=12):
+    return [rng.normal(size=(n, 2)) for n in rng.integers(low, high, n_samples)]
+
+
+def _ends(items):
+    return np.concatenate([np.asarray(item) for item in items])
+
+
+def test_multiclass_accuracy_and_f1_over_real_steps():
+    """Ragged sequences and three labels per step: scikit-learn's own scorer
+    refuses the list of label arrays; the per-step scorer gives the metric of
+    every real step, weighted by its sequence when asked."""
+    rng = np.random.default_rng(0)
+    X = _ragged(rng)
+    y = _labels(X)
+    model = _fit(
+        GRUClassifier(hidden_layer_sizes=(8,), return_sequences=True, max_iter=15,
+                      random_state=0),
+        X, y,
+    )  # fmt: skip
+    y_pred = _ends(model.predict(X))
+    y_true = _ends(y)
+    assert 0.4 < accuracy_score(y_true, y_pred) < 1.0  # a score that can move
+    assert per_step_scorer("accuracy")(model, X, y) == pytest.approx(
+        accuracy_score(y_true, y_pred)
+    )
+    assert per_step_scorer("accuracy")(model, X, y) == pytest.approx(model.score(X, y))
+    assert per_step_scorer("f1_macro")(model, X, y) == pytest.approx(
+        f1_score(y_true, y_pred, average="macro")
+    )
+    weight = rng.uniform(0.1, 3.0, size=len(X))
+    per_step = np.repeat(weight, [len(x) for x in X])
+    assert per_step_scorer("accuracy")(model, X, y, sample_weight=weight) == (
+        pytest.approx(accuracy_score(y_true, y_pred, sample_weight=per_step))
+    )
+    assert per_step_scorer("neg_log_loss")(model, X, y) == pytest.approx(
+        -log_loss(y_true, _ends(model.predict_proba(X)), labels=model.classes_)
+    )
+    with pytest.raises(ValueError):
+        get_scorer("accuracy")(model, X, y)
+
+
+def test_arrays_of_one_length_and_padded_targets():
+    """X an array: the per-step layout (n_samples, n_timesteps); and a list X
+    with y padded to the longest sequence (its padding ignored)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 10, 2))
+    y = np.stack(_labels(X))
+    model = _fit(
+        LSTMClassifier(hidden_layer_sizes=(8,), return_sequences=True, max_iter=10,
+                       random_state=0),
+        X, y,
+    )  # fmt: skip
+    got = per_step_scorer("balanced_accuracy")(model, X, y)
+    want = get_scorer("balanced_accuracy")._score_func(
+        y.ravel(), model.predict(X).ravel()
+    )
+    assert got == pytest.approx(want)
+
+    ragged = [x[: 4 + i % 6] for i, x in enumerate(X)]
+    # The time axis of the longest sequence; 7 is no label: only padding holds it.
+    padded = np.full((50, max(len(x) for x in ragged)), 7)
+    for i, x in enumerate(ragged):
+        padded[i, : len(x)] = y[i, : len(x)]
+    y_pred = _ends(model.predict(ragged))
+    assert per_step_scorer("accuracy")(model, ragged, padded) == pytest.approx(
+        accuracy_score(
+            _ends([padded[i, : len(x)] for i, x in enumerate(ragged)]), y_pred
+        )
+    )
+
+
+def test_binary_probability_scorer_reads_the_positive_class():
+    rng = np.random.default_rng(2)
+    X = _ragged(rng, n_samples=60)
+    y = [(np.cumsum(x[:, 0]) > 0).astype(int) for x in X]
+    model = _fit(
+        RNNClassifier(hidden_layer_sizes=(8,), return_sequences=True, max_iter=10,
+                      random_state=0),
+        X, y,
+    )  # fmt: skip
+    proba = _ends(model.predict_proba(X))
+    assert proba.shape[1] == 2
+    assert per_step_scorer("roc_auc")(model, X, y) == pytest.approx(
+        roc_auc_score(_ends(y), proba[:, 1])
+    )
+
+
+def test_regression_scorers_and_multioutput_targets():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 8, 3))
+    y = np.stack([np.cumsum(X[:, :, 0], axis=1), X[:, :, 1]], axis=-1)
+    model = _fit(
+        GRURegressor(hidden_layer_sizes=(8,), return_sequences=True, max_iter=10,
+                     random_state=0),
+        X, y,
+    )  # fmt: skip
+    y_pred = model.predict(X).reshape(-1, 2)
+    assert per_step_scorer("r2")(model, X, y) == pytest.approx(
+        r2_score(y.reshape(-1, 2), y_pred)
+    )
+    assert per_step_scorer("r2")(model, X, y) == pytest.approx(model.score(X, y))
+    assert per_step_scorer("neg_mean_absolute_error")(model, X, y) == pytest.approx(
+        -mean_absolute_error(y.reshape(-1, 2), y_pred)
+    )
+    custom = make_scorer(
+        lambda t, p: float(np.max(np.abs(t - p))), greater_is_better=False
+    )
+    assert per_step_scorer(custom)(model, X, y) == pytest.approx(
+        -np.max(np.abs(y.reshape(-1, 2) - y_pred))
+    )
+
+
+def test_model_selection_and_pipelines():
+    """cross_val_score, cross_validate with several metrics, GridSearchCV
+    (which pickles nothing but clones), and a Pipeline ending in a per-step
+    model: each fold's score is the metric of that fold's real steps."""
+    rng = np.random.default_rng(4)
+    X = _ragged(rng, n_samples=45)
+    y = _labels(X)
+    model = RNNClassifier(hidden_layer_sizes=(6,), return_sequences=True, max_iter=5,
+                          random_state=0)  # fmt: skip
+    scorer = per_step_scorer("accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(model, X, y, cv=3, scoring=scorer)
+        by_hand = []
+        for fold in range(3):
+            test = np.arange(fold * 15, fold * 15 + 15)
+            train = np.setdiff1d(np.arange(45), test)
+            fitted = _fit(
+                RNNClassifier(**model.get_params()),
+                [X[i] for i in train], [y[i] for i in train],
+            )  # fmt: skip
+            X_test = [X[i] for i in test]
+            by_hand.append(
+                accuracy_score(
+                    _ends([y[i] for i in test]), _ends(fitted.predict(X_test))
+                )
+            )
+        assert_allclose(scores, by_hand)
+
+        both = cross_validate(
+            model, X, y, cv=3,
+            scoring={"acc": scorer, "f1": per_step_scorer("f1_macro")},
+        )  # fmt: skip
+        assert_allclose(both["test_acc"], scores)
+        assert both["test_f1"].shape == (3,)
+
+        search = GridSearchCV(
+            model, {"hidden_layer_sizes": [(2,), (6,)]}, cv=3, scoring=scorer
+        ).fit(X, y)
+        assert search.best_score_ == pytest.approx(
+            max(search.cv_results_["mean_test_score"])
+        )
+        assert_allclose(search.cv_results_["split0_test_score"][1], scores[0])
+
+        pipe = make_pipeline(FunctionTransformer(lambda items: items), model)
+        assert_allclose(cross_val_score(pipe, X, y, cv=3, scoring=scorer), scores)
+
+
+def test_as_the_early_stopping_score():
+    """An estimator's ``scoring`` may be a per-step scorer: its validation
+    score is the metric of the held-out steps."""
+    rng = np.random.default_rng(5)
+    X, X_val = _ragged(rng, n_samples=60), _ragged(rng, n_samples=20)
+    y, y_val = _labels(X), _labels(X_val)
+    model = _fit(
+        LSTMClassifier(hidden_layer_sizes=(6,), return_sequences=True,
+                       early_stopping=True, scoring=per_step_scorer("f1_macro"),
+                       max_iter=6, random_state=0),
+        X, y, X_val=X_val, y_val=y_val,
+    )  # fmt: skip
+    assert model.best_validation_score_ == pytest.approx(
+        f1_score(_ends(y_val), _ends(model.predict(X_val)), average="macro")
+    )
+
+
+def test_models_without_per_step_outputs_get_the_scorer_itself():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 6, 2))
+    y = X[:, :, 0].sum(axis=1)
+    model = _fit(
+        LSTMRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0), X, y
+    )
+    weight = rng.uniform(0.5, 2.0, size=40)
+    assert per_step_scorer("r2")(model, X, y, sample_weight=weight) == (
+        get_scorer("r2")(model, X, y, sample_weight=weight)
+    )
+
+
+def test_bad_arguments_are_named():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 5, 2))
+    y = np.stack(_labels(X))
+    model = _fit(
+        GRUClassifier(hidden_layer_sizes=(4,), return_sequences=True, max_iter=2,
+                      random_state=0),
+        X, y,
+    )  # fmt: skip
+    scorer = per_step_scorer("accuracy")
+    with pytest.raises(TypeError, match="scorer name or a callable"):
+        per_step_scorer(3)
+    with pytest.raises(ValueError, match="not a valid scoring value"):
+        per_step_scorer("no such metric")
+    with pytest.raises(ValueError, match="one target per time step"):
+        scorer(model, X, y[:, :4])
+    with pytest.raises(ValueError, match="one weight per sequence"):
+        scorer(model, X, y, sample_weight=np.ones(7))
+    with pytest.raises(ValueError, match="needs sequences"):
+        scorer(model, X.reshape(-1), y)
+    assert repr(scorer) == "per_step_scorer('accuracy')"
+    assert pickle.loads(pickle.dumps(scorer))(model, X, y) == scorer(model, X, y)
