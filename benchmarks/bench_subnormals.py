@@ -16,12 +16,14 @@ standard normal features, H = 64 units, on one thread.
 
 Through a tanh recurrence the gradient shrinks at every step back, so after a
 few hundred steps it is subnormal (below 1.2e-38), and every x86 operation on
-such a value runs through a microcode assist. The figure is the time of a
-step per time step, for T = 100 (no subnormal values) and T = 1000; their
+such a value runs through a microcode assist. The first figure is the time of
+a step per time step, for T = 100 (no subnormal values) and T = 1000; their
 ratio shows what the assists cost. PyTorch runs twice: with its default mode
 (subnormal numbers kept) and with ``torch.set_flush_denormal(True)``, set
-around its own calls only. skseq's compiled core counts subnormal numbers as
-zero in its time loops, always.
+around its own calls only. The second is predict and a training step on
+inputs scaled into the subnormal range, against the same inputs at their
+normal scale (B = 256, T = 50; PyTorch in its default mode). skseq's compiled
+core counts subnormal numbers as zero in its time loops, always.
 """
 
 import argparse
@@ -85,6 +87,35 @@ def bench_cell(cell, T, torch, opts):
     }
 
 
+def bench_inputs(cell, torch, opts, T=50):
+    """predict and one training step on inputs scaled into the subnormal
+    range (1e-39 times standard normal values) against the same inputs at
+    their normal scale: ms per call."""
+    import numpy as np
+
+    import skseq
+
+    X, y = bl.make_batch(4 * B, T, D)
+    tiny = (X * np.float32(1e-39)).astype(np.float32)
+    cfg = (4 * B, T, D, H)
+    estimator = getattr(skseq, CELLS[cell][0])
+    funcs = {}
+    for scale, data in (("normal", X), ("subnormal", tiny)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner = bl.SkseqRunner(cfg, data, y, estimator=estimator)
+        funcs[f"skseq predict {scale}"] = runner.predict
+        funcs[f"skseq train {scale}"] = runner.train
+        if torch is not None:
+            runner = bl.TorchRunner(cfg, data, y, torch, module=CELLS[cell][1])
+            funcs[f"torch predict {scale}"] = runner.predict
+            funcs[f"torch train {scale}"] = runner.train
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        times = bl.alternate(funcs, opts.budget, opts.min_reps, opts.max_reps, 2)
+    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -106,6 +137,10 @@ def main(argv=None):
             row = {"cell": cell, "T": T, **bench_cell(cell, T, torch, opts)}
             results.append(row)
             print(json.dumps(row), flush=True)
+    inputs = {}
+    for cell in opts.cells.split(","):
+        inputs[cell] = bench_inputs(cell, torch, opts)
+        print(json.dumps({"cell": cell, "inputs_ms": inputs[cell]}), flush=True)
     switch.use(None)
 
     libs = [name for name in ("skseq", "torch", "torch_flush") if name in results[0]]
@@ -130,9 +165,26 @@ def main(argv=None):
             for lib in libs
         ])  # fmt: skip
     bl.print_table(slow_rows, ["cell"] + libs)
+    print(f"\nSubnormal inputs: ms per call, normal / subnormal inputs (B={4 * B}, "
+          f"T=50, D={D}, H={H}, float32, 1 thread)")  # fmt: skip
+    in_libs = ["skseq", "torch"] if torch is not None else ["skseq"]
+    in_rows = []
+    for cell, ms in inputs.items():
+        row = [cell]
+        for lib in in_libs:
+            for task in ("predict", "train"):
+                normal, tiny = ms[f"{lib} {task} normal"], ms[f"{lib} {task} subnormal"]
+                row.append(f"{normal:.2f} / {tiny:.2f} ({tiny / normal:.2f})")
+        in_rows.append(row)
+    bl.print_table(
+        in_rows,
+        ["cell"]
+        + [f"{lib} {task}" for lib in in_libs for task in ("predict", "train")],
+    )
     if opts.json:
         report = {
             "results": results,
+            "inputs_ms": inputs,
             "config": {"B": B, "D": D, "H": H, "threads": 1, "dtype": "float32"},
             "load_average": [load_before, os.getloadavg()[0]],
             "commit": git_commit(),
