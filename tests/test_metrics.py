@@ -34,6 +34,13 @@ def _fit(model, X, y, **fit_params):
         return model.fit(X, y, **fit_params)
 
 
+def _per_step_fit(cls, X, y, n_hidden, max_iter, **params):
+    """A fitted ``cls`` with per-step outputs."""
+    model = cls(hidden_layer_sizes=(n_hidden,), return_sequences=True,
+                max_iter=max_iter, random_state=0, **params)  # fmt: skip
+    return _fit(model, X, y)
+
+
 def _labels(X):
     """Three labels per step, from the running sum of the first feature."""
     sums = [np.cumsum(np.asarray(x)[:, 0]) for x in X]
@@ -55,11 +62,7 @@ def test_multiclass_accuracy_and_f1_over_real_steps():
     rng = np.random.default_rng(0)
     X = _ragged(rng)
     y = _labels(X)
-    model = _fit(
-        GRUClassifier(hidden_layer_sizes=(8,), return_sequences=True, max_iter=15,
-                      random_state=0),
-        X, y,
-    )  # fmt: skip
+    model = _per_step_fit(GRUClassifier, X, y, 8, 15)
     y_pred = _ends(model.predict(X))
     y_true = _ends(y)
     assert 0.4 < accuracy_score(y_true, y_pred) < 1.0  # a score that can move
@@ -88,11 +91,7 @@ def test_arrays_of_one_length_and_padded_targets():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(50, 10, 2))
     y = np.stack(_labels(X))
-    model = _fit(
-        LSTMClassifier(hidden_layer_sizes=(8,), return_sequences=True, max_iter=10,
-                       random_state=0),
-        X, y,
-    )  # fmt: skip
+    model = _per_step_fit(LSTMClassifier, X, y, 8, 10)
     got = per_step_scorer("balanced_accuracy")(model, X, y)
     want = get_scorer("balanced_accuracy")._score_func(
         y.ravel(), model.predict(X).ravel()
@@ -116,11 +115,7 @@ def test_binary_probability_scorer_reads_the_positive_class():
     rng = np.random.default_rng(2)
     X = _ragged(rng, n_samples=60)
     y = [(np.cumsum(x[:, 0]) > 0).astype(int) for x in X]
-    model = _fit(
-        RNNClassifier(hidden_layer_sizes=(8,), return_sequences=True, max_iter=10,
-                      random_state=0),
-        X, y,
-    )  # fmt: skip
+    model = _per_step_fit(RNNClassifier, X, y, 8, 10)
     proba = _ends(model.predict_proba(X))
     assert proba.shape[1] == 2
     assert per_step_scorer("roc_auc")(model, X, y) == pytest.approx(
@@ -132,11 +127,7 @@ def test_regression_scorers_and_multioutput_targets():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(60, 8, 3))
     y = np.stack([np.cumsum(X[:, :, 0], axis=1), X[:, :, 1]], axis=-1)
-    model = _fit(
-        GRURegressor(hidden_layer_sizes=(8,), return_sequences=True, max_iter=10,
-                     random_state=0),
-        X, y,
-    )  # fmt: skip
+    model = _per_step_fit(GRURegressor, X, y, 8, 10)
     y_pred = model.predict(X).reshape(-1, 2)
     assert per_step_scorer("r2")(model, X, y) == pytest.approx(
         r2_score(y.reshape(-1, 2), y_pred)
@@ -235,11 +226,7 @@ def test_bad_arguments_are_named():
     rng = np.random.default_rng(7)
     X = rng.normal(size=(20, 5, 2))
     y = np.stack(_labels(X))
-    model = _fit(
-        GRUClassifier(hidden_layer_sizes=(4,), return_sequences=True, max_iter=2,
-                      random_state=0),
-        X, y,
-    )  # fmt: skip
+    model = _per_step_fit(GRUClassifier, X, y, 4, 2)
     scorer = per_step_scorer("accuracy")
     with pytest.raises(TypeError, match="scorer name or a callable"):
         per_step_scorer(3)
