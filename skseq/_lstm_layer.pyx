@@ -51,6 +51,11 @@ its own time loop with single-threaded products (the caller limits BLAS
 threads) and writes its own rows only. Weight gradients are formed per chunk
 and then summed in chunk order, so the result depends on ``chunk_size`` but never on
 ``n_threads`` or on thread timing.
+
+Floating-point mode: each chunk's time loop and each streaming step run with
+subnormal numbers counted as zero (flush-to-zero and denormals-are-zero,
+``src/fpmode.h``; ``_numerics``' optimizer updates too), set on the thread
+that runs them and reset to the caller's mode when they end.
 """
 
 cimport numpy as cnp
