@@ -175,7 +175,9 @@ SHARED_PARAMETERS = """
         ``sample_weight`` weights whole sequences (``class_weight``, each
         step by its label). The prediction at step t of a one-direction
         model depends on steps 1 to t only; a bidirectional model's reverse
-        direction has read the whole sequence at every step.
+        direction has read the whole sequence at every step. In model
+        selection, :func:`skseq.metrics.per_step_scorer` scores it step by
+        step.
 """
 
 SHARED_ATTRIBUTES = """

@@ -42,12 +42,20 @@ def flatten_steps(y, sequences, *, multi_output, name="y"):
     max_ndim = 3 if multi_output else 2
     if not 2 <= y.ndim <= max_ndim:
         raise ValueError(f"{expected}; got {name} of shape {y.shape}.")
-    if y.shape[:2] != (n_samples, n_timesteps):
+    # For a list of sequences, a padded y may be longer than the longest of
+    # them: a part of the data (a fold, a hold-out) need not hold the longest
+    # sequence that y was padded to.
+    ragged = getattr(sequences, "ragged", False)
+    if y.shape[0] != n_samples or not (
+        y.shape[1] == n_timesteps or (ragged and y.shape[1] > n_timesteps)
+    ):
+        least = " at least" if ragged else ""
         raise ValueError(
             f"{expected}: {name}'s first two axes must be (n_samples, n_timesteps) "
-            f"= ({n_samples}, {n_timesteps}) as in X; got {name} of shape {y.shape}."
+            f"= ({n_samples},{least} {n_timesteps}) as in X; got {name} of shape "
+            f"{y.shape}."
         )
-    return y[step_mask(lengths, n_timesteps)]
+    return y[:, :n_timesteps][step_mask(lengths, n_timesteps)]
 
 
 def _flatten_items(items, lengths, multi_output, expected, name):

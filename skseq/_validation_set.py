@@ -19,6 +19,7 @@ from sklearn.utils import _safe_indexing
 from . import _numerics
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS
 from ._step_targets import StepTargets
+from .metrics import _PerStepScorer
 
 
 def check_validation_arguments(estimator, X_val, y_val, sample_weight_val):
@@ -122,6 +123,10 @@ class ValidationSet:
             elif self.per_step and isinstance(estimator.scoring, str):
                 # A scorer name scores one row per real step, as score() does.
                 score = self._score_steps(estimator, scorer, raw)
+            elif self.per_step and isinstance(scorer, _PerStepScorer):
+                # So does a per-step scorer: the same rows and weights (class
+                # weights per step included) as the name of its scorer.
+                score = self._score_steps(estimator, scorer.inner, raw)
             else:
                 X, y = self.user_form()
                 weights = {}

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import get_scorer
 
 from ._step_targets import flatten_steps, per_step_weights
-from ._validation import is_object_vector
+from ._validation import check_sample_weight, is_object_vector
 
 __all__ = ["per_step_scorer"]
 
@@ -53,9 +53,14 @@ def per_step_scorer(scoring):
     -------
     scorer : callable
         ``scorer(estimator, X, y, sample_weight=None)``, higher is better,
-        usable wherever scikit-learn takes a scorer. ``estimator`` may be a
-        :class:`~sklearn.pipeline.Pipeline` whose last step has per-step
-        outputs; ``y`` is in the layout ``fit`` takes.
+        usable wherever scikit-learn takes a scorer. ``y`` is in the layout
+        ``fit`` takes. ``estimator`` may wrap the per-step model: a
+        :class:`~sklearn.pipeline.Pipeline` ending in it (the steps are then
+        those of its predictions), a fitted search (nested cross-validation),
+        a :class:`~sklearn.compose.TransformedTargetRegressor`, a
+        :class:`~sklearn.frozen.FrozenEstimator`. With metadata routing on,
+        ``scorer.set_score_request(sample_weight=True)`` asks for the test
+        sequences' weights, as scikit-learn's scorers do.
 
     Examples
     --------
@@ -75,6 +80,16 @@ def per_step_scorer(scoring):
     if isinstance(scoring, str):
         inner = get_scorer(scoring)
     elif callable(scoring):
+        module = getattr(scoring, "__module__", None) or ""
+        if module.startswith("sklearn.metrics.") and not module.startswith(
+            ("sklearn.metrics._scorer", "sklearn.metrics.tests")
+        ):
+            raise ValueError(
+                f"per_step_scorer got {scoring!r}, which looks like a metric "
+                "function rather than a scorer: a scorer takes the estimator "
+                "first. Give the metric's name, or make a scorer of it with "
+                "sklearn.metrics.make_scorer."
+            )
         inner = scoring
     else:
         raise TypeError(
@@ -94,59 +109,110 @@ class _PerStepScorer:
     def __repr__(self):
         return f"per_step_scorer({self._scoring!r})"
 
+    @property
+    def inner(self):
+        """The scorer it applies to the steps' rows."""
+        return self._inner
+
+    def set_score_request(self, **requests):
+        """Request metadata for the scorer, as
+        :meth:`sklearn.metrics.make_scorer`'s scorers do (only with
+        ``sklearn.set_config(enable_metadata_routing=True)``):
+        ``set_score_request(sample_weight=True)`` has cross-validation tools
+        pass the test sequences' weights."""
+        if not hasattr(self._inner, "set_score_request"):
+            raise TypeError(
+                f"{self._inner!r} takes no metadata requests: give a scorer "
+                "name, or a scorer made by sklearn.metrics.make_scorer."
+            )
+        self._inner.set_score_request(**requests)
+        return self
+
+    def get_metadata_routing(self):
+        """The metadata requests of the scorer it wraps."""
+        from sklearn.utils.metadata_routing import get_routing_for_object
+
+        return get_routing_for_object(self._inner)
+
     def __call__(self, estimator, X, y_true, sample_weight=None, **kwargs):
-        if not _has_per_step_outputs(estimator):
+        model = _per_step_model(estimator)
+        if model is None:
             if sample_weight is not None:
                 kwargs["sample_weight"] = sample_weight
             return self._inner(estimator, X, y_true, **kwargs)
-        steps = _Steps(X)
+        responses = type(type(estimator).__name__, (_StepResponses,), {})(
+            estimator, X, direct=model is estimator
+        )
+        steps = responses.steps
         y_rows = flatten_steps(y_true, steps, multi_output=True)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=float)
-            if sample_weight.shape != (len(steps),):
-                raise ValueError(
-                    f"sample_weight must have one weight per sequence, shape "
-                    f"({len(steps)},); got shape {sample_weight.shape}."
-                )
+            sample_weight = check_sample_weight(sample_weight, len(steps), np.float64)
             kwargs["sample_weight"] = per_step_weights(sample_weight, steps.lengths)
-        # Named as the estimator, which a scorer's errors then name (a
-        # response method it lacks, for one).
-        responses = type(type(estimator).__name__, (_StepResponses,), {})(
-            estimator, X, steps
-        )
         return self._inner(responses, X, y_rows, **kwargs)
 
 
-def _final_estimator(estimator):
-    """The last step of a Pipeline (of Pipelines), else the estimator."""
-    while hasattr(estimator, "steps") and hasattr(estimator, "_final_estimator"):
-        estimator = estimator._final_estimator
-    return estimator
+# Where a model sits inside the usual wrappers, fitted attributes first: a
+# search's refitted best model, a transformed-target regressor's fitted
+# regressor, a pipeline's last step, a frozen or other meta-estimator's own.
+_WRAPPED = (
+    "best_estimator_",
+    "regressor_",
+    "estimator_",
+    "_final_estimator",
+    "estimator",
+)
 
 
-def _has_per_step_outputs(estimator):
-    return getattr(_final_estimator(estimator), "return_sequences", False) is True
+def _per_step_model(estimator):
+    """The skseq model with per-step outputs that ``estimator`` is or wraps,
+    judged by its fitted state; else None."""
+    for _ in range(32):
+        if hasattr(estimator, "return_sequences"):
+            break
+        for name in _WRAPPED:
+            inner = getattr(estimator, name, None)
+            if inner is not None and inner is not estimator and hasattr(inner, "fit"):
+                estimator = inner
+                break
+        else:
+            return None
+    per_step = getattr(estimator, "_per_step", None)
+    if per_step is not None:
+        # What the fitted network does, whatever the parameter says now; an
+        # unfitted model raises NotFittedError.
+        return estimator if per_step() else None
+    return estimator if getattr(estimator, "return_sequences", False) else None
 
 
 class _Steps:
-    """The lengths and time axis of sequences ``X`` in any of the estimators'
-    input forms: a 3-D array (or a 2-D one of univariate sequences), all of
-    one length, or a list of sequences, one length each."""
+    """The lengths and time axis of sequences, one length each: ``ragged`` for
+    a list (its time axis is its longest sequence's), else all of one length."""
 
-    def __init__(self, X):
-        if isinstance(X, list | tuple) or is_object_vector(X):
-            self.lengths = np.array([len(item) for item in X], dtype=np.intp)
-            self.n_timesteps = int(self.lengths.max(initial=0))
+    def __init__(self, lengths, n_timesteps, ragged):
+        self.lengths = lengths
+        self.n_timesteps = n_timesteps
+        self.ragged = ragged
+
+    @classmethod
+    def of(cls, sequences, name):
+        """The steps of sequences in any of the estimators' forms: a list (or
+        1-D object array, or Series) of sequences, or an array (n_samples,
+        n_timesteps[, ...]) of sequences of one length."""
+        if isinstance(sequences, list | tuple) or is_object_vector(sequences):
+            lengths = np.array([len(item) for item in sequences], dtype=np.intp)
+            steps = cls(lengths, int(lengths.max(initial=0)), True)
         else:
-            shape = np.shape(X)
-            if len(shape) not in (2, 3):
+            shape = np.shape(sequences)
+            if len(shape) < 2:
                 raise ValueError(
-                    "per_step_scorer needs sequences: X as an array (n_samples, "
-                    "n_timesteps[, n_features]) or a list of sequences; got X of "
-                    f"shape {shape}."
+                    f"per_step_scorer needs sequences: {name} as an array "
+                    "(n_samples, n_timesteps[, n_features]) or a list of "
+                    f"sequences; got {name} of shape {shape}."
                 )
-            self.n_timesteps = shape[1]
-            self.lengths = np.full(shape[0], shape[1], dtype=np.intp)
+            steps = cls(np.full(shape[0], shape[1], dtype=np.intp), shape[1], False)
+        if len(steps) == 0:
+            raise ValueError(f"per_step_scorer needs sequences; {name} has none.")
+        return steps
 
     def __len__(self):
         return len(self.lengths)
@@ -155,12 +221,22 @@ class _Steps:
 class _StepResponses:
     """An estimator's per-step outputs on ``X``, one row per real step, as a
     scorer reads an estimator: its tags, ``classes_`` and response methods,
-    which answer for those rows whatever they are given."""
+    which answer for those rows whatever they are given.
 
-    def __init__(self, estimator, X, steps):
+    The steps are those of ``X`` when the estimator is the per-step model
+    itself (``direct``), else those of its predictions, which come after
+    whatever its earlier steps do to ``X`` (a reshape, a crop); those
+    predictions are kept for a scorer that asks for them."""
+
+    def __init__(self, estimator, X, direct):
         self._estimator = estimator
         self._X = X
-        self._steps = steps
+        self._outputs = {}
+        if direct:
+            self.steps = _Steps.of(X, "X")
+        else:
+            self._outputs["predict"] = estimator.predict(X)
+            self.steps = _Steps.of(self._outputs["predict"], "predict(X)")
 
     def __sklearn_tags__(self):
         return self._estimator.__sklearn_tags__()
@@ -175,9 +251,11 @@ class _StepResponses:
         method = getattr(self._estimator, name)
 
         def rows(X=None):
-            outputs = method(self._X)
+            outputs = self._outputs.pop(name, None)
+            if outputs is None:
+                outputs = method(self._X)
             return flatten_steps(
-                outputs, self._steps, multi_output=True, name=f"{name}(X)"
+                outputs, self.steps, multi_output=True, name=f"{name}(X)"
             )
 
         # scikit-learn tells the response methods apart by their names.

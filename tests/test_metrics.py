@@ -7,8 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -21,7 +24,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from skseq import GRUClassifier, GRURegressor, LSTMClassifier, LSTMRegressor
 from skseq._rnn import RNNClassifier
@@ -234,9 +237,156 @@ def test_bad_arguments_are_named():
         per_step_scorer("no such metric")
     with pytest.raises(ValueError, match="one target per time step"):
         scorer(model, X, y[:, :4])
-    with pytest.raises(ValueError, match="one weight per sequence"):
+    with pytest.raises(ValueError, match=r"expected \(20,\)"):
         scorer(model, X, y, sample_weight=np.ones(7))
     with pytest.raises(ValueError, match="needs sequences"):
         scorer(model, X.reshape(-1), y)
+    with pytest.raises(ValueError, match="has none"):
+        scorer(model, [], [])
+    with pytest.raises(ValueError, match="looks like a metric function"):
+        per_step_scorer(accuracy_score)
+    with pytest.raises(NotFittedError):
+        scorer(clone(model), X, y)
+    # Weights follow the estimators' rules: a scalar is every sequence's.
+    assert scorer(model, X, y, sample_weight=2.0) == scorer(model, X, y)
+    with pytest.raises(ValueError, match="Negative"):
+        scorer(model, X, y, sample_weight=-np.ones(20))
     assert repr(scorer) == "per_step_scorer('accuracy')"
     assert pickle.loads(pickle.dumps(scorer))(model, X, y) == scorer(model, X, y)
+
+
+def test_wrapped_models_are_scored_over_their_steps():
+    """Nested cross-validation (a search scored by an outer loop), a fitted
+    search, a transformed-target regressor: the steps of the model inside."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(36, 6, 2))
+    y = np.cumsum(X[:, :, 0], axis=1)
+    model = GRURegressor(hidden_layer_sizes=(4,), return_sequences=True, max_iter=4,
+                         random_state=0)  # fmt: skip
+    scorer = per_step_scorer("r2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(model, {"alpha": [1e-4, 1e-2]}, cv=2, scoring=scorer)
+        nested = cross_val_score(search, X, y, cv=3, scoring=scorer)
+        by_hand = []
+        for fold in range(3):
+            test = np.arange(fold * 12, fold * 12 + 12)
+            train = np.setdiff1d(np.arange(36), test)
+            fitted = clone(search).fit(X[train], y[train])
+            by_hand.append(
+                r2_score(y[test].reshape(-1), fitted.predict(X[test]).reshape(-1))
+            )
+        assert_allclose(nested, by_hand)
+        fitted = search.fit(X, y)
+        assert scorer(fitted, X, y) == pytest.approx(
+            scorer(fitted.best_estimator_, X, y)
+        )
+        assert scorer(fitted, X, y) == pytest.approx(fitted.best_estimator_.score(X, y))
+        wrapped = TransformedTargetRegressor(
+            regressor=model, transformer=StandardScaler()
+        ).fit(X, y)
+    assert scorer(wrapped, X, y) == pytest.approx(
+        r2_score(y.reshape(-1), wrapped.predict(X).reshape(-1))
+    )
+
+
+def test_the_fitted_network_decides_not_the_parameter():
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(30, 6, 2))
+    y = np.cumsum(X[:, :, 0], axis=1)
+    model = _per_step_fit(GRURegressor, X, y, 4, 3)
+    want = model.score(X, y)
+    model.set_params(return_sequences=False)
+    assert per_step_scorer("r2")(model, X, y) == pytest.approx(want)
+
+
+def test_pipeline_steps_are_those_of_its_predictions():
+    """A pipeline whose first step makes the sequences (flat rows of T * k
+    values into (T, k) steps): the steps are counted on what the model
+    predicts, not on the rows given to the pipeline."""
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(30, 6, 2))
+    y = np.cumsum(X[:, :, 0], axis=1)
+    pipe = make_pipeline(
+        FunctionTransformer(lambda flat: np.asarray(flat).reshape(len(flat), 6, 2)),
+        GRURegressor(hidden_layer_sizes=(4,), return_sequences=True, max_iter=3,
+                     random_state=0),
+    )  # fmt: skip
+    flat = X.reshape(30, 12)
+    _fit(pipe, flat, y)
+    assert per_step_scorer("r2")(pipe, flat, y) == pytest.approx(pipe.score(flat, y))
+
+
+def test_padded_targets_of_ragged_folds():
+    """y padded to the longest sequence of all the data, X a list: a fold or
+    a hold-out without that sequence still fits and scores."""
+    rng = np.random.default_rng(11)
+    X = _ragged(rng, n_samples=30, low=3, high=8)
+    X[0] = rng.normal(size=(20, 2))  # only the first sequence is this long
+    padded = np.zeros((30, 20))
+    for i, x in enumerate(X):
+        padded[i, : len(x)] = np.cumsum(x[:, 0])
+    model = GRURegressor(hidden_layer_sizes=(4,), return_sequences=True, max_iter=3,
+                         random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(model, X, padded, cv=3, scoring=per_step_scorer("r2"))
+        assert np.all(np.isfinite(scores))
+        rest = _fit(clone(model), X[1:], padded[1:])
+        stopped = _fit(
+            clone(model).set_params(early_stopping=True, shuffle=False,
+                                    scoring=per_step_scorer("r2")),
+            X, padded,
+        )  # fmt: skip
+    listed = [row[: len(x)] for row, x in zip(padded[1:], X[1:], strict=True)]
+    assert per_step_scorer("r2")(rest, X[1:], padded[1:]) == pytest.approx(
+        rest.score(X[1:], listed)
+    )
+    assert len(stopped.validation_scores_) == stopped.n_iter_
+    with pytest.raises(ValueError, match="at least 7"):
+        per_step_scorer("r2")(rest, X[1:], padded[1:, :4])
+
+
+def test_class_weights_count_in_early_stopping_as_for_the_name():
+    """As an estimator's scoring, a per-step scorer scores the held-out steps
+    exactly as the scorer's name does, class weights included."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(60, 6, 2))
+    y = np.stack(_labels(X))
+    scores = []
+    for scoring in ("accuracy", per_step_scorer("accuracy")):
+        model = _per_step_fit(
+            GRUClassifier, X, y, 5, 3, early_stopping=True, shuffle=False,
+            scoring=scoring, class_weight="balanced",
+        )  # fmt: skip
+        scores.append(model.validation_scores_)
+    assert_allclose(scores[0], scores[1])
+
+
+def test_metadata_routing_passes_the_test_weights():
+    rng = np.random.default_rng(13)
+    X = _ragged(rng, n_samples=30)
+    y = _labels(X)
+    weight = rng.uniform(0.1, 3.0, size=30)
+    model = RNNClassifier(hidden_layer_sizes=(4,), return_sequences=True, max_iter=3,
+                          random_state=0)  # fmt: skip
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = per_step_scorer("accuracy").set_score_request(sample_weight=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.set_fit_request(sample_weight=False)
+            scores = cross_validate(
+                model, X, y, cv=3, scoring=scorer, params={"sample_weight": weight},
+                return_estimator=True,
+            )  # fmt: skip
+    by_hand = []
+    for fold, fitted in enumerate(scores["estimator"]):
+        test = np.arange(fold * 10, fold * 10 + 10)
+        steps = np.repeat(weight[test], [len(X[i]) for i in test])
+        predicted = _ends(fitted.predict([X[i] for i in test]))
+        by_hand.append(
+            accuracy_score(_ends([y[i] for i in test]), predicted, sample_weight=steps)
+        )
+    assert_allclose(scores["test_score"], by_hand)
+    with pytest.raises(TypeError, match="no metadata requests"):
+        per_step_scorer(lambda est, X, y: 0.0).set_score_request(sample_weight=True)
