@@ -116,7 +116,7 @@ class _PerStepScorer:
 
     def set_score_request(self, **requests):
         """Request metadata for the scorer, as
-        :meth:`sklearn.metrics.make_scorer`'s scorers do (only with
+        :func:`sklearn.metrics.make_scorer`'s scorers do (only with
         ``sklearn.set_config(enable_metadata_routing=True)``):
         ``set_score_request(sample_weight=True)`` has cross-validation tools
         pass the test sequences' weights."""
