@@ -45,11 +45,10 @@ def flatten_steps(y, sequences, *, multi_output, name="y"):
     # For a list of sequences, a padded y may be longer than the longest of
     # them: a part of the data (a fold, a hold-out) need not hold the longest
     # sequence that y was padded to.
-    ragged = getattr(sequences, "ragged", False)
     if y.shape[0] != n_samples or not (
-        y.shape[1] == n_timesteps or (ragged and y.shape[1] > n_timesteps)
+        y.shape[1] == n_timesteps or (sequences.ragged and y.shape[1] > n_timesteps)
     ):
-        least = " at least" if ragged else ""
+        least = " at least" if sequences.ragged else ""
         raise ValueError(
             f"{expected}: {name}'s first two axes must be (n_samples, n_timesteps) "
             f"= ({n_samples},{least} {n_timesteps}) as in X; got {name} of shape "

@@ -19,7 +19,7 @@ from sklearn.utils import _safe_indexing
 from . import _numerics
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS
 from ._step_targets import StepTargets
-from .metrics import _PerStepScorer
+from .metrics import _PerStepScorer, _StandIn
 
 
 def check_validation_arguments(estimator, X_val, y_val, sample_weight_val):
@@ -148,9 +148,7 @@ class ValidationSet:
             if hasattr(estimator, "predict_proba")
             else _StepPredictions
         )
-        # Named as the estimator, which is what a scorer's errors then name
-        # (a response method it lacks, for one).
-        steps = type(type(estimator).__name__, (base,), {})(estimator, raw)
+        steps = base.named_after(estimator, raw)
         # The encoded targets decode as outputs do: labels, or values.
         truth = _StepPredictions.decode(estimator, estimator._unscale_targets(self.y))
         weights = {}
@@ -166,7 +164,7 @@ class ValidationSet:
         return LOSSES[out_activation](self.y, output, self.sample_weight)
 
 
-class _StepPredictions:
+class _StepPredictions(_StandIn):
     """A per-step model's outputs on the validation set, one row per real
     step, as a named scorer reads an estimator: its tags, ``classes_`` and
     response methods, which answer for those rows whatever ``X`` is."""
@@ -174,11 +172,6 @@ class _StepPredictions:
     def __init__(self, estimator, raw):
         self._estimator = estimator
         self._output = estimator._activate(raw)
-        if hasattr(estimator, "classes_"):
-            self.classes_ = estimator.classes_
-
-    def __sklearn_tags__(self):
-        return self._estimator.__sklearn_tags__()
 
     @staticmethod
     def decode(estimator, rows):

@@ -140,9 +140,7 @@ class _PerStepScorer:
             if sample_weight is not None:
                 kwargs["sample_weight"] = sample_weight
             return self._inner(estimator, X, y_true, **kwargs)
-        responses = type(type(estimator).__name__, (_StepResponses,), {})(
-            estimator, X, direct=model is estimator
-        )
+        responses = _StepResponses.named_after(estimator, X, direct=model is estimator)
         steps = responses.steps
         y_rows = flatten_steps(y_true, steps, multi_output=True)
         if sample_weight is not None:
@@ -218,7 +216,27 @@ class _Steps:
         return len(self.lengths)
 
 
-class _StepResponses:
+class _StandIn:
+    """What a scorer reads of an estimator besides its response methods: the
+    tags and ``classes_`` of ``self._estimator``. ``named_after`` makes an
+    instance whose class has the estimator's name, which a scorer's errors
+    then give (a response method it lacks, for one)."""
+
+    _estimator = None
+
+    @classmethod
+    def named_after(cls, estimator, *args, **kwargs):
+        return type(type(estimator).__name__, (cls,), {})(estimator, *args, **kwargs)
+
+    def __sklearn_tags__(self):
+        return self._estimator.__sklearn_tags__()
+
+    @property
+    def classes_(self):
+        return self._estimator.classes_
+
+
+class _StepResponses(_StandIn):
     """An estimator's per-step outputs on ``X``, one row per real step, as a
     scorer reads an estimator: its tags, ``classes_`` and response methods,
     which answer for those rows whatever they are given.
@@ -237,13 +255,6 @@ class _StepResponses:
         else:
             self._outputs["predict"] = estimator.predict(X)
             self.steps = _Steps.of(self._outputs["predict"], "predict(X)")
-
-    def __sklearn_tags__(self):
-        return self._estimator.__sklearn_tags__()
-
-    @property
-    def classes_(self):
-        return self._estimator.classes_
 
     def __getattr__(self, name):
         if name not in _RESPONSE_METHODS:
