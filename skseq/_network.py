@@ -37,7 +37,7 @@ from joblib import cpu_count
 
 from . import _layout, _numerics
 from ._cells import CELLS
-from ._workspace import INFERENCE_SLOTS, _Workspace
+from ._workspace import INFERENCE_SLOTS, _Workspace, aligned_empty
 
 # A second thread is worth waking only when each thread gets at least this many
 # multiply-adds of one layer's pass: below it, waking the thread and waiting for
@@ -71,10 +71,7 @@ WEIGHT_ALIGNMENT = 64
 def aligned_copy(array, dtype):
     """A copy of the 1-D ``array`` in ``dtype``, its data aligned to
     ``WEIGHT_ALIGNMENT`` bytes."""
-    itemsize = np.dtype(dtype).itemsize
-    buffer = np.empty(array.size * itemsize + WEIGHT_ALIGNMENT, dtype=np.uint8)
-    start = -buffer.ctypes.data % WEIGHT_ALIGNMENT
-    out = buffer[start : start + array.size * itemsize].view(dtype)
+    out = aligned_empty(array.size, dtype, alignment=WEIGHT_ALIGNMENT)
     out[...] = array
     return out
 

@@ -11,6 +11,22 @@ import numpy as np
 # two alternating cell slots.
 INFERENCE_SLOTS = {"gates": 1, "cells": 2}
 
+# Buffers start on a cache line. NumPy aligns its arrays to 16 bytes only, so
+# with rows whose width is a whole number of lines (128, 256, ... float32
+# units) every vector load and store of a row would straddle two lines; the
+# kernels pay for that in each step's products and elementwise passes.
+BUFFER_ALIGNMENT = 64
+
+
+def aligned_empty(size, dtype, zeros=False, alignment=BUFFER_ALIGNMENT):
+    """A 1-D array of ``size`` values of ``dtype`` whose data starts on an
+    ``alignment``-byte boundary, zeros if ``zeros``."""
+    itemsize = np.dtype(dtype).itemsize
+    make = np.zeros if zeros else np.empty
+    raw = make(size * itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + size * itemsize].view(dtype)
+
 
 class _Workspace:
     """Flat buffers sized for the largest batch, viewed per batch.
@@ -37,7 +53,9 @@ class _Workspace:
         self._inputs_size = size * network.n_features
         # Inference allocates it on first use: predictions of dense
         # one-direction networks read their input in place and never do.
-        self._inputs = np.zeros(self._inputs_size, dtype=dtype) if training else None
+        self._inputs = (
+            aligned_empty(self._inputs_size, dtype, zeros=True) if training else None
+        )
         self._layers = [
             _layer_buffers(network, index, n_rows, n_slots, dtype, training, chunk_size)
             for index, chunk_size in enumerate(chunk_sizes)
@@ -69,7 +87,7 @@ class _Workspace:
     def inputs(self, n_rows, n_slots):
         """The (n_rows, n_slots, n_features) input view; slot 0 is zero."""
         if self._inputs is None:
-            self._inputs = np.zeros(self._inputs_size, dtype=self.dtype)
+            self._inputs = aligned_empty(self._inputs_size, self.dtype, zeros=True)
             self.nbytes += self._inputs.nbytes
         return self._inputs[: n_rows * n_slots * self.n_features].reshape(
             n_rows, n_slots, self.n_features
@@ -143,8 +161,7 @@ class Buffer(NamedTuple):
     @classmethod
     def allocate(cls, n_entries, width, dtype, slots=None, zeros=False):
         """A buffer of ``n_entries`` entries of ``width`` numbers."""
-        make = np.zeros if zeros else np.empty
-        return cls(make(n_entries * width, dtype=dtype), width, slots)
+        return cls(aligned_empty(n_entries * width, dtype, zeros), width, slots)
 
     def view(self, n_rows, n_slots):
         """The (n_rows, slots, width) view (``n_slots`` when ``slots`` is
@@ -212,7 +229,7 @@ def _training_buffers(network, index, n_rows, size, dtype, dhidden, chunk_size):
     work_size = network.cell.backward_workspace_size(
         n_rows, network.input_widths[index], hidden, chunk_size
     )
-    state["work"] = np.empty(work_size, dtype=dtype)
+    state["work"] = aligned_empty(work_size, dtype)
     return state
 
 
