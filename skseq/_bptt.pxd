@@ -62,22 +62,54 @@ cdef inline void _backward_products(
     free(block)
 
 
-cdef inline void _sum_partials(
-    Py_ssize_t e, const floating *partials, Py_ssize_t chunks,
-    Py_ssize_t n_in, Py_ssize_t H, Py_ssize_t G, floating *grad_kernel,
-    floating *grad_recurrent_kernel, floating *grad_bias,
+# Elements of the weight gradients per task of the sum of the chunks' partials.
+cdef enum:
+    SUM_BLOCK = 2048
+
+
+cdef inline Py_ssize_t _sum_blocks(Py_ssize_t partial_size) noexcept nogil:
+    """Tasks of :func:`_sum_partials` for partials of ``partial_size``."""
+    return (partial_size + SUM_BLOCK - 1) // SUM_BLOCK
+
+
+cdef inline void _sum_range(
+    const floating *partials, Py_ssize_t chunks, Py_ssize_t partial_size,
+    Py_ssize_t start, Py_ssize_t stop, floating *out,
 ) noexcept nogil:
-    """Element e of the gradients (kernel, recurrent kernel, bias, one after
-    the other): the chunks' partials, each (n_in + H + 1) * G long, summed in
-    chunk order."""
-    cdef Py_ssize_t partial_size = (n_in + H + 1) * G
-    cdef Py_ssize_t index
-    cdef floating total = 0
+    """out[e - start] = element e of the chunks' partials summed in chunk
+    order, for e in [start, stop): zero, plus chunk 0's, plus chunk 1's...,
+    chunk after chunk over the whole range (vector loops), which for each
+    element are the additions of a sum taken one element at a time."""
+    cdef Py_ssize_t e, index
+    cdef const floating *partial
+    for e in range(stop - start):
+        out[e] = 0
     for index in range(chunks):
-        total = total + partials[index * partial_size + e]
-    if e < n_in * G:
-        grad_kernel[e] = total
-    elif e < (n_in + H) * G:
-        grad_recurrent_kernel[e - n_in * G] = total
-    else:
-        grad_bias[e - (n_in + H) * G] = total
+        partial = partials + index * partial_size + start
+        for e in range(stop - start):
+            out[e] = out[e] + partial[e]
+
+
+cdef inline void _sum_partials(
+    Py_ssize_t block, const floating *partials, Py_ssize_t chunks,
+    Py_ssize_t partial_size, Py_ssize_t n_kernel, Py_ssize_t n_recurrent,
+    floating *grad_kernel, floating *grad_recurrent_kernel, floating *grad_bias,
+) noexcept nogil:
+    """Block ``block`` (of SUM_BLOCK elements) of the weight gradients: each
+    chunk's partial holds the kernel's n_kernel values, the recurrent
+    kernel's n_recurrent, then the bias's (to partial_size); each element is
+    the sum of the chunks' values in chunk order. The blocks cover every
+    element once, so threads may take them in any order."""
+    cdef Py_ssize_t start = block * SUM_BLOCK
+    cdef Py_ssize_t stop = min(start + SUM_BLOCK, partial_size)
+    cdef Py_ssize_t bias_start = n_kernel + n_recurrent
+    if start < n_kernel:
+        _sum_range(partials, chunks, partial_size, start, min(stop, n_kernel),
+                   grad_kernel + start)
+    if start < bias_start and stop > n_kernel:
+        _sum_range(partials, chunks, partial_size, max(start, n_kernel),
+                   min(stop, bias_start),
+                   grad_recurrent_kernel + max(start, n_kernel) - n_kernel)
+    if stop > bias_start:
+        _sum_range(partials, chunks, partial_size, max(start, bias_start), stop,
+                   grad_bias + max(start, bias_start) - bias_start)

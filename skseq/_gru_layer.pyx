@@ -40,6 +40,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from ._blas cimport gemm
+from ._bptt cimport _sum_blocks, _sum_partials
 from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
     STEP_BLOCK_ROWS,
@@ -713,26 +714,6 @@ cdef void _backward_chunk(
     free(block)
 
 
-cdef inline void _sum_partials(
-    Py_ssize_t e, const floating *partials, Py_ssize_t chunks,
-    Py_ssize_t partial_size, Py_ssize_t n_in, Py_ssize_t H, floating *grad_kernel,
-    floating *grad_recurrent_kernel, floating *grad_bias,
-) noexcept nogil:
-    """Element e of the gradients (kernel, recurrent kernel, both bias rows,
-    one after the other): the chunks' partials summed in chunk order."""
-    cdef Py_ssize_t G = 3 * H
-    cdef Py_ssize_t index
-    cdef floating total = 0
-    for index in range(chunks):
-        total = total + partials[index * partial_size + e]
-    if e < n_in * G:
-        grad_kernel[e] = total
-    elif e < (n_in + H) * G:
-        grad_recurrent_kernel[e - n_in * G] = total
-    else:
-        grad_bias[e - (n_in + H) * G] = total
-
-
 def gru_backward(
     const floating[:, :, ::1] inputs,
     const floating[:, ::1] kernel,
@@ -825,8 +806,8 @@ def gru_backward(
                     activation, last_steps_only,
                 )
                 skseq_restore_fp_mode(mode)
-            for e in range(partial_size):
-                _sum_partials(e, partials, chunks, partial_size, n_in, H,
+            for e in range(_sum_blocks(partial_size)):
+                _sum_partials(e, partials, chunks, partial_size, n_in * G, H * G,
                               grad_kernel_ptr, grad_recurrent_ptr, grad_bias_ptr)
     else:
         # The chunks' time loops, then the sum of their partials in chunk
@@ -842,7 +823,7 @@ def gru_backward(
                     activation, last_steps_only,
                 )
                 skseq_restore_fp_mode(mode)
-            for e in prange(partial_size, schedule="static"):
-                _sum_partials(e, partials, chunks, partial_size, n_in, H,
+            for e in prange(_sum_blocks(partial_size), schedule="static"):
+                _sum_partials(e, partials, chunks, partial_size, n_in * G, H * G,
                               grad_kernel_ptr, grad_recurrent_ptr, grad_bias_ptr)
     free(block)

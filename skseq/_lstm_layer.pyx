@@ -65,7 +65,7 @@ from libc.stdlib cimport free
 from libc.string cimport memset
 
 from ._arrays cimport _plain_batch, _weight_data
-from ._bptt cimport _backward_products, _sum_partials
+from ._bptt cimport _backward_products, _sum_blocks, _sum_partials
 from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
     STEP_BLOCK_ROWS,
@@ -930,9 +930,9 @@ def lstm_backward(
                     activation,
                 )
                 skseq_restore_fp_mode(mode)
-            for e in range(partial_size):
-                _sum_partials(e, partials, chunks, n_in, H, G, grad_kernel_ptr,
-                              grad_recurrent_ptr, &grad_bias[0])
+            for e in range(_sum_blocks(partial_size)):
+                _sum_partials(e, partials, chunks, partial_size, n_in * G, H * G,
+                              grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
     else:
         # One parallel region: the chunks' time loops, then (after the
         # implicit barrier) the sum of their partials in chunk order, each
@@ -949,7 +949,7 @@ def lstm_backward(
                     activation,
                 )
                 skseq_restore_fp_mode(mode)
-            for e in prange(partial_size, schedule="static"):
-                _sum_partials(e, partials, chunks, n_in, H, G, grad_kernel_ptr,
-                              grad_recurrent_ptr, &grad_bias[0])
+            for e in prange(_sum_blocks(partial_size), schedule="static"):
+                _sum_partials(e, partials, chunks, partial_size, n_in * G, H * G,
+                              grad_kernel_ptr, grad_recurrent_ptr, &grad_bias[0])
     free(block)

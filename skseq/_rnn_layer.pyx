@@ -34,7 +34,7 @@ from libc.stdlib cimport free
 from libc.string cimport memset
 
 from ._arrays cimport _plain_batch, _weight_data
-from ._bptt cimport _backward_products, _sum_partials
+from ._bptt cimport _backward_products, _sum_blocks, _sum_partials
 from ._checks cimport _check_lengths, _check_shape, _check_slots
 from ._kernels cimport (
     _aligned,
@@ -717,9 +717,10 @@ def rnn_backward(
                     carries, T1, n_in, H, activation, last_steps_only,
                 )
                 skseq_restore_fp_mode(mode)
-            for e in range(partial_size):
-                _sum_partials(e, partials, chunks, n_in, H, H, &grad_kernel[0, 0],
-                              &grad_recurrent_kernel[0, 0], &grad_bias[0])
+            for e in range(_sum_blocks(partial_size)):
+                _sum_partials(e, partials, chunks, partial_size, n_in * H, H * H,
+                              &grad_kernel[0, 0], &grad_recurrent_kernel[0, 0],
+                              &grad_bias[0])
     else:
         # One parallel region: the chunks' time loops, then (after the
         # implicit barrier) the sum of their partials in chunk order, each
@@ -734,7 +735,8 @@ def rnn_backward(
                     carries, T1, n_in, H, activation, last_steps_only,
                 )
                 skseq_restore_fp_mode(mode)
-            for e in prange(partial_size, schedule="static"):
-                _sum_partials(e, partials, chunks, n_in, H, H, &grad_kernel[0, 0],
-                              &grad_recurrent_kernel[0, 0], &grad_bias[0])
+            for e in prange(_sum_blocks(partial_size), schedule="static"):
+                _sum_partials(e, partials, chunks, partial_size, n_in * H, H * H,
+                              &grad_kernel[0, 0], &grad_recurrent_kernel[0, 0],
+                              &grad_bias[0])
     free(block)
