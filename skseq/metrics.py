@@ -47,7 +47,8 @@ def per_step_scorer(scoring):
         :func:`sklearn.metrics.make_scorer`. A callable is called with a
         stand-in for the estimator whose response methods (``predict``,
         ``predict_proba``, ...) return one row per real step, and the
-        per-step targets.
+        per-step targets put end to end; the stand-in's ``score`` is the
+        estimator's own metric (accuracy or R^2) over those rows.
 
     Returns
     -------
@@ -272,3 +273,13 @@ class _StepResponses(_StandIn):
         # scikit-learn tells the response methods apart by their names.
         rows.__name__ = name
         return rows
+
+    def score(self, X=None, y=None, sample_weight=None):
+        """The estimator's own metric over the rows of ``y`` (the targets of
+        the steps, as the scorer passes them): accuracy for a classifier,
+        R^2 otherwise, against :meth:`predict`'s rows. For a callable scorer
+        that calls ``estimator.score``."""
+        from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
+
+        mixin = ClassifierMixin if is_classifier(self._estimator) else RegressorMixin
+        return mixin.score(self, X, y, sample_weight=sample_weight)

@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from skseq import GRUClassifier, GRURegressor, LSTMClassifier, LSTMRegressor
-from skseq._rnn import RNNClassifier
+from skseq._rnn import RNNClassifier, RNNRegressor
 from skseq.metrics import per_step_scorer
 
 
@@ -145,6 +145,37 @@ def test_regression_scorers_and_multioutput_targets():
     assert per_step_scorer(custom)(model, X, y) == pytest.approx(
         -np.max(np.abs(y.reshape(-1, 2) - y_pred))
     )
+
+
+def test_a_callable_scorer_may_call_the_estimators_score():
+    """A plain callable scorer gets a stand-in whose score is the model's own
+    metric over the real steps: the model's score, and the named scorer's
+    value, sequence weights included."""
+    rng = np.random.default_rng(9)
+    X = _ragged(rng, 36)
+    labels = _labels(X)
+    weights = rng.uniform(0.5, 2.0, size=len(X))
+
+    def by_score(estimator, X, y, sample_weight=None):
+        return estimator.score(X, y, sample_weight=sample_weight)
+
+    clf = _per_step_fit(GRUClassifier, X, labels, 6, 4)
+    reg = _per_step_fit(
+        RNNRegressor, X, [np.cumsum(np.asarray(x)[:, 0]) for x in X], 6, 4
+    )
+    for model, name, y in (
+        (clf, "accuracy", labels),
+        (reg, "r2", [np.cumsum(np.asarray(x)[:, 0]) for x in X]),
+    ):
+        scorer = per_step_scorer(by_score)
+        assert scorer(model, X, y) == pytest.approx(model.score(X, y))
+        assert scorer(model, X, y) == pytest.approx(per_step_scorer(name)(model, X, y))
+        assert scorer(model, X, y, sample_weight=weights) == pytest.approx(
+            per_step_scorer(name)(model, X, y, sample_weight=weights)
+        )
+        assert scorer(model, X, y, sample_weight=weights) != pytest.approx(
+            scorer(model, X, y)
+        )
 
 
 def test_model_selection_and_pipelines():
