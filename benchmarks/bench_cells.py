@@ -351,6 +351,33 @@ def check_targets(report):
     return out
 
 
+def print_rates(report):
+    """Each library's training and prediction GFLOP/s (the flops of
+    cell_flops) on all threads and on one, and skseq's as a share of the
+    sgemm peak on as many threads."""
+    peaks = {"all": report.get("sgemm_peak"), "one": report.get("sgemm_peak_one")}
+    rows = []
+    for res in report.get("results", []):
+        for kind in ("train", "predict"):
+            row = [res["cell"], res["config"], kind]
+            for lib in ("skseq", "torch"):
+                for threads in ("all", "one"):
+                    t = _median(res, lib, f"{kind}_{threads}")
+                    rate = res["flops"][kind] / t / 1e9 if t else None
+                    row.append(bl.fmt(rate, ".0f"))
+                    if lib == "skseq":
+                        peak = peaks[threads]
+                        row.append(bl.fmt(rate / peak if rate and peak else None))
+            rows.append(row)
+    print("\n== GFLOP/s (share: of the sgemm peak on as many threads)")
+    bl.print_table(
+        rows,
+        ["cell", "config", "kind", "skseq all", "share", "skseq one", "share",
+         "PyTorch all", "PyTorch one"],
+        ["<", "<", "<", ">", ">", ">", ">", ">", ">"],
+    )  # fmt: skip
+
+
 def print_targets(report):
     rows = check_targets(report)
     print("\n== the issue's targets (ratios skseq/PyTorch, medians)")
@@ -462,7 +489,9 @@ def main(argv=None):
         use_source_tree(opts.skseq_src)
     if opts.report:
         with open(opts.report) as f:
-            print_targets(json.load(f))
+            saved = json.load(f)
+        print_rates(saved)
+        print_targets(saved)
         return 0
     cells = _split(opts.cells, CELLS, "cell")
     configs = _split(opts.configs, bl.CONFIGS, "config")
@@ -492,14 +521,17 @@ def main(argv=None):
 
     peak = bl.sgemm_peak(reps=5)["numpy"]
     report["sgemm_peak"] = peak
+    report["sgemm_peak_one"] = bl.sgemm_peak(reps=5, n_threads=1)["numpy"]
     print(
-        f"\nsgemm peak (2048x2048 float32, numpy, all threads): {peak:.1f} GFLOP/s; "
+        f"\nsgemm peak (2048x2048 float32, numpy): {peak:.1f} GFLOP/s on all threads, "
+        f"{report['sgemm_peak_one']:.1f} on one; "
         f"~{opts.budget:g} s per timed cell, >= {opts.min_reps} repeats"
     )
     report["results"] = bench_all(cells, configs, libs, torch, opts, peak)
     if opts.isolation:
         report["isolation"] = bench_isolation(cells, configs, libs, opts)
     print_summary(report)
+    print_rates(report)
     if len(libs) == 2:
         report["targets"] = print_targets(report)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.0f} s")
