@@ -12,6 +12,7 @@ as one sample instead, as the estimators' own ``score`` does, for
 """
 
 import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import get_scorer
 
 from ._step_targets import flatten_steps, per_step_weights
@@ -279,7 +280,5 @@ class _StepResponses(_StandIn):
         the steps, as the scorer passes them): accuracy for a classifier,
         R^2 otherwise, against :meth:`predict`'s rows. For a callable scorer
         that calls ``estimator.score``."""
-        from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
-
         mixin = ClassifierMixin if is_classifier(self._estimator) else RegressorMixin
         return mixin.score(self, X, y, sample_weight=sample_weight)
