@@ -56,7 +56,21 @@ def openmp_flags(compiler):
     return None
 
 
+def n_build_jobs():
+    """CPUs this build may use: the modules compile independently."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # One compiler per CPU unless --parallel/-j says otherwise.
+        if not self.parallel:
+            self.parallel = n_build_jobs()
+
     def build_extensions(self):
         flags = openmp_flags(self.compiler)
         if flags is None:
@@ -125,6 +139,11 @@ extensions = [
 ]
 
 setup(
-    ext_modules=cythonize(extensions, language_level=3),
+    # Cython translates the modules in parallel where processes fork (Linux).
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        nthreads=n_build_jobs() if sys.platform.startswith("linux") else 0,
+    ),
     cmdclass={"build_ext": BuildExt},
 )
