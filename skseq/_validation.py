@@ -127,8 +127,12 @@ def is_object_vector(X):
 
 def _is_ragged_list(X):
     """Whether X is a collection of sequences to pad: a 1-D object array of
-    arrays (any lengths), or a list/tuple whose items differ in shape (a list
-    of equal-shaped items is an ordinary 2-D or 3-D array)."""
+    arrays (any lengths); a list/tuple of 1-D arrays (univariate sequences,
+    whatever their lengths, as in such an object array); or a list/tuple
+    whose items differ in shape. Other lists of equal-shaped items are
+    ordinary 2-D or 3-D arrays: a list of lists of numbers is a table, as it
+    is to scikit-learn. A list mixing sequences with items that are not (such
+    as None) counts as a list of sequences, so that the bad item is named."""
     if isinstance(X, np.ndarray):
         return (
             X.dtype == object
@@ -139,13 +143,19 @@ def _is_ragged_list(X):
     if not isinstance(X, list | tuple) or len(X) == 0:
         return False
     shapes = set()
+    n_sized = n_vectors = 0
     for item in X:
         if sparse.issparse(item):
             raise TypeError("Sparse sequences are not supported; pass dense arrays.")
-        if not hasattr(item, "__len__") and not hasattr(item, "shape"):
-            return False
+        if hasattr(item, "__len__") or hasattr(item, "shape"):
+            n_sized += 1
+            # An array (or a pandas Series) of one dimension: one univariate
+            # sequence, where a list of numbers would be a row of a table.
+            n_vectors += getattr(item, "ndim", None) == 1 and not isinstance(item, str)
         shapes.add(np.shape(item))
-    return len(shapes) > 1
+    if n_sized == 0:
+        return False
+    return len(shapes) > 1 or n_vectors == len(X)
 
 
 def _frame_feature_names(item):
@@ -326,6 +336,12 @@ def _check_sequences(estimator, X, fitted, dtype, name):
         # Any other array-like (e.g. an object with __array__): let NumPy read it.
         X = np.asarray(X)
     n_dims = len(X.shape) if hasattr(X, "shape") else np.asarray(X).ndim
+    if n_dims == 0:
+        # None, a number or a string: named as it is, where check_array would
+        # report None as a missing value.
+        value = X.item() if hasattr(X, "item") else X
+        got = "None" if value is None else f"the single value {value!r}"
+        raise ValueError(f"{_EXPECTED_SEQUENCES}; got {got}.")
     if n_dims == 2:
         if fitted is not None and fitted.n_features != 1:
             raise ValueError(
@@ -360,6 +376,12 @@ def _check_sequences(estimator, X, fitted, dtype, name):
     return Sequences(X, _equal_lengths(X.shape[0], X.shape[1])), form
 
 
+_EXPECTED_SEQUENCES = (
+    "Expected sequences as a 3-D array (n_samples, n_timesteps, n_features), a "
+    "2-D array (n_samples, n_timesteps) or a list of 2-D arrays"
+)
+
+
 def _check_3d(X, dtype, name):
     """``X`` as a validated 3-D array of sequences of at least one step and
     one feature."""
@@ -369,11 +391,9 @@ def _check_3d(X, dtype, name):
     )  # fmt: skip
     if X.ndim != 3:
         raise ValueError(
-            f"Expected sequences as a 3-D array (n_samples, n_timesteps, "
-            f"n_features), a 2-D array (n_samples, n_timesteps) or a list of 2-D "
-            f"arrays; got an array with {X.ndim} dimension(s) of shape {X.shape}. "
-            "Reshape your data: X.reshape(1, -1) for one univariate sequence, "
-            "X.reshape(-1, 1) for sequences of a single step."
+            f"{_EXPECTED_SEQUENCES}; got an array with {X.ndim} dimension(s) of "
+            f"shape {X.shape}. Reshape your data: X.reshape(1, -1) for one "
+            "univariate sequence, X.reshape(-1, 1) for sequences of a single step."
         )
     if X.shape[1] == 0:
         raise ValueError(

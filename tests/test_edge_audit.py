@@ -6,8 +6,9 @@ a 2-D array to a model fitted on 3-D or ragged ones, per-step class weights
 that leave nothing to learn, missing values in a list of nullable frames,
 the feature-name warning of the small-batch path, a state that is not finite,
 scorer names and callables with per-step outputs, per-step targets without
-return_sequences, scorers that never score, and float32 weights beyond
-float32's range.
+return_sequences, scorers that never score, float32 weights beyond
+float32's range, lists of 1-D arrays of equal lengths, and X or list items
+that are not sequences.
 """
 
 import warnings
@@ -348,3 +349,63 @@ def test_a_list_of_float32_arrays_stays_float32(lengths, item_ndim):
     assert (
         REGRESSORS[1](**TINY).fit(mixed, np.ones(len(X))).weights_.dtype == np.float64
     )
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+def test_a_list_of_1d_arrays_is_univariate_sequences_at_any_length(Estimator):
+    """A list of 1-D arrays holds univariate sequences whether or not their
+    lengths happen to agree, as the same arrays in an object array or a
+    pandas Series do: the model learns one feature per step and later reads
+    sequences of other lengths. A list of lists of numbers stays a table."""
+    rng = np.random.default_rng(11)
+    rows = list(rng.normal(size=(12, 6)))
+    y = rng.normal(size=12)
+    as_list = Estimator(**TINY).fit(rows, y)
+    container = np.empty(len(rows), dtype=object)
+    container[:] = rows
+    as_object = Estimator(**TINY).fit(container, y)
+    assert as_list.n_features_in_ == as_object.n_features_in_ == 1
+    assert_array_equal(as_list.weights_, as_object.weights_)
+    shorter = [row[:4] for row in rows]
+    assert_array_equal(as_list.predict(shorter), as_object.predict(shorter))
+    assert_array_equal(
+        as_list.predict(shorter), as_list.predict(np.stack(shorter)[:, :, None])
+    )
+    table = Estimator(**TINY).fit([list(row) for row in rows], y)
+    assert table.n_features_in_ == 6
+    with pytest.raises(ValueError, match="X has 4 features, but"):
+        table.predict([list(row) for row in shorter])
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+@pytest.mark.parametrize(
+    "X, named", [(None, "got None"), (2.5, "got the single value 2.5"),
+                 ("abc", "got the single value 'abc'")],
+)  # fmt: skip
+def test_x_that_is_not_sequences_is_named(Estimator, X, named):
+    """None, a number or a string as X is named in the error of fit and of
+    predict (check_array would call None a missing value)."""
+    with pytest.raises(ValueError, match=f"Expected sequences as a 3-D array.*{named}"):
+        Estimator(**TINY).fit(X, np.ones(3))
+    model = Estimator(**TINY).fit(*_data())
+    with pytest.raises(ValueError, match=f"Expected sequences as a 3-D array.*{named}"):
+        model.predict(X)
+
+
+@pytest.mark.parametrize("Estimator", REGRESSORS)
+@pytest.mark.parametrize("position", [0, -1])
+@pytest.mark.parametrize("item", [None, 1.5])
+def test_a_non_sequence_in_a_list_is_named(Estimator, position, item):
+    """An item of a list of sequences that is not a sequence is named by its
+    index, in fit and in predict, whatever the other sequences' lengths."""
+    rng = np.random.default_rng(12)
+    for lengths in ((3, 5, 4, 2), (4, 4, 4, 4)):
+        X = [rng.normal(size=(k, 2)) for k in lengths]
+        X[position] = item
+        index = position % len(X)
+        message = f"sequence {index} has 0 dimensions"
+        with pytest.raises(ValueError, match=message):
+            Estimator(**TINY).fit(X, np.ones(len(X)))
+        model = Estimator(**TINY).fit(*_data())
+        with pytest.raises(ValueError, match=message):
+            model.predict(X)
