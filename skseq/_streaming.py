@@ -121,6 +121,9 @@ def _check_state(estimator, network, state, dtype):
                 array = np.ascontiguousarray(array)
             column.append(array)
         columns.append(column)
+    if n_streams == 0:
+        # initial_state makes none, as predict refuses an empty X.
+        raise _state_error(estimator, "it holds no stream (its arrays have 0 rows)")
     return list(zip(*columns, strict=True)), n_streams
 
 

@@ -346,6 +346,12 @@ def test_a_state_of_another_shape_or_model_is_refused(lstm_model):
     wrong = dict(state, c=tuple(a.astype(np.float32) for a in state["c"]))
     with pytest.raises(ValueError, match="dtype float64"):
         lstm_model.predict_step(x, wrong)
+    # No streams at all: initial_state makes no such state, predict_step
+    # takes none (as predict takes no empty X).
+    empty = {key: value if key == "cell" else tuple(a[:0] for a in value)
+             for key, value in state.items()}  # fmt: skip
+    with pytest.raises(ValueError, match="holds no stream"):
+        lstm_model.predict_step(x[:0], empty)
 
 
 def test_streams_need_a_fitted_one_direction_model():
