@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import get_scorer
 
+from ._meta import per_step_model
 from ._step_targets import flatten_steps, per_step_weights
 from ._validation import check_sample_weight, is_object_vector
 
@@ -137,7 +138,7 @@ class _PerStepScorer:
         return get_routing_for_object(self._inner)
 
     def __call__(self, estimator, X, y_true, sample_weight=None, **kwargs):
-        model = _per_step_model(estimator)
+        model = per_step_model(estimator)
         if model is None:
             if sample_weight is not None:
                 kwargs["sample_weight"] = sample_weight
@@ -149,39 +150,6 @@ class _PerStepScorer:
             sample_weight = check_sample_weight(sample_weight, len(steps), np.float64)
             kwargs["sample_weight"] = per_step_weights(sample_weight, steps.lengths)
         return self._inner(responses, X, y_rows, **kwargs)
-
-
-# Where a model sits inside the usual wrappers, fitted attributes first: a
-# search's refitted best model, a transformed-target regressor's fitted
-# regressor, a pipeline's last step, a frozen or other meta-estimator's own.
-_WRAPPED = (
-    "best_estimator_",
-    "regressor_",
-    "estimator_",
-    "_final_estimator",
-    "estimator",
-)
-
-
-def _per_step_model(estimator):
-    """The skseq model with per-step outputs that ``estimator`` is or wraps,
-    judged by its fitted state; else None."""
-    for _ in range(32):
-        if hasattr(estimator, "return_sequences"):
-            break
-        for name in _WRAPPED:
-            inner = getattr(estimator, name, None)
-            if inner is not None and inner is not estimator and hasattr(inner, "fit"):
-                estimator = inner
-                break
-        else:
-            return None
-    per_step = getattr(estimator, "_per_step", None)
-    if per_step is not None:
-        # What the fitted network does, whatever the parameter says now; an
-        # unfitted model raises NotFittedError.
-        return estimator if per_step() else None
-    return estimator if getattr(estimator, "return_sequences", False) else None
 
 
 class _Steps:

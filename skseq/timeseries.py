@@ -14,6 +14,8 @@ from sklearn.base import is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, check_scalar
 
+from ._meta import inner_model, per_step_model
+
 __all__ = ["make_windows", "recursive_forecast"]
 
 
@@ -205,12 +207,6 @@ def make_windows(series, window, *, horizon=1, step=1, target=None):
     return X.copy(), y.copy()
 
 
-def _final_step(estimator):
-    """The estimator that predicts: the last step of a pipeline."""
-    steps = getattr(estimator, "steps", None)
-    return steps[-1][1] if steps else estimator
-
-
 def _check_forecaster(estimator):
     """A regressor with one output per window: a classifier's labels are not
     values of the series, and a model with one output per step predicts
@@ -220,7 +216,7 @@ def _check_forecaster(estimator):
             f"recursive_forecast needs a regressor; {type(estimator).__name__} is a "
             "classifier, whose labels are not values of the series."
         )
-    if getattr(_final_step(estimator), "return_sequences", False):
+    if per_step_model(estimator) is not None:
         raise ValueError(
             "recursive_forecast needs one forecast per window, but the estimator "
             "predicts one output per time step (return_sequences=True). Fit it "
@@ -336,7 +332,7 @@ def recursive_forecast(estimator, history, n_steps, *, window=None):
                 "window cannot be inferred: the estimator has no n_features_in_ "
                 "attribute. Pass window explicitly."
             )
-        if getattr(_final_step(estimator), "_fitted_on_2d", True) is False:
+        if getattr(inner_model(estimator), "_fitted_on_2d", True) is False:
             # A skseq model fitted on 3-D or ragged sequences: n_features_in_
             # counts the features per step, not the steps of a window.
             raise ValueError(

@@ -348,3 +348,44 @@ def test_recursive_forecast_refuses_models_that_do_not_forecast_values():
     forecast = recursive_forecast(sequences, series, 3, window=8)
     expected = sequences.predict(series[-8:].reshape(1, 8, 1))
     assert forecast[0] == pytest.approx(float(expected[0]))
+
+
+def test_recursive_forecast_sees_through_meta_estimators():
+    """A skseq model in a transformed-target regressor or a fitted search is
+    judged as the model itself: fitted on 3-D sequences it needs its window,
+    and with one output per step it does not forecast; a wrapped forecaster
+    forecasts as the bare one."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.model_selection import GridSearchCV
+
+    from skseq import GRURegressor
+
+    series = np.sin(np.arange(80) / 5)
+    X, y = make_windows(series, 8)
+    tiny = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+
+    def wrapped(model, X, y):
+        negated = TransformedTargetRegressor(
+            model, func=np.negative, inverse_func=np.negative, check_inverse=False
+        )
+        search = GridSearchCV(model, {"alpha": [1e-4]}, cv=2)
+        return negated.fit(X, y), search.fit(X, y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        on_sequences = wrapped(GRURegressor(**tiny), X[:, :, None], y)
+        per_step = wrapped(GRURegressor(return_sequences=True, **tiny), X, X)
+        on_windows = wrapped(GRURegressor(**tiny), X, y)
+    for model in on_sequences:
+        with pytest.raises(ValueError, match="Pass window explicitly"):
+            recursive_forecast(model, series, 3)
+        forecast = recursive_forecast(model, series, 2, window=8)
+        context = np.r_[series[-7:], forecast[0]].reshape(1, 8, 1)
+        assert forecast[1] == pytest.approx(float(model.predict(context)[0]))
+    for model in per_step:
+        with pytest.raises(ValueError, match="one output per time step"):
+            recursive_forecast(model, series, 3, window=8)
+    for model in on_windows:
+        forecast = recursive_forecast(model, series, 2)
+        context = np.r_[series[-7:], forecast[0]].reshape(1, 8)
+        assert forecast[1] == pytest.approx(float(model.predict(context)[0]))
