@@ -151,7 +151,7 @@ def _is_ragged_list(X):
             n_sized += 1
             # An array (or a pandas Series) of one dimension: one univariate
             # sequence, where a list of numbers would be a row of a table.
-            n_vectors += getattr(item, "ndim", None) == 1 and not isinstance(item, str)
+            n_vectors += getattr(item, "ndim", None) == 1
         shapes.add(np.shape(item))
     if n_sized == 0:
         return False
