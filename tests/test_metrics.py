@@ -159,14 +159,10 @@ def test_a_callable_scorer_may_call_the_estimators_score():
     def by_score(estimator, X, y, sample_weight=None):
         return estimator.score(X, y, sample_weight=sample_weight)
 
+    sums = [np.cumsum(np.asarray(x)[:, 0]) for x in X]
     clf = _per_step_fit(GRUClassifier, X, labels, 6, 4)
-    reg = _per_step_fit(
-        RNNRegressor, X, [np.cumsum(np.asarray(x)[:, 0]) for x in X], 6, 4
-    )
-    for model, name, y in (
-        (clf, "accuracy", labels),
-        (reg, "r2", [np.cumsum(np.asarray(x)[:, 0]) for x in X]),
-    ):
+    reg = _per_step_fit(RNNRegressor, X, sums, 6, 4)
+    for model, name, y in ((clf, "accuracy", labels), (reg, "r2", sums)):
         scorer = per_step_scorer(by_score)
         assert scorer(model, X, y) == pytest.approx(model.score(X, y))
         assert scorer(model, X, y) == pytest.approx(per_step_scorer(name)(model, X, y))
